@@ -1,0 +1,18 @@
+# The two commands of the README: `make reports` (derive, check and report every architecture
+# into reports/) and `make test` (the test suite). Both set up .venv on first use.
+.PHONY: setup reports test bench clean
+
+setup:
+	bash scripts/setup.sh
+
+reports: setup
+	.venv/bin/hjsym report all --out reports
+
+test: setup
+	.venv/bin/python -m pytest
+
+bench: setup
+	.venv/bin/hjsym bench
+
+clean:
+	rm -rf .venv build *.egg-info .pytest_cache

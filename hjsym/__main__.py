@@ -1,0 +1,3 @@
+from hjsym._cli import entry
+
+entry()

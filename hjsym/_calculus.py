@@ -1,0 +1,369 @@
+"""Index calculus: a canonical form for expressions with sums and reductions, and derivatives.
+
+:func:`canonical` rewrites an expression until nothing changes:
+
+* products are expanded, so that a sum over ``i`` of a product becomes a contraction;
+* sums and Gibbs averages are linear: constants come out, sums of terms split, ``E_pi`` moves
+  inside a sum over the state dimension;
+* ``sum_i delta_{ik} a_i = a_k`` and ``E_pi[delta_{jm} a_j] = pi_m a_m``;
+* log-sum-exp, max and min are shift-equivariant (a term free of ``j`` comes out) and softmax
+  weights are shift-invariant (such a term is dropped from their logits);
+* every bound index gets a canonical name, so that equal terms written with different
+  summation letters are equal as SymPy objects and cancel.
+
+Two expressions with the same canonical form are equal; the derivation engine relies on this
+to *derive* identities (their difference canonicalises to zero) rather than assert them.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import sympy as sp
+
+from ._index import AXES, Axis, axis_of, bound_index, free_index
+from ._reductions import (
+    GibbsMean,
+    GibbsWeight,
+    LogSumExp,
+    ReduceMax,
+    ReduceMin,
+    Reduction,
+    TopGap,
+    gibbs_mean,
+    gibbs_weight,
+)
+
+__all__ = [
+    "canonical",
+    "free_indices",
+    "pdiff",
+    "grad",
+    "laplacian",
+    "index_sum",
+    "is_zero",
+    "substitute_indexed",
+    "instantiate",
+    "fresh_binders",
+    "fresh_free_index",
+]
+
+_BINDERS = (sp.Sum, Reduction)
+_tmp_counter = itertools.count()
+
+
+# --------------------------------------------------------------------------- free indices
+def free_indices(expr) -> frozenset:
+    """The ranged indices (``sympy.Idx``) that occur free in ``expr``."""
+    if isinstance(expr, sp.Idx):
+        return frozenset({expr})
+    if isinstance(expr, sp.Indexed):
+        out = set()
+        for ix in expr.indices:
+            out |= free_indices(ix)
+        return frozenset(out)
+    if isinstance(expr, _BINDERS):
+        inner = free_indices(expr.function)
+        bound = {lim[0] for lim in expr.limits}
+        return frozenset(inner - bound)
+    if not expr.args:
+        return frozenset()
+    out = set()
+    for a in expr.args:
+        out |= free_indices(a)
+    return frozenset(out)
+
+
+def _all_index_names(expr) -> set[str]:
+    return {str(s.label) for s in expr.atoms(sp.Idx)}
+
+
+def _depends(expr, index) -> bool:
+    return index in free_indices(expr)
+
+
+def _split(expr, index):
+    """Split a product into (factor free of ``index``, factor depending on it)."""
+    indep, dep = [], []
+    for f in sp.Mul.make_args(expr):
+        (dep if _depends(f, index) else indep).append(f)
+    return sp.Mul(*indep), sp.Mul(*dep)
+
+
+def _extent(limit) -> sp.Expr:
+    _, lo, hi = limit
+    return hi - lo + 1
+
+
+# --------------------------------------------------------------------------- rewrite rules
+def _rule_sum(e: sp.Sum):
+    if len(e.limits) != 1:
+        # sum over several indices: nest them, innermost last
+        inner = e.function
+        for lim in reversed(e.limits):
+            inner = sp.Sum(inner, lim)
+        return inner
+    (i, lo, hi) = e.limits[0]
+    f = e.function
+    if f == 0:
+        return sp.S.Zero
+    if f.is_Add:
+        return sp.Add(*[sp.Sum(t, e.limits[0]) for t in f.args])
+    indep, dep = _split(f, i)
+    if dep == 1:
+        return indep * _extent(e.limits[0])
+    for fac in sp.Mul.make_args(dep):
+        if isinstance(fac, sp.KroneckerDelta) and i in fac.args:
+            other = fac.args[1] if fac.args[0] == i else fac.args[0]
+            if other != i:
+                rest = sp.Mul(*[g for g in sp.Mul.make_args(dep) if g is not fac])
+                return indep * rest.subs(i, other)
+    if indep != 1:
+        return indep * sp.Sum(dep, e.limits[0])
+    return e
+
+
+def _rule_gibbs_mean(e: GibbsMean):
+    a, z = e.value, e.logits
+    j = e.index
+    z2 = _drop_shift(z, j)
+    if z2 != z:
+        return gibbs_mean(a, z2, e.limits)
+    if a == 0:
+        return sp.S.Zero
+    if a.is_Add:
+        return sp.Add(*[gibbs_mean(t, z, e.limits) for t in a.args])
+    indep, dep = _split(a, j)
+    if dep == 1:
+        return indep
+    for fac in sp.Mul.make_args(dep):
+        if isinstance(fac, sp.KroneckerDelta) and j in fac.args:
+            other = fac.args[1] if fac.args[0] == j else fac.args[0]
+            if other != j:
+                rest = sp.Mul(*[g for g in sp.Mul.make_args(dep) if g is not fac])
+                return indep * gibbs_weight(z, e.limits, other) * rest.subs(j, other)
+    if indep != 1:
+        return indep * gibbs_mean(dep, z, e.limits)
+    if isinstance(a, sp.Sum) and len(a.limits) == 1 and a.limits[0][0] not in free_indices(z):
+        return sp.Sum(gibbs_mean(a.function, z, e.limits), a.limits[0])
+    return e
+
+
+def _drop_shift(z, j):
+    """Remove the terms of ``z`` that do not depend on ``j`` (softmax is shift-invariant)."""
+    if not z.is_Add:
+        return z
+    dep = [t for t in z.args if _depends(t, j)]
+    if len(dep) == len(z.args) or not dep:
+        return z
+    return sp.Add(*dep)
+
+
+def _rule_lse(e: LogSumExp):
+    z, j = e.logits, e.index
+    if not _depends(z, j):
+        return z + sp.log(_extent(e.limits[0]))
+    if z.is_Add:
+        dep = [t for t in z.args if _depends(t, j)]
+        indep = [t for t in z.args if not _depends(t, j)]
+        if indep:
+            return LogSumExp(sp.Add(*dep), *e.limits) + sp.Add(*indep)
+    return e
+
+
+def _rule_extremum(e):
+    z, j = e.function, e.index
+    if not _depends(z, j):
+        return z
+    if z.is_Add:
+        dep = [t for t in z.args if _depends(t, j)]
+        indep = [t for t in z.args if not _depends(t, j)]
+        if indep:
+            return type(e)(sp.Add(*dep), *e.limits) + sp.Add(*indep)
+    if z.is_Mul:
+        c, rest = _split(z, j)
+        if c != 1 and c.is_positive:
+            return c * type(e)(rest, *e.limits)
+        if c != 1 and c.is_negative:
+            flipped = ReduceMin if isinstance(e, ReduceMax) else ReduceMax
+            # max_j(c r_j) = c min_j r_j for c < 0
+            return c * flipped(rest, *e.limits)
+    if z.could_extract_minus_sign():
+        # max_j(-r_j) = -min_j r_j: one orientation per expression, so equal forms coincide
+        flipped = ReduceMin if isinstance(e, ReduceMax) else ReduceMax
+        return -flipped(-z, *e.limits)
+    return e
+
+
+def _rule_topgap(e: TopGap):
+    z, j = e.function, e.index
+    if not _depends(z, j):
+        return sp.S.Zero
+    z2 = _drop_shift(z, j)
+    if z2 != z:
+        return TopGap(z2, *e.limits)
+    if z.is_Mul:
+        c, rest = _split(z, j)
+        if c != 1 and c.is_positive:
+            return c * TopGap(rest, *e.limits)
+    return e
+
+
+def _rule_gibbs_weight(e: GibbsWeight):
+    z = e.logits
+    z2 = _drop_shift(z, e.index)
+    if not _depends(z, e.index):
+        return 1 / _extent(e.limits[0])
+    if z2 != z:
+        return gibbs_weight(z2, e.limits, e.at)
+    return e
+
+
+_RULES = (
+    (sp.Sum, _rule_sum),
+    (GibbsMean, _rule_gibbs_mean),
+    (GibbsWeight, _rule_gibbs_weight),
+    (LogSumExp, _rule_lse),
+    (ReduceMax, _rule_extremum),
+    (ReduceMin, _rule_extremum),
+    (TopGap, _rule_topgap),
+)
+
+
+def _rewrite(e):
+    if e.is_Atom or isinstance(e, (sp.Indexed, sp.Idx, sp.IndexedBase)):
+        return e
+    if isinstance(e, sp.Derivative):
+        # SymPy differentiates the free index of a surviving KroneckerDelta; indices are not
+        # functions of the state, so those terms vanish.
+        if isinstance(e.expr, sp.Idx) or any(isinstance(v, sp.Idx) for v, _ in e.variable_count):
+            return sp.S.Zero
+    if isinstance(e, sp.KroneckerDelta) and e.args[0] == e.args[1]:
+        return sp.S.One
+    args = tuple(_rewrite(a) for a in e.args)
+    if args != e.args:
+        e = e.func(*args)
+    if e.is_Mul or e.is_Pow or e.is_Add:
+        e = sp.expand(e, deep=False, power_base=False, power_exp=False, log=False, multinomial=True, mul=True)
+        return e
+    for cls, rule in _RULES:
+        if isinstance(e, cls):
+            return rule(e)
+    return e
+
+
+def _rename_bound(e):
+    """Give every bound index the first canonical name not used inside its scope."""
+    if e.is_Atom or isinstance(e, (sp.Indexed, sp.Idx, sp.IndexedBase)):
+        return e
+    if isinstance(e, _BINDERS) and len(e.limits) == 1:
+        var, lo, hi = e.limits[0]
+        axis = axis_of(var)
+        tmp = sp.Idx(sp.Symbol(f"_hjsym_tmp{next(_tmp_counter)}", integer=True), (lo, hi))
+        f = _rename_bound(e.function.xreplace({var: tmp}))
+        used = _all_index_names(f)
+        n = 0
+        while str(bound_index(axis, n).label) in used:
+            n += 1
+        new = bound_index(axis, n)
+        return e.func(f.xreplace({tmp: new}), (new, lo, hi))
+    args = tuple(_rename_bound(a) for a in e.args)
+    return e.func(*args) if args != e.args else e
+
+
+def canonical(expr, max_rounds: int = 60):
+    """Rewrite ``expr`` to the canonical form described in the module docstring."""
+    expr = sp.sympify(expr)
+    for _ in range(max_rounds):
+        new = _rewrite(expr)
+        if new == expr:
+            renamed = _rename_bound(new)
+            if renamed == new:
+                return new
+            new = renamed
+        expr = new
+    raise RuntimeError(f"canonical form did not converge in {max_rounds} rounds: {expr}")
+
+
+def is_zero(expr) -> bool:
+    """True when ``expr`` canonicalises to exactly zero."""
+    return canonical(expr) == 0
+
+
+# --------------------------------------------------------------------------- derivatives
+def pdiff(expr, var):
+    """Partial derivative followed by :func:`canonical`."""
+    return canonical(sp.diff(expr, var))
+
+
+def fresh_free_index(axis: Axis, *avoid) -> sp.Idx:
+    """A free index of ``axis`` whose name occurs in none of ``avoid``."""
+    used = set()
+    for a in avoid:
+        used |= _all_index_names(sp.sympify(a))
+    n = 0
+    while str(free_index(axis, n).label) in used:
+        n += 1
+    return free_index(axis, n)
+
+
+def index_sum(expr, index: sp.Idx):
+    """``sum_{index} expr`` over the full range of ``index``, canonicalised."""
+    return canonical(sp.Sum(expr, (index, index.lower, index.upper)))
+
+
+def grad(u, x: sp.IndexedBase, axis: Axis | None = None, index: sp.Idx | None = None):
+    """The component ``du/dx_k`` with a free index ``k`` (returned as ``(expr, k)``)."""
+    axis = axis or AXES["dim"]
+    k = index or fresh_free_index(axis, u)
+    return pdiff(u, x[k]), k
+
+
+def laplacian(u, x: sp.IndexedBase, metric: sp.IndexedBase | None = None, axis: Axis | None = None):
+    """``sum_k d^2u/dx_k^2``, or ``sum_{k,l} A_{kl} d^2u/dx_k dx_l`` with ``metric=A``."""
+    axis = axis or AXES["dim"]
+    k = fresh_free_index(axis, u)
+    uk = pdiff(u, x[k])
+    if metric is None:
+        return index_sum(pdiff(uk, x[k]), k)
+    l = fresh_free_index(axis, u, k)
+    return index_sum(index_sum(metric[k, l] * pdiff(uk, x[l]), l), k)
+
+
+def fresh_binders(expr):
+    """Rename every bound index of ``expr`` to a unique temporary name (alpha-renaming).
+
+    Substituting a template with free indices into a context is capture-free afterwards: no
+    index of the context can coincide with an index bound inside the template.
+    """
+    if expr.is_Atom or isinstance(expr, (sp.Indexed, sp.Idx, sp.IndexedBase)):
+        return expr
+    if isinstance(expr, _BINDERS) and len(expr.limits) == 1:
+        var, lo, hi = expr.limits[0]
+        tmp = sp.Idx(sp.Symbol(f"_hjsym_tmp{next(_tmp_counter)}", integer=True), (lo, hi))
+        return expr.func(fresh_binders(expr.function.xreplace({var: tmp})), (tmp, lo, hi))
+    args = tuple(fresh_binders(a) for a in expr.args)
+    return expr.func(*args) if args != expr.args else expr
+
+
+def instantiate(template, mapping: dict):
+    """``template`` with its free indices replaced by ``mapping`` (capture-free)."""
+    return fresh_binders(sp.sympify(template)).xreplace(mapping)
+
+
+def substitute_indexed(expr, base: sp.IndexedBase, template, params: tuple):
+    """Replace every ``base[a, b, ...]`` in ``expr`` by ``template`` with ``params -> (a, b, ...)``.
+
+    ``template`` is an expression whose free indices ``params`` stand for the slots of ``base``;
+    the substitution is capture-free and the result is canonicalised.
+    """
+
+    def is_target(e):
+        return isinstance(e, sp.Indexed) and e.base == base
+
+    def replace(e):
+        if len(e.indices) != len(params):
+            raise ValueError(f"{e} has {len(e.indices)} indices, the template expects {len(params)}")
+        return instantiate(template, dict(zip(params, e.indices)))
+
+    return canonical(fresh_binders(sp.sympify(expr)).replace(is_target, replace))

@@ -1,0 +1,175 @@
+"""The ``hjsym`` command line.
+
+Exit codes: 0 success (for ``check``: every check passed), 1 a check failed, 2 bad input
+(unknown architecture, bad option value, missing file, malformed module or spec), 3 an
+internal error. Errors print one line naming the problem and the fix; ``--debug`` adds the
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ._errors import HJSymError
+
+__all__ = ["main", "build_parser"]
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own errors: one line, exit 2
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"hjsym: error: {message}; see '{self.prog} --help'\n")
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = _Parser(prog="hjsym", description="Which Hamilton-Jacobi equation does a network solve? Derive, check, report.")
+    p.add_argument("--version", action="version", version=f"hjsym {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("list", help="list the architectures hjsym can derive and check")
+    s.add_argument("--json", action="store_true", help="print JSON")
+
+    s = sub.add_parser("derive", help="derive an architecture and print the steps")
+    s.add_argument("arch", help="architecture name (see 'hjsym list')")
+    s.add_argument("--format", choices=("text", "latex", "json"), default="text")
+    s.add_argument("--no-cache", action="store_true", help="derive afresh instead of using the disk cache")
+
+    s = sub.add_parser("check", help="check a derivation against real torch networks")
+    s.add_argument("arch", help="architecture name (see 'hjsym list')")
+    s.add_argument("--module", metavar="FILE.py:NAME", help="check your own module (an instance or a zero-argument factory)")
+    s.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    s.add_argument("--seed", type=_non_negative_int, default=0)
+    s.add_argument("--only", nargs="+", metavar="CHECK", help="run only these checks")
+    s.add_argument("--negative-controls", action="store_true", help="also run every check on a perturbed network (must fail)")
+    s.add_argument("--json", action="store_true", help="print the results as JSON")
+
+    s = sub.add_parser("report", help="derive, check and write HTML/LaTeX reports")
+    s.add_argument("archs", nargs="*", default=["all"], help="architecture names, or 'all' (default)")
+    s.add_argument("--out", default="reports", help="output folder (default: reports)")
+    s.add_argument("--format", default="html,tex", help="comma-separated subset of html,tex,pdf (default: html,tex)")
+    s.add_argument("--seed", type=_non_negative_int, default=0)
+
+    s = sub.add_parser("bench", help="run the benchmarks (ratios against baselines measured in the same run)")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s.add_argument("--quick", action="store_true", help="small sizes (seconds; for smoke tests)")
+    s.add_argument("--only", nargs="+", metavar="NAME", help="run only these benchmarks")
+    return p
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
+def _cmd_list(args) -> int:
+    from ._api import list_architectures
+
+    rows = list_architectures()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        width = max(len(r["name"]) for r in rows)
+        for r in rows:
+            print(f"{r['name'].ljust(width)}  {r['family']:<8} {r['title']}")
+    return EXIT_OK
+
+
+def _cmd_derive(args) -> int:
+    from ._derivation import derive
+
+    d = derive(args.arch, cache=not args.no_cache)
+    if args.format == "json":
+        print(json.dumps(d.to_dict(), indent=2))
+    elif args.format == "latex":
+        print(d.latex())
+    else:
+        print(d.text())
+    return EXIT_OK
+
+
+def _cmd_check(args) -> int:
+    from ._api import check
+
+    report = check(
+        args.arch,
+        module=args.module,
+        dtype=args.dtype,
+        seed=args.seed,
+        only=args.only,
+        negative_controls=args.negative_controls,
+        progress=sys.stderr.isatty() and not args.json,
+    )
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.table())
+    return EXIT_OK if report.passed else EXIT_FAILED
+
+
+def _cmd_report(args) -> int:
+    from ._report import report
+
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    written = report(args.archs, out=args.out, formats=formats, seed=args.seed, progress=sys.stderr.isatty())
+    for path in written:
+        print(path)
+    return EXIT_OK
+
+
+def _cmd_bench(args) -> int:
+    from ._bench import run_benchmarks
+
+    results = run_benchmarks(quick=args.quick, only=args.only, progress=sys.stderr.isatty() and not args.json)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        from ._bench import format_table
+
+        print(format_table(results))
+    return EXIT_OK if all(r.get("passed", True) for r in results["benchmarks"]) else EXIT_FAILED
+
+
+COMMANDS = {"list": _cmd_list, "derive": _cmd_derive, "check": _cmd_check, "report": _cmd_report, "bench": _cmd_bench}
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except HJSymError as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(f"hjsym: error: {exc.problem}; fix: {exc.fix}\n")
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        sys.stderr.write("hjsym: interrupted\n")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, no traceback unless --debug
+        if args.debug:
+            raise
+        sys.stderr.write(f"hjsym: internal error: {type(exc).__name__}: {exc}; fix: rerun with --debug and report the traceback\n")
+        return EXIT_INTERNAL
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    raise SystemExit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry()
+

@@ -1,0 +1,120 @@
+"""The declarative architecture spec.
+
+A :class:`Spec` says, in plain-mathematics strings, what an architecture is: its symbols, the
+Hamiltonian ``H(x, p)``, the viscosity, optionally atomic initial data, the network it claims to
+be, and (for the control family) its dynamics. :meth:`Spec.validate` parses every string safely
+(:mod:`hjsym._parse`), checks that every name is declared, that every declared name is used and
+that each field has the right shape, and returns the ``SymbolicSpec`` the derivation works on
+(:mod:`hjsym._validate`). This module itself needs no SymPy, so reading a spec is cheap.
+
+Example (the whole LSE layer; see ``hjsym/architectures/lse.py``)::
+
+    Spec(
+        name="lse",
+        title="Log-sum-exp layer",
+        family="exact",
+        symbols=(Scalar("eps", latex=r"\\varepsilon"), Tensor("W", ("atom", "dim")),
+                 Tensor("b", ("atom",)), Tensor("y", ("atom", "dim")), Tensor("g", ("atom",))),
+        hamiltonian="norm2(p)",
+        viscosity="eps",
+        initial_data=AtomicData(points="y", values="g"),
+        network=Network(output="eps * lse((dot(W, x) + b) / eps)", weights=("W", "b")),
+    )
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+__all__ = ["Scalar", "Tensor", "AtomicData", "Network", "Dynamics", "Spec", "FAMILIES"]
+
+FAMILIES = ("exact", "control")
+
+
+@dataclass(frozen=True)
+class Scalar:
+    """A scalar parameter such as ``eps`` or ``t``; ``positive`` is checked on every call."""
+
+    name: str
+    positive: bool = True
+    latex: str | None = None
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """A tensor with named axes (``("atom", "dim")`` for a weight matrix ``W_{ji}``).
+
+    ``symmetric``/``positive_definite`` are assumptions on a ``(d, d)`` matrix that the
+    derivation may use; checks re-test them on the real weights.
+    """
+
+    name: str
+    axes: tuple[str, ...]
+    latex: str | None = None
+    doc: str = ""
+    symmetric: bool = False
+    positive_definite: bool = False
+
+
+@dataclass(frozen=True)
+class AtomicData:
+    """Initial data ``g`` concentrated on atoms: points ``y_j`` (N, d) and values ``g_j`` (N,)."""
+
+    points: str = "y"
+    values: str = "g"
+
+
+@dataclass(frozen=True)
+class Network:
+    """The network the architecture claims to be: its output expression and weight names."""
+
+    output: str
+    weights: tuple[str, ...]
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Dynamics:
+    """Control family: the step ``s' = s + h F(s, input, theta)``; ``F`` is a vector expression."""
+
+    field: str
+    controls: tuple[str, ...]
+    step_size: str = "h"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Declarative description of one architecture (see the module docstring)."""
+
+    name: str
+    title: str
+    family: str
+    symbols: tuple
+    hamiltonian: str | None = None
+    viscosity: str = "0"
+    summary: str = ""
+    state: str = "x"
+    costate: str = "p"
+    time: str = "t"
+    diffusion: str | None = None
+    initial_data: AtomicData | None = None
+    network: Network | None = None
+    dynamics: Dynamics | None = None
+    references: tuple[str, ...] = field(default=())
+
+    def key(self) -> str:
+        """A stable hash of everything the derivation reads."""
+        blob = json.dumps(asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def validate(self):
+        """Parse and check every field; raise one :class:`~hjsym.SpecError` listing all problems.
+
+        Returns the ``SymbolicSpec`` (SymPy symbols and parsed expressions) derivations use.
+        """
+        from ._validate import validate_spec
+
+        return validate_spec(self)

@@ -1,0 +1,1 @@
+"""One module per architecture: its spec and where its checks live (discovered automatically)."""
