@@ -12,7 +12,10 @@
   summation letters are equal as SymPy objects and cancel.
 
 Two expressions with the same canonical form are equal; the derivation engine relies on this
-to *derive* identities (their difference canonicalises to zero) rather than assert them.
+to *derive* identities (their difference canonicalises to zero) rather than assert them. A sum
+over several indices gets the assignment of names whose printed form is smallest, so it does
+not depend on the order of its limits. Canonical forms are not complete in general (a zero
+test can answer "not shown"), but never wrong: every rule is an equality.
 """
 
 from __future__ import annotations
@@ -97,29 +100,34 @@ def _extent(limit) -> sp.Expr:
 
 # --------------------------------------------------------------------------- rewrite rules
 def _rule_sum(e: sp.Sum):
-    if len(e.limits) != 1:
-        # sum over several indices: nest them, innermost last
-        inner = e.function
-        for lim in reversed(e.limits):
-            inner = sp.Sum(inner, lim)
-        return inner
-    (i, lo, hi) = e.limits[0]
+    """Linearity, constants out, delta contraction; several limits are one sum over all of them."""
     f = e.function
     if f == 0:
         return sp.S.Zero
     if f.is_Add:
-        return sp.Add(*[sp.Sum(t, e.limits[0]) for t in f.args])
-    indep, dep = _split(f, i)
-    if dep == 1:
-        return indep * _extent(e.limits[0])
-    for fac in sp.Mul.make_args(dep):
-        if isinstance(fac, sp.KroneckerDelta) and i in fac.args:
-            other = fac.args[1] if fac.args[0] == i else fac.args[0]
-            if other != i:
-                rest = sp.Mul(*[g for g in sp.Mul.make_args(dep) if g is not fac])
-                return indep * rest.subs(i, other)
-    if indep != 1:
-        return indep * sp.Sum(dep, e.limits[0])
+        return sp.Add(*[sp.Sum(t, *e.limits) for t in f.args])
+    limits = list(e.limits)
+    # an index the summand does not depend on contributes a factor (its range)
+    unused = [lim for lim in limits if not _depends(f, lim[0])]
+    if unused:
+        rest = [lim for lim in limits if lim not in unused]
+        factor = sp.Mul(*[_extent(lim) for lim in unused])
+        return factor * (sp.Sum(f, *rest) if rest else f)
+    variables = [lim[0] for lim in limits]
+    factors = sp.Mul.make_args(f)
+    indep = [g for g in factors if not any(_depends(g, v) for v in variables)]
+    dep = [g for g in factors if g not in indep]
+    for fac in dep:
+        if isinstance(fac, sp.KroneckerDelta):
+            a, b = fac.args
+            for var, other in ((a, b), (b, a)):
+                if var in variables and other != var:
+                    rest = sp.Mul(*[g for g in factors if g is not fac])
+                    remaining = [lim for lim in limits if lim[0] != var]
+                    body = rest.subs(var, other)
+                    return sp.Sum(body, *remaining) if remaining else body
+    if indep:
+        return sp.Mul(*indep) * sp.Sum(sp.Mul(*dep), *limits)
     return e
 
 
@@ -144,8 +152,8 @@ def _rule_gibbs_mean(e: GibbsMean):
                 return indep * gibbs_weight(z, e.limits, other) * rest.subs(j, other)
     if indep != 1:
         return indep * gibbs_mean(dep, z, e.limits)
-    if isinstance(a, sp.Sum) and len(a.limits) == 1 and a.limits[0][0] not in free_indices(z):
-        return sp.Sum(gibbs_mean(a.function, z, e.limits), a.limits[0])
+    if isinstance(a, sp.Sum) and not any(lim[0] in free_indices(z) for lim in a.limits):
+        return sp.Sum(gibbs_mean(a.function, z, e.limits), *a.limits)
     return e
 
 
@@ -252,21 +260,42 @@ def _rewrite(e):
     return e
 
 
+def _tmp_like(var) -> sp.Idx:
+    return sp.Idx(sp.Symbol(f"_hjsym_tmp{next(_tmp_counter)}", integer=True), (var.lower, var.upper))
+
+
 def _rename_bound(e):
-    """Give every bound index the first canonical name not used inside its scope."""
+    """Give every bound index the first canonical name not used inside its scope.
+
+    Several limits of one sum are renamed in order and then sorted by name, so sums that differ
+    only in the order or names of their indices become equal.
+    """
     if e.is_Atom or isinstance(e, (sp.Indexed, sp.Idx, sp.IndexedBase)):
         return e
-    if isinstance(e, _BINDERS) and len(e.limits) == 1:
-        var, lo, hi = e.limits[0]
-        axis = axis_of(var)
-        tmp = sp.Idx(sp.Symbol(f"_hjsym_tmp{next(_tmp_counter)}", integer=True), (lo, hi))
-        f = _rename_bound(e.function.xreplace({var: tmp}))
+    if isinstance(e, _BINDERS):
+        tmps = [_tmp_like(lim[0]) for lim in e.limits]
+        f = e.function.xreplace({lim[0]: tmp for lim, tmp in zip(e.limits, tmps)})
+        f = _rename_bound(f)
         used = _all_index_names(f)
-        n = 0
-        while str(bound_index(axis, n).label) in used:
-            n += 1
-        new = bound_index(axis, n)
-        return e.func(f.xreplace({tmp: new}), (new, lo, hi))
+        names = []
+        for lim in e.limits:
+            axis = axis_of(lim[0])
+            n = 0
+            while str(bound_index(axis, n).label) in used:
+                n += 1
+            names.append(bound_index(axis, n))
+            used.add(str(names[-1].label))
+        candidates = []
+        # several indices: every assignment of the names (same axis only) and keep the smallest
+        # printed form, so the result does not depend on the order of the limits
+        orders = itertools.permutations(range(len(tmps))) if len(tmps) <= 4 else [tuple(range(len(tmps)))]
+        for order in orders:
+            final = {tmps[a]: names[b] for a, b in enumerate(order)}
+            if any(axis_of(tmp) != axis_of(final[tmp]) for tmp in tmps):
+                continue
+            limits = sorted(((final[tmp], lim[1], lim[2]) for lim, tmp in zip(e.limits, tmps)), key=lambda lim: str(lim[0].label))
+            candidates.append(e.func(f.xreplace(final), *limits))
+        return min(candidates, key=sp.srepr) if len(candidates) > 1 else candidates[0]
     args = tuple(_rename_bound(a) for a in e.args)
     return e.func(*args) if args != e.args else e
 
@@ -338,10 +367,10 @@ def fresh_binders(expr):
     """
     if expr.is_Atom or isinstance(expr, (sp.Indexed, sp.Idx, sp.IndexedBase)):
         return expr
-    if isinstance(expr, _BINDERS) and len(expr.limits) == 1:
-        var, lo, hi = expr.limits[0]
-        tmp = sp.Idx(sp.Symbol(f"_hjsym_tmp{next(_tmp_counter)}", integer=True), (lo, hi))
-        return expr.func(fresh_binders(expr.function.xreplace({var: tmp})), (tmp, lo, hi))
+    if isinstance(expr, _BINDERS):
+        tmps = [_tmp_like(lim[0]) for lim in expr.limits]
+        f = fresh_binders(expr.function.xreplace({lim[0]: tmp for lim, tmp in zip(expr.limits, tmps)}))
+        return expr.func(f, *[(tmp, lim[1], lim[2]) for lim, tmp in zip(expr.limits, tmps)])
     args = tuple(fresh_binders(a) for a in expr.args)
     return expr.func(*args) if args != expr.args else expr
 

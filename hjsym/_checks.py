@@ -187,39 +187,45 @@ def bound(name, title, value, upper, tol, route_a, route_b, lower=0.0, details=N
 
 
 # ----------------------------------------------------------------------------- autograd helpers
+#: Outputs up to this size are differentiated row by row (fast to start); larger ones in batches.
+ROW_LOOP_MAX = 256
+
+
 def jacobian_rows(out: torch.Tensor, inp: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
     """``d out_m / d inp`` for every ``m`` of a 1-D ``out``: shape ``(M, *inp.shape)``.
 
-    Uses batched vector-Jacobian products, falling back to one backward pass per row.
+    Small outputs use one backward pass per row; large ones batched vector-Jacobian products
+    (``is_grads_batched``, which costs a one-off vmap start-up of about half a second).
     """
-    eye = torch.eye(out.shape[0], dtype=out.dtype, device=out.device)
-    try:
-        (jac,) = torch.autograd.grad(out, inp, grad_outputs=eye, is_grads_batched=True, retain_graph=True, create_graph=create_graph)
-    except RuntimeError:
-        rows = [torch.autograd.grad(out[m], inp, retain_graph=True, create_graph=create_graph)[0] for m in range(out.shape[0])]
-        jac = torch.stack(rows)
-    return jac
+    if out.shape[0] > ROW_LOOP_MAX:
+        eye = torch.eye(out.shape[0], dtype=out.dtype, device=out.device)
+        try:
+            (jac,) = torch.autograd.grad(out, inp, grad_outputs=eye, is_grads_batched=True, retain_graph=True, create_graph=create_graph)
+            return jac
+        except RuntimeError:
+            pass
+    rows = [torch.autograd.grad(out[m], inp, retain_graph=True, create_graph=create_graph)[0] for m in range(out.shape[0])]
+    return torch.stack(rows)
 
 
 def scalar_derivative(fn, t: float, dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Values and ``d fn(t) / dt`` of a vector-valued ``fn`` of one scalar, by forward-mode AD.
+    """Values and ``d fn(t) / dt`` of a vector-valued ``fn`` of one scalar ``t``.
 
-    One forward pass with a dual number (O(batch)); a module without forward-AD formulas falls
-    back to reverse mode, one vector-Jacobian product per output.
+    Reverse mode one row at a time for small outputs; for large ones forward-mode AD (one pass
+    with a dual number; it imports torch's compiler stack, seconds, so it is not the default).
     """
+    tt = torch.tensor(float(t), dtype=dtype, requires_grad=True)
+    out = fn(tt)
+    if out.shape[0] <= ROW_LOOP_MAX:
+        return out.detach(), jacobian_rows(out, tt).detach()
     import torch.autograd.forward_ad as fwAD
 
     base = torch.tensor(float(t), dtype=dtype)
     try:
         with fwAD.dual_level():
-            out = fn(fwAD.make_dual(base, torch.ones_like(base)))
-            primal, tangent = fwAD.unpack_dual(out)
-        if tangent is None:
-            tangent = torch.zeros_like(primal)
-        return primal.detach(), tangent.detach()
-    except (RuntimeError, NotImplementedError):
-        tt = base.clone().requires_grad_(True)
-        out = fn(tt)
+            primal, tangent = fwAD.unpack_dual(fn(fwAD.make_dual(base, torch.ones_like(base))))
+        return primal.detach(), (torch.zeros_like(primal) if tangent is None else tangent).detach()
+    except (RuntimeError, NotImplementedError):  # an op without a forward-AD formula
         return out.detach(), jacobian_rows(out, tt).detach()
 
 

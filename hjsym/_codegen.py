@@ -92,7 +92,7 @@ def _sort_key(label: str, kinds: dict[str, str]):
 class _Compiler:
     """Axis bookkeeping and emitted statements while one function is printed."""
 
-    def __init__(self, fspec: FunctionSpec):
+    def __init__(self, fspec: FunctionSpec, printer=None):
         self.fspec = fspec
         self.args = {a.symbol: a for a in fspec.args}
         self.kinds: dict[str, str] = {}  # index label -> axis kind
@@ -105,7 +105,7 @@ class _Compiler:
         self.streamed: sp.Idx | None = None
         self.extents_int: set[str] = set()  # sizes needed as Python ints (shapes, chunking)
         self.extents_tensor: set[str] = set()  # sizes used in arithmetic (0-d tensors)
-        self.printer = HJTorchPrinter(self)
+        self.printer = printer if printer is not None else HJTorchPrinter(self)
 
     # ------------------------------------------------------------------ axes
     def register(self, idx) -> str:
@@ -141,8 +141,8 @@ class _Compiler:
             lab = self.register(e.index)
             out = self.order([a for a in self.axes(e.logits) if a != lab] + [self.register(e.at)])
         elif isinstance(e, (sp.Sum, Reduction)):
-            lab = self.register(e.limits[0][0])
-            out = self.order(a for a in self.axes(e.function) if a != lab)
+            labs = {self.register(lim[0]) for lim in e.limits}
+            out = self.order(a for a in self.axes(e.function) if a not in labs)
         elif isinstance(e, sp.Tuple):
             out = self.order(a for part in e for a in self.axes(part))
         else:
@@ -247,9 +247,11 @@ class HJTorchPrinter(TorchPrinter):
 
     printmethod = "_hjsym_torchcode"
 
-    def __init__(self, compiler: _Compiler, settings=None):
+    def __init__(self, compiler: _Compiler | None = None, settings=None):
         super().__init__(settings or {})
-        self.c = compiler
+        # standalone (no function being generated): symbols print by name, no CSE
+        self.standalone = compiler is None
+        self.c = compiler if compiler is not None else _Compiler(FunctionSpec("standalone", sp.S.Zero, ()), printer=self)
 
     # -- CSE hook
     def _print(self, expr, **kwargs):
@@ -267,6 +269,8 @@ class HJTorchPrinter(TorchPrinter):
     # -- leaves
     def _print_Symbol(self, expr):
         c = self.c
+        if self.standalone:
+            return expr.name
         if expr in c.args:
             return c.args[expr].name
         if expr in c.sym_axes:
@@ -402,7 +406,12 @@ class HJTorchPrinter(TorchPrinter):
     def _fold(self, op, expr):
         c = self.c
         want = c.axes(expr)
-        codes = [c.align(self._print(a), c.axes(a), want) for a in expr.args]
+        codes = []
+        for a in expr.args:
+            code = c.align(self._print(a), c.axes(a), want)
+            if a.is_number and not self.standalone:  # torch.maximum takes tensors only
+                code = f"torch.tensor({code}, dtype=dtype, device=device)"
+            codes.append(code)
         out = codes[0]
         for code in codes[1:]:
             out = f"{op}({out}, {code})"
@@ -413,6 +422,9 @@ class HJTorchPrinter(TorchPrinter):
 
     def _print_Min(self, expr):
         return self._fold("torch.minimum", expr)
+
+    def _print_MatrixSymbol(self, expr):
+        return self._print_Symbol(sp.Symbol(expr.name))
 
     def _print_Transpose(self, expr):
         return f"{_wrap(self._print(expr.arg))}.transpose(-2, -1)"
@@ -489,11 +501,10 @@ class HJTorchPrinter(TorchPrinter):
             coeff, rest = a.as_coeff_Mul()
             operands, scalars = self._operands([probs] + list(sp.Mul.make_args(rest)))
         else:
-            var = expr.limits[0][0]
-            lab = c.register(var)
             f = expr.function
-            if lab not in c.axes(f):
-                return self._print(scale * f * (expr.limits[0][2] - expr.limits[0][1] + 1))
+            for lim in expr.limits:
+                if c.register(lim[0]) not in c.axes(f):
+                    raise SpecError(f"the summand of {expr} does not depend on {lim[0]}", "canonicalise before generating code")
             coeff, rest = f.as_coeff_Mul()
             operands, scalars = self._operands(list(sp.Mul.make_args(rest)))
         total = scale * coeff * sp.Mul(*scalars)
@@ -574,7 +585,7 @@ _STREAMABLE = (LogSumExp, GibbsMean, ReduceMax, ReduceMin, TopGap)
 
 def _top_reductions(expr, out: list):
     """Reductions over an atom index not nested in another one, in first-seen order."""
-    is_atom_sum = isinstance(expr, sp.Sum) and axis_of(expr.limits[0][0]).name == "atom"
+    is_atom_sum = isinstance(expr, sp.Sum) and len(expr.limits) == 1 and axis_of(expr.limits[0][0]).name == "atom"
     if is_atom_sum or (isinstance(expr, _STREAMABLE) and axis_of(expr.index).name == "atom"):
         if expr not in out:
             out.append(expr)
@@ -615,17 +626,33 @@ def _partial(c: _Compiler, r):
     return p._print_Sum(r), "_rt.combine_sum({state}, {value})", "{state}"
 
 
+def _materialised(c: _Compiler, e, out: list):
+    """Subexpressions that generated code holds as tensors (a contraction's summand is not one)."""
+    if e.is_Atom or isinstance(e, sp.Tuple):
+        return
+    out.append(e)
+    if isinstance(e, (sp.Sum, GibbsMean)):
+        summand = e.value if isinstance(e, GibbsMean) else e.function
+        if isinstance(e, GibbsMean):
+            _materialised(c, e.logits, out)
+        for f in sp.Mul.make_args(summand):
+            _materialised(c, f.base if (f.is_Pow and f.exp == 2) else f, out)
+        return
+    for a in (e.function,) if isinstance(e, Reduction) else e.args:
+        _materialised(c, a, out)
+
+
 def _bytes_per_atom(c: _Compiler, exprs, atom_label: str) -> str:
-    """Python expression: bytes of the largest per-atom intermediate of a chunk body."""
+    """Python expression: bytes per atom of the largest tensor a chunk body materialises."""
     terms = set()
+    subs: list = []
     for e in exprs:
-        for sub in sp.preorder_traversal(e):
-            if isinstance(sub, sp.Tuple) or sub.is_Atom:
-                continue
-            axes = c.axes(sub)
-            if atom_label in axes:
-                dims = sorted(c.extent_label(a) for a in axes if a != atom_label)
-                terms.add("*".join(dims) or "1")
+        _materialised(c, e, subs)
+    for sub in subs:
+        axes = c.axes(sub)
+        if atom_label in axes:
+            dims = sorted(c.extent_label(a) for a in axes if a != atom_label)
+            terms.add("*".join(dims) or "1")
     inner = "1" if not terms else (terms.pop() if len(terms) == 1 else f"max({', '.join(sorted(terms))})")
     return f"_itemsize * {inner}"
 
@@ -739,7 +766,7 @@ def _assemble(c: _Compiler, fspec: FunctionSpec, body, out_axes, want) -> str:
     lines.append("    _itemsize = torch.empty((), dtype=dtype).element_size()")
     lines += ["    " + line for line in body]
     if BATCH in out_axes:
-        lines.append("    return _out.reshape(*_batch, *_out.shape[1:])")
+        lines.append("    return _out.reshape(_batch + tuple(_out.shape[1:]))")
     else:
         shape = "".join(f"{c.extent_label(a)}, " for a in want)
         lines.append(f"    return torch.as_tensor(_out, dtype=dtype, device=device).expand(({shape}))")

@@ -80,11 +80,11 @@ def lse_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
     for eps in (1.0, r1.eps, 0.2, 0.05):
         set_eps(mod, eps)
         with torch.no_grad():
-            ax.plot(x[:, 0], scalar_output(mod)(x), label=f"$f_\\varepsilon$, $\\varepsilon$ = {eps:g}")
-    ax.plot(x[:, 0], fns["f0"](x=x, W=r1.W, b=r1.b), "k--", lw=1.2, label="$f_0 = \\max_j(W_j x + b_j)$ (generated)")
+            ax.plot(x[:, 0].numpy(), scalar_output(mod)(x).numpy(), label=f"$f_\\varepsilon$, $\\varepsilon$ = {eps:g}")
+    ax.plot(x[:, 0].numpy(), fns["f0"](x=x, W=r1.W, b=r1.b).numpy(), "k--", lw=1.2, label="$f_0 = \\max_j(W_j x + b_j)$ (generated)")
     with torch.no_grad():
         pieces = x @ r1.W.T + r1.b
-    ax.plot(x[:, 0], pieces, color="0.6", lw=0.5, alpha=0.5)
+    ax.plot(x[:, 0].numpy(), pieces.numpy(), color="0.6", lw=0.5, alpha=0.5)
     lo, hi = float(fns["f0"](x=x, W=r1.W, b=r1.b).min()), float(fns["f0"](x=x, W=r1.W, b=r1.b).max())
     ax.set_ylim(lo - 0.3, hi + 1.2)
     ax.set_xlabel("$x$ (d = 1)")
@@ -109,10 +109,10 @@ def lse_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
             with torch.no_grad():
                 gaps.append(float((scalar_output(m)(pts) - f0).max()))
             sharp.append(float(fns["tropical_bound_sharp"](x=pts, W=r.W, b=r.b, eps=e).max()))
-        ax.loglog(eps_grid, gaps, "o", ms=3, color=PALETTE[n], label=f"measured max gap, d = {d}")
-        ax.loglog(eps_grid, sharp, "-", lw=0.8, color=PALETTE[n], alpha=0.7, label=f"sharp bound (max over points), d = {d}")
+        ax.loglog(eps_grid.numpy(), gaps, "o", ms=3, color=PALETTE[n], label=f"measured max gap, d = {d}")
+        ax.loglog(eps_grid.numpy(), sharp, "-", lw=0.8, color=PALETTE[n], alpha=0.7, label=f"sharp bound (max over points), d = {d}")
     n_atoms = read_lse(nets[1]).n_atoms
-    ax.loglog(eps_grid, [float(fns["tropical_bound"](eps=e, N=n_atoms)) for e in eps_grid.tolist()], "k--", lw=1.2,
+    ax.loglog(eps_grid.numpy(), [float(fns["tropical_bound"](eps=e, N=n_atoms)) for e in eps_grid.tolist()], "k--", lw=1.2,
               label=f"$\\varepsilon \\log N$, N = {n_atoms}")
     ax.set_ylim(1e-18, 10)
     ax.set_xlabel("temperature / viscosity $\\varepsilon$")
@@ -133,9 +133,9 @@ def lse_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
     dev = (res - fns["residual"](eps=r2.eps, t=T0, d=2)).abs().reshape(gx.shape)
     fig, ax = figure(width=4.6, height=3.8)
     ax.grid(False)
-    im = ax.pcolormesh(gx, gy, torch.log10(dev + 1e-18), shading="auto", cmap="cividis", vmin=-18, vmax=-12)
+    im = ax.pcolormesh(gx.numpy(), gy.numpy(), torch.log10(dev + 1e-18).numpy(), shading="auto", cmap="cividis", vmin=-18, vmax=-12)
     fig.colorbar(im, ax=ax, label="$\\log_{10}|\\mathcal{R}_{\\mathrm{autograd}} + \\varepsilon d/(2t)|$")
-    ax.plot(y[:, 0], y[:, 1], "w^", ms=4, mec="k", mew=0.5, label="atoms $y_j$ (read out)")
+    ax.plot(y[:, 0].numpy(), y[:, 1].numpy(), "w^", ms=4, mec="k", mew=0.5, label="atoms $y_j$ (read out)")
     ax.set_xlim(-2.5, 2.5)
     ax.set_ylim(-2.5, 2.5)
     ax.set_xlabel("$x_1$")

@@ -25,7 +25,7 @@ from ._references import REFERENCES, bibtex
 __all__ = ["report", "latex_fragment", "display_tex", "compile_pdf", "FORMATS"]
 
 FORMATS = ("html", "tex", "pdf")
-MAX_LINE = 100  # characters of TeX per displayed line before a long right-hand side is broken
+MAX_LINE = 170  # characters of TeX source per displayed line before a long right-hand side is broken
 STATUS_TEXT = {
     "derived": "derived by SymPy",
     "verified": "verified: the difference reduces to zero",
@@ -102,9 +102,7 @@ def display_tex(derivation, expr, max_line: int = MAX_LINE) -> str:
             piece = " + " + tex
         if current and len(current) + len(piece) > max_line:
             lines.append(current)
-            current = piece.strip()
-            if not current.startswith("-"):
-                current = "+ " + current
+            current = piece.strip()  # keeps its sign: "+ term" or "- term"
         else:
             current += piece
     lines.append(current)

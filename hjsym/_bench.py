@@ -1,0 +1,132 @@
+"""The benchmark runner behind ``hjsym bench``.
+
+Benchmarks live in ``benchmarks/bench_*.py`` of the source checkout (or ``$HJSYM_BENCH_DIR``).
+Each module defines ``BENCHMARKS``: a list of functions ``fn(quick: bool) -> dict`` returning at
+least ``name``, ``ratio`` (candidate / baseline, both measured in the same run), ``limit`` and
+``passed``; everything else they return (sizes, times, memory) is printed and kept in the JSON.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ._errors import InputError
+
+__all__ = ["run_benchmarks", "format_table", "timeit", "peak_rss_mib", "rss_mib", "reset_peak_rss", "run_in_subprocess", "bench_dir"]
+
+
+def bench_dir() -> Path:
+    env = os.environ.get("HJSYM_BENCH_DIR")
+    path = Path(env) if env else Path(__file__).resolve().parent.parent / "benchmarks"
+    if not path.is_dir():
+        raise InputError(f"no benchmarks folder at {path}", "run from a source checkout of hjsym or set HJSYM_BENCH_DIR")
+    return path
+
+
+def timeit(fn, *, repeat: int = 5, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` in seconds over ``repeat`` runs, after ``warmup`` runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _status_kib(field: str) -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return float(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark of this process (Linux); False where unsupported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def rss_mib() -> float:
+    """Current resident memory in MiB."""
+    kib = _status_kib("VmRSS")
+    return kib / 1024 if kib is not None else peak_rss_mib()
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory since start or the last :func:`reset_peak_rss`, in MiB."""
+    kib = _status_kib("VmHWM")
+    if kib is not None:
+        return kib / 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 if platform.system() == "Linux" else peak / 2**20
+
+
+def run_in_subprocess(code: str, timeout: float = 600, env: dict | None = None) -> tuple[str, float]:
+    """Run Python ``code`` in a fresh interpreter; return its stdout and wall time."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark subprocess failed:\n{proc.stderr[-2000:]}")
+    return proc.stdout, wall
+
+
+def _load_modules():
+    mods = []
+    for path in sorted(bench_dir().glob("bench_*.py")):
+        spec = importlib.util.spec_from_file_location(f"hjsym_bench_{path.stem}", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        mods.append(mod)
+    return mods
+
+
+def run_benchmarks(quick: bool = False, only=None, progress: bool = False) -> dict:
+    """Run every benchmark (or those named in ``only``); returns a JSON-able dict."""
+    from tqdm.auto import tqdm
+
+    fns = [fn for mod in _load_modules() for fn in getattr(mod, "BENCHMARKS", [])]
+    names = [fn.__name__.removeprefix("bench_") for fn in fns]
+    if only:
+        unknown = [n for n in only if n not in names]
+        if unknown:
+            raise InputError(f"unknown benchmark(s) {', '.join(unknown)}", f"use some of: {', '.join(names)}")
+        fns = [fn for fn, n in zip(fns, names) if n in only]
+    results = []
+    for fn in tqdm(fns, desc="benchmarks", disable=not progress):
+        results.append(fn(quick))
+    import torch
+
+    return {
+        "quick": quick,
+        "machine": {"cpus": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version()},
+        "benchmarks": results,
+    }
+
+
+def format_table(results: dict) -> str:
+    lines = [f"hjsym bench ({'quick' if results['quick'] else 'full'}; {results['machine']['cpus']} CPUs, torch {results['machine']['torch']})"]
+    for r in results["benchmarks"]:
+        verdict = "pass" if r.get("passed") else "FAIL"
+        lines.append(f"- {r['name']}: ratio {r['ratio']:.3f} (limit {r['limit']}) {verdict}")
+        for k, v in r.items():
+            if k not in ("name", "ratio", "limit", "passed"):
+                lines.append(f"    {k}: {v:.4g}" if isinstance(v, float) else f"    {k}: {v}")
+    return "\n".join(lines)

@@ -1,0 +1,56 @@
+"""Shared test setup: float64 by default, a private derivation cache, shared fixtures."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import pytest
+import torch
+
+torch.set_default_dtype(torch.float64)
+
+# A cache private to this test session: tests see exactly what a fresh machine sees once, and
+# the user's cache is left alone. Set before hjsym reads it.
+_CACHE = tempfile.mkdtemp(prefix="hjsym-test-cache-")
+os.environ["HJSYM_CACHE_DIR"] = _CACHE
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_CACHE, ignore_errors=True)
+
+
+def require(tool: str, env: str):
+    """Skip when ``tool`` is missing, unless ``env=1`` (CI) makes a missing tool a failure."""
+    if shutil.which(tool) is None:
+        if os.environ.get(env) == "1":
+            pytest.fail(f"{tool} is required ({env}=1) but not on PATH")
+        pytest.skip(f"{tool} not installed")
+    return shutil.which(tool)
+
+
+@pytest.fixture(scope="session")
+def lse_derivation():
+    import hjsym
+
+    return hjsym.derive("lse")
+
+
+@pytest.fixture(scope="session")
+def lse_fns(lse_derivation):
+    return lse_derivation.functions
+
+
+@pytest.fixture(scope="session")
+def reference_nets():
+    from hjsym.suites.lse import reference_modules
+
+    return reference_modules(seed=0)
+
+
+@pytest.fixture(scope="session")
+def lse_report():
+    import hjsym
+
+    return hjsym.check("lse", negative_controls=True)

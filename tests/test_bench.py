@@ -1,0 +1,11 @@
+"""The benchmark machinery runs (timings are reported by `hjsym bench`, never asserted here)."""
+
+from hjsym._bench import format_table, run_benchmarks
+
+
+def test_quick_benchmark_reports_ratios():
+    results = run_benchmarks(quick=True, only=["hopf_cole_u"])
+    (r,) = results["benchmarks"]
+    assert r["name"] == "hopf_cole_u" and r["ratio"] > 0 and "limit" in r and "passed" in r
+    assert r["max_abs_difference"] < 1e-9  # the timed functions agree
+    assert "hopf_cole_u: ratio" in format_table(results)
