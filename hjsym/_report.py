@@ -11,8 +11,8 @@ it writes the index of every page under ``out`` (architectures and experiments, 
 
 Speed: the derived, checked and drawn content of a page is cached on disk, keyed by the spec,
 the seed and the versions of hjsym's sources, SymPy, torch, Python and matplotlib; pages not in
-the cache are computed in parallel worker processes (one torch thread each: the check networks
-are small, and threads only contend). Templates are rendered on every run. Every file is written
+the cache are computed in parallel worker processes (one torch thread each, as ``hjsym check``:
+the check networks are small, and threads only contend). Templates are rendered on every run. Every file is written
 through a temporary file and a rename, and two runs give identical bytes (no timestamps; seeded
 networks; PDFs compiled with a fixed source date and no trailer id).
 """
@@ -382,16 +382,23 @@ def _page(arch, derivation, check_report, figures, graph, seed) -> dict:
 
 # ----------------------------------------------------------------------------- computing a page
 @contextmanager
-def _one_torch_thread():
-    """Run torch on one thread (the reference networks are small; more threads only contend), then restore."""
+def _pinned_torch():
+    """One torch thread and torch's own default dtype while a page is computed, whatever the caller set.
+
+    A page then has the same bytes whether it is computed here, in a worker process or by the
+    command line (a generated function called with Python scalars only takes the default dtype).
+    """
     import torch
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    from ._checks import torch_threads
+
+    dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
     try:
-        yield
+        with torch_threads(1):
+            yield
     finally:
-        torch.set_num_threads(before)
+        torch.set_default_dtype(dtype)
 
 
 def _data_key(arch, seed: int) -> str:
@@ -415,7 +422,7 @@ def _compute(name: str, seed: int) -> dict:
     from ._registry import get
 
     arch = get(name)
-    with _one_torch_thread():
+    with _pinned_torch():
         derivation = derive(arch.spec)
         check_report = check(arch, seed=seed, negative_controls=True) if arch.suite else None
         with tempfile.TemporaryDirectory(prefix="hjsym-figures-") as tmp:

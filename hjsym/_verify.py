@@ -10,6 +10,8 @@
   on any console error, any request leaving the machine, any failed load or broken image, any
   formula left unrendered or wider than its column, and any link to a missing anchor;
 * checks every relative link between the pages (file exists; ``#anchor`` exists in it);
+* a missing pdflatex or Chromium skips its part, unless ``HJSYM_REQUIRE_TEX=1`` /
+  ``HJSYM_REQUIRE_BROWSER=1`` make it a failure (as CI does);
 * with ``artifacts=DIR``, keeps a full-page screenshot of every page, every compiled PDF and
   log, and ``verify-all.json`` (or ``-latex``/``-browser``) with all findings.
 """
@@ -49,7 +51,8 @@ class VerifyResult:
 
     @property
     def failures(self) -> list[str]:
-        out = [f"{name}: {p}" for name, info in sorted(self.tex.items()) for p in info["failures"]]
+        out = [f"required but {why}" for why, env in self.skipped if os.environ.get(env) == "1"]
+        out += [f"{name}: {p}" for name, info in sorted(self.tex.items()) for p in info["failures"]]
         out += [f"{name}: {p}" for name, info in sorted(self.pages.items()) for p in info["problems"]]
         out += [f"link: {p}" for p in self.links]
         return out
@@ -80,7 +83,7 @@ class VerifyResult:
         lines = [f"hjsym verify {self.out}: {s['tex_files']} LaTeX files ({s['pdf_pages']} PDF pages, {s['latex_warnings']} warnings, "
                  f"{s['overfull_other']} overfull boxes outside equations), {s['html_pages']} HTML pages ({s['formulas']} formulas, "
                  f"{s['requests']} requests, {s['external_requests']} leaving the machine, {s['screenshots']} screenshots)"]
-        lines += [f"skipped: {x}" for x in self.skipped]
+        lines += [f"skipped: {why}" for why, _ in self.skipped]
         fails = self.failures
         lines += [f"FAIL {f}" for f in fails] if fails else ["no problems"]
         return "\n".join(lines)
@@ -156,7 +159,7 @@ def verify_reports(out="reports", artifacts=None, *, tex: bool = True, browser: 
         scratch.mkdir(parents=True, exist_ok=True)
         if tex:
             if tex_engine() is None:
-                result.skipped.append("LaTeX: pdflatex is not installed")
+                result.skipped.append(("LaTeX: pdflatex is not installed", "HJSYM_REQUIRE_TEX"))
             else:
                 files = sorted(p for p in root.rglob("*.tex") if "_static" not in p.parts)
                 # pages first, the combined document (which includes their PDFs as they are on disk) with them
@@ -168,7 +171,7 @@ def verify_reports(out="reports", artifacts=None, *, tex: bool = True, browser: 
         if browser:
             exe = find_chromium()
             if exe is None:
-                result.skipped.append("browser: Chromium is not installed")
+                result.skipped.append(("browser: Chromium is not installed", "HJSYM_REQUIRE_BROWSER"))
             else:
                 pages = sorted(p for p in root.rglob("*.html") if "_static" not in p.parts)
                 with Chromium(exe) as chrome:

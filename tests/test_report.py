@@ -160,11 +160,15 @@ def test_derive_exports_latex_and_markdown_fragments(capsys):
 
 
 # ----------------------------------------------------------------------------- determinism and cache
-def test_two_runs_give_identical_bytes(report_dir, tmp_path, monkeypatch):
-    """A second run from nothing (fresh cache: derived, trained, checked and drawn again) writes the same bytes."""
-    monkeypatch.setenv("HJSYM_CACHE_DIR", str(tmp_path / "cache"))
-    formats = ("html", "tex", "pdf") if HAVE_TEX else ("html", "tex")
-    hjsym.report(["lse"], out=tmp_path / "again", formats=formats)
+def test_two_runs_give_identical_bytes(report_dir, tmp_path):
+    """A second run by the command line, in another process, checking and drawing afresh, writes the same bytes."""
+    import subprocess
+    import sys
+
+    formats = "html,tex,pdf" if HAVE_TEX else "html,tex"
+    proc = subprocess.run([sys.executable, "-m", "hjsym", "report", "lse", "--out", str(tmp_path / "again"), "--format", formats,
+                           "--no-cache"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
     left, right = report_dir / "lse", tmp_path / "again" / "lse"
     names = sorted(p.name for p in left.iterdir() if p.suffix not in (".log", ".aux"))
     assert names == sorted(p.name for p in right.iterdir() if p.suffix not in (".log", ".aux"))
@@ -279,3 +283,36 @@ def test_derivation_graph_boxes_are_inside_the_figure_and_apart(report_dir, lse_
     for i, a in enumerate(items):
         for b in items[i + 1:]:
             assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+
+
+def test_a_page_without_checks_or_figures_renders_and_compiles(tmp_path, lse_derivation):
+    """Pages are data-driven: an architecture with no suite and no figures still gets a full page."""
+    import hjsym._report as rep
+    from hjsym._figures import derivation_graph_figure
+    from hjsym._registry import get
+
+    graph = derivation_graph_figure(lse_derivation.graph(), tmp_path, "lse-graph")
+    page = rep._page(get("lse"), lse_derivation, None, [], graph, 0)
+    assert rep._summary(page)["checks_total"] is None
+    html_env, tex_env = rep._envs()
+    html = html_env.get_template("report.html.j2").render(page=page, static="../_static")
+    assert 'id="checks"' not in html and 'id="fig-graph"' in html and html.count('class="node-link"') == len(lse_derivation.steps)
+    (tmp_path / "lse.tex").write_text(tex_env.get_template("report.tex.j2").render(page=page, graph_scale=0.8))
+    if HAVE_TEX:
+        from hjsym._texbuild import compile_pdf, latex_problems
+
+        log = compile_pdf(tmp_path / "lse.tex").with_suffix(".log").read_text()
+        assert not latex_problems(log).failures
+
+
+@pytest.mark.slow
+def test_pages_computed_in_worker_processes_match_the_in_process_ones(report_dir):
+    """Uncached pages go to spawned workers (one torch thread each): same bytes as computed in-process."""
+    import hjsym._report as rep
+    from hjsym._registry import get
+
+    lse = get("lse")
+    data = rep._collect([lse, lse], seed=0, cache=False, jobs=2, progress=False)["lse"]  # two tasks: the pool path
+    for name, blob in data["files"].items():
+        assert blob == (report_dir / "lse" / name).read_bytes(), name
+    assert data["checks_json"] == (report_dir / "lse" / "checks.json").read_text()
