@@ -31,7 +31,7 @@ _ARITY = {
         "sqrt", "mathrm", "mathbb", "mathcal", "mathbf", "mathit", "mathsf", "mathfrak", "mathscr", "boldsymbol", "bm",
         "operatorname", "text", "textrm", "textit", "textbf", "mbox", "dot", "ddot", "hat", "bar", "tilde", "vec", "check",
         "breve", "acute", "grave", "widehat", "widetilde", "overline", "underline", "overbrace", "underbrace", "vphantom",
-        "phantom", "hphantom", "tag", "label", "mathop", "mathbin", "mathrel", "mathopen", "mathclose", "color"), 1),
+        "phantom", "hphantom", "tag", "label", "mathop", "mathbin", "mathrel", "mathopen", "mathclose", "color", "substack"), 1),
 }
 _RELATIONS = {"=", "<", ">", r"\leq", r"\geq", r"\le", r"\ge", r"\neq", r"\approx", r"\equiv", r"\sim", r"\simeq", r"\to",
               r"\mapsto", r"\in", r"\subset", r"\subseteq", r"\propto", r"\ll", r"\gg", r"\coloneqq", r"\Leftrightarrow",
@@ -253,6 +253,16 @@ def _cmd_width(n, scale, depth) -> float:
         return scale * (0.5 * len(text) + (0.3 if name == r"\operatorname" else 0.0))
     if name in (r"\mathbb", r"\mathcal", r"\mathscr", r"\mathfrak"):
         return scale * 0.75 * max(1, len(_plain(args[0]))) if args else 0.0
+    if name == r"\substack":  # lines stacked under an operator: as wide as the widest
+        inner = args[0][1] if args and args[0][0] == "group" else []
+        lines, cur = [], []
+        for node in inner:
+            if node == ("tok", r"\\"):
+                lines.append(cur)
+                cur = []
+            else:
+                cur.append(node)
+        return max((_width(line, scale, depth) for line in lines + [cur]), default=0.0)
     if name == r"\sqrt":
         return scale * 1.0 + sum(_width([a], scale, depth) for a in args if a[0] != "tok" or not a[1].startswith("["))
     return sum(_width([a], scale, depth) for a in args)
@@ -269,9 +279,9 @@ def break_tex(tex: str, width_em: float = MAX_EM) -> str:
     Breaks at the top-level ``+``/``-`` of the right-hand side (and at further relations); a
     term wider than a line is broken inside its widest ``\\left(...\\right)`` group.
     """
-    if r"\begin" in tex or r"\\" in tex:
-        return tex  # already laid out by hand
     nodes = parse_tex(tex)
+    if any(n[0] == "env" or n == ("tok", r"\\") for n in nodes):
+        return tex  # already laid out by hand
     if _width(nodes, 1.0, 0) <= width_em:
         return tex
     rel_at = next((i for i, n in enumerate(nodes) if n[0] == "tok" and n[1] in _RELATIONS and i > 0), None)

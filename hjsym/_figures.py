@@ -25,7 +25,11 @@ PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F
 
 
 def _mpl():
+    import logging
+
     import matplotlib
+
+    logging.getLogger("fontTools").setLevel(logging.ERROR)  # font-subsetting chatter while writing PDFs
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

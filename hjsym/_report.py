@@ -24,6 +24,7 @@ import os
 import platform
 import re
 import tempfile
+import warnings
 from contextlib import contextmanager
 from importlib import metadata, resources
 from pathlib import Path
@@ -60,8 +61,8 @@ def tex_escape(text) -> str:
 
 
 def tex_breakable(text) -> str:
-    """Escape an identifier for ``\\texttt`` and let it break after underscores and dashes (narrow table columns)."""
-    return re.sub(r"(\\_|-)", r"\1\\allowbreak{}", tex_escape(text))
+    """Escape text for LaTeX and let it break after ``_ - / ( | = ,`` and a dot before a letter (code written as text)."""
+    return re.sub(r"(\\_|[-/(|=,]|\.(?=[A-Za-z]))(?!\s)", r"\1\\allowbreak{}", tex_escape(text))
 
 
 def _envs():
@@ -432,6 +433,7 @@ def _compute(name: str, seed: int) -> dict:
                 figures = [dict(f) for f in fig_fn(arch, check_report, Path(tmp), seed=seed)]
             graph = derivation_graph_figure(derivation.graph(), Path(tmp), f"{name}-graph")
             files = {p.relative_to(tmp).as_posix(): p.read_bytes() for p in sorted(Path(tmp).rglob("*")) if p.is_file()}
+    files = _rename_reserved(name, files, figures)
     page = _page(arch, derivation, check_report, figures, graph, seed)
     return {
         "page": page,
@@ -439,6 +441,33 @@ def _compute(name: str, seed: int) -> dict:
         "checks_json": None if check_report is None else json.dumps(check_report.to_dict(), indent=2, sort_keys=True) + "\n",
         "files": files,
     }
+
+
+def _reserved(name: str) -> set[str]:
+    """File names a page folder keeps for the report itself (a figure must not overwrite them)."""
+    return {"index.html", "summary.json", "checks.json", "derivation.json", "references.bib", FRAGMENT_TEX, FRAGMENT_MD,
+            *(f"{name}.{ext}" for ext in ("tex", "pdf", "log", "aux", "out", "toc"))}
+
+
+def _rename_reserved(name: str, files: dict, figures: list[dict]) -> dict:
+    """Rename figure files that would collide with the report's own files (a figure ``diagram.pdf`` on the ``diagram`` page).
+
+    ``X.ext`` becomes ``X-figure.ext``, in ``files`` and in the figure entries that name it.
+    """
+    reserved = _reserved(name)
+    clash = {f for f in files if f in reserved}
+    if not clash:
+        return files
+    renamed = {}
+    for f in files:
+        stem, dot, ext = f.rpartition(".")
+        if any(c.rpartition(".")[0] == stem for c in clash):
+            renamed[f] = f"{stem}-figure{dot}{ext}"
+    for fig in figures:
+        for key in ("png", "pdf"):
+            if fig.get(key) in renamed:
+                fig[key] = renamed[fig[key]]
+    return {renamed.get(f, f): blob for f, blob in files.items()}
 
 
 def _jobs(jobs: int | None) -> int:
@@ -569,12 +598,12 @@ def _summary(page) -> dict:
 
 # ----------------------------------------------------------------------------- the index
 _VERDICT_CLASS = (("fail", "fail"), ("refut", "fail"), ("not hold", "fail"), ("does not", "fail"), ("partial", "structural"),
-                  ("inconclusive", "open"), ("hold", "pass"), ("confirm", "pass"), ("support", "pass"), ("reproduc", "pass"))
+                  ("inconclusive", "inconclusive"), ("hold", "pass"), ("confirm", "pass"), ("support", "pass"), ("reproduc", "pass"))
 
 
 def _verdict_class(verdict) -> str:
     text = str(verdict or "").lower()
-    return next((cls for key, cls in _VERDICT_CLASS if key in text), "open")
+    return next((cls for key, cls in _VERDICT_CLASS if key in text), "inconclusive")
 
 
 def index_rows(out) -> dict:
@@ -652,6 +681,20 @@ def _index_context(out: Path) -> dict:
     }
 
 
+class IndexRows(list):
+    """Every page's index row (architectures, then experiments), carrying the full index in ``.context``."""
+
+    context: dict
+
+
+def _index_rows(out) -> IndexRows:
+    """The rows of the index (kept for pages that render ``index.html.j2`` themselves with ``rows=``)."""
+    context = _index_context(Path(out))
+    rows = IndexRows(context["architectures"] + context["experiments"])
+    rows.context = context
+    return rows
+
+
 def write_index(out, formats=("html",)) -> list[Path]:
     """Write ``out/index.html`` (and with ``pdf`` the combined ``out/hjsym.tex`` and ``hjsym.pdf``) from the pages under ``out``."""
     out = Path(out)
@@ -662,7 +705,7 @@ def write_index(out, formats=("html",)) -> list[Path]:
     if "html" in formats:
         _copy_static(out)
         index = out / "index.html"
-        _write_text(index, html_env.get_template("index.html.j2").render(static="_static", **_index_context(out)))
+        _write_text(index, html_env.get_template("index.html.j2").render(static="_static", index=_index_context(out)))
         written.append(index)
     return written
 
@@ -671,15 +714,19 @@ def _write_combined(out: Path, tex_env) -> list[Path]:
     """The combined document: overview, diagram, derivation graphs, then every page's PDF (compiled when missing or stale)."""
     context = _index_context(out)
     pages = context["architectures"] + context["experiments"]
-    stale = []
-    for r in pages:
+    written = []
+    for r in pages:  # pages whose PDF is missing or older than their source (an experiment's, say); a failure skips the page
         tex, pdf = out / r["folder"] / f"{r['name']}.tex", out / r["folder"] / f"{r['name']}.pdf"
         if tex.exists() and (not pdf.exists() or pdf.stat().st_mtime < tex.stat().st_mtime):
-            stale.append(tex)
-    written = compile_many(stale)
+            try:
+                written.append(compile_pdf(tex))
+            except (RuntimeError, InputError) as exc:
+                r["pdf_error"] = str(exc).splitlines()[0]
+                warnings.warn(f"{tex}: not in the combined document: {r['pdf_error']}; 'hjsym verify {out}' shows the details",
+                              stacklevel=2)
     for r in pages:
         pdf = out / r["folder"] / f"{r['name']}.pdf"
-        r["has_pdf"] = pdf.exists()
+        r["has_pdf"] = pdf.exists() and "pdf_error" not in r
         aux = pdf.with_suffix(".aux")
         r["label_pages"] = label_pages(aux.read_text(errors="replace")) if aux.exists() else {}
         for node in (r.get("graph") or {}).get("nodes", []):

@@ -53,8 +53,11 @@ def compile_pdf(tex_path: Path, dest: Path | None = None) -> Path:
     (atomically). Relative paths in the source (figures, included PDFs) are read from the
     source's folder. Raises ``RuntimeError`` with the end of the log when pdflatex stops on an error.
     """
-    exe = require_tex_engine()
     tex_path = Path(tex_path).resolve()
+    if _includes_own_pdf(tex_path):  # pdflatex would read its half-written output as the figure
+        raise InputError(f"{tex_path.name} includes a figure {tex_path.stem}.pdf, the name of its own compiled PDF: compiling "
+                         "would overwrite the figure", f"give that figure another file name than {tex_path.stem}.pdf")
+    exe = require_tex_engine()
     base = (Path(dest) if dest is not None else tex_path.parent) / tex_path.stem
     env = {**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH, "FORCE_SOURCE_DATE": "1"}
     with tempfile.TemporaryDirectory(prefix="hjsym-tex-") as tmp:
@@ -79,6 +82,13 @@ def compile_pdf(tex_path: Path, dest: Path | None = None) -> Path:
         if aux.exists():
             atomic_write(base.with_suffix(".aux"), aux.read_bytes())
     return target
+
+
+def _includes_own_pdf(tex_path: Path) -> bool:
+    """Whether the document includes a graphic with its own name (``\\includegraphics{NAME.pdf}`` in ``NAME.tex``)."""
+    text = tex_path.read_text(errors="replace")
+    own = re.escape(tex_path.stem)
+    return re.search(r"\\includegraphics\s*(?:\[[^\]]*\])?\s*\{\s*(?:\./)?" + own + r"(?:\.pdf)?\s*\}", text) is not None
 
 
 def compile_many(paths, jobs: int | None = None, dests=None) -> list[Path]:

@@ -105,10 +105,11 @@ def _verify_tex(path: Path, root: Path, scratch: Path) -> dict:
         source.write_text(FRAGMENT_WRAPPER.replace("{path}", path.resolve().as_posix()))
     try:
         pdf = compile_pdf(source, dest)
-    except RuntimeError as exc:
+    except (RuntimeError, InputError) as exc:
         lines = str(exc).splitlines()
         errors = [ln for ln in lines if ln.startswith("! ") or re.match(r"^[^\s:]+\.tex:\d+: ", ln)]
-        return {"failures": [f"{lines[0]} {' | '.join(errors[:3]) or lines[-1]}"], "warnings": 0, "overfull_other": [], "pdf_pages": 0}
+        detail = " | ".join(errors[:3]) or (lines[-1] if len(lines) > 1 else "")
+        return {"failures": [f"{lines[0]} {detail}".strip()], "warnings": 0, "overfull_other": [], "pdf_pages": 0}
     log = pdf.with_suffix(".log").read_text(errors="replace")
     p = latex_problems(log)
     pages = re.search(r"Output written on .*?\((\d+) pages?", log)

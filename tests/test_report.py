@@ -316,3 +316,23 @@ def test_pages_computed_in_worker_processes_match_the_in_process_ones(report_dir
     for name, blob in data["files"].items():
         assert blob == (report_dir / "lse" / name).read_bytes(), name
     assert data["checks_json"] == (report_dir / "lse" / "checks.json").read_text()
+
+
+def test_a_figure_named_like_the_report_is_renamed():
+    """A figure 'diagram.pdf' on the 'diagram' page would be overwritten by the compiled report: it is renamed."""
+    from hjsym._report import _rename_reserved
+
+    figures = [{"stem": "diagram", "caption": "c", "png": "diagram.png", "pdf": "diagram.pdf"}]
+    files = _rename_reserved("diagram", {"diagram.png": b"p", "diagram.pdf": b"d", "other.pdf": b"o"}, figures)
+    assert files == {"diagram-figure.png": b"p", "diagram-figure.pdf": b"d", "other.pdf": b"o"}
+    assert figures[0]["png"] == "diagram-figure.png" and figures[0]["pdf"] == "diagram-figure.pdf"
+
+
+def test_a_document_that_includes_its_own_pdf_name_is_refused(tmp_path):
+    """Compiling NAME.tex writes NAME.pdf: a figure of that name would be overwritten (and read half-written)."""
+    from hjsym._texbuild import compile_pdf
+
+    (tmp_path / "page.tex").write_text("\\documentclass{article}\\usepackage{graphicx}\\begin{document}"
+                                       "\\includegraphics[width=3cm]{page.pdf}\\end{document}\n")
+    with pytest.raises(hjsym.InputError, match="its own compiled PDF"):
+        compile_pdf(tmp_path / "page.tex")
