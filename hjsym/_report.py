@@ -88,6 +88,7 @@ def _envs():
     )
     tex.filters["e"] = tex_escape
     tex.filters["ident"] = tex_breakable
+    tex.filters["comment"] = lambda text: " ".join(str(text).split())  # inside a % comment: one line, verbatim
     for env in (html, tex):
         env.filters["sci"] = _sci
         env.filters["full"] = _full
