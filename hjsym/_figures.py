@@ -127,16 +127,17 @@ def _layers(graph):
     def order_key(n):
         return number.get(n, 0) if not isinstance(n, tuple) else number.get(n[2], 0) - 0.5
 
+    def barycentre(n, pos, neighbours):
+        near = [pos[m] for m in neighbours.get(n, [])]
+        return (sum(near) / len(near) if near else pos[n], order_key(n))
+
     for row in rows:
         row.sort(key=order_key)
     for _ in range(3):  # barycentre sweeps, down then up
         for neighbours, order in ((up, rows[1:]), (down, rows[-2::-1])):
             pos = {n: i for row in rows for i, n in enumerate(row)}
             for row in order:
-                def key(n):
-                    near = [pos[m] for m in neighbours.get(n, [])]
-                    return (sum(near) / len(near) if near else pos[n], order_key(n))
-                row.sort(key=key)
+                row.sort(key=lambda n, pos=pos, nb=neighbours: barycentre(n, pos, nb))
                 pos.update({n: i for i, n in enumerate(row)})
     return rows, routes
 

@@ -139,8 +139,7 @@ def latex_problems(log_text: str, min_overfull_pt: float = 1.0) -> LatexProblems
     margin. Errors are ``! ...`` lines and ``file:line: ...`` lines of ``-file-line-error``.
     """
     p = LatexProblems()
-    lines = log_text.splitlines()
-    for i, line in enumerate(lines):
+    for line in log_text.splitlines():
         if line.startswith("! ") or re.match(r"^[^\s:]+\.tex:\d+: ", line):
             p.errors.append(line.strip())
     for box in overfull_boxes(log_text):
