@@ -39,6 +39,8 @@ def check(arch, module=None, *, dtype="float64", seed: int = 0, only=None, negat
 
     Returns:
         A :class:`~hjsym.CheckReport`; ``report.passed`` is True iff every check passed.
+
+    The checks run torch on one thread (see :func:`hjsym._checks.torch_threads`).
     """
     a = _arch(arch)
     torch_dtype = parse_dtype(dtype)
@@ -58,7 +60,10 @@ def check(arch, module=None, *, dtype="float64", seed: int = 0, only=None, negat
         unknown = [n for n in only if n not in known]
         if unknown:
             raise InputError(f"unknown check(s) {', '.join(unknown)} for {a.name!r}", f"use some of: {', '.join(known)}")
-    return suite(a, module=module, dtype=torch_dtype, seed=seed, only=only, negative_controls=negative_controls, progress=progress)
+    from ._checks import torch_threads
+
+    with torch_threads(1):  # small networks: one thread is faster, and the same reduction order everywhere
+        return suite(a, module=module, dtype=torch_dtype, seed=seed, only=only, negative_controls=negative_controls, progress=progress)
 
 
 def list_architectures() -> list[dict]:

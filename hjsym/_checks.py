@@ -16,11 +16,13 @@ Non-finite values on either route fail the check and are reported as such.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import torch
 
-__all__ = ["CheckResult", "CheckReport", "compare", "bound", "tolerance", "TOLERANCES", "jacobian_rows", "grad_and_hessian", "scalar_derivative"]
+__all__ = ["CheckResult", "CheckReport", "compare", "bound", "tolerance", "TOLERANCES", "jacobian_rows", "grad_and_hessian", "scalar_derivative",
+           "torch_threads"]
 
 #: Tolerances by check kind and dtype (float32 ones are stated separately, as they must be).
 TOLERANCES = {
@@ -184,6 +186,23 @@ def bound(name, title, value, upper, tol, route_a, route_b, lower=0.0, details=N
         name, title, route_a, route_b, worst, rel, tol, passed, "bound",
         f"{lower} <= A <= B up to tol * max(1, max|A|)", details, _example(value, upper, point),
     )
+
+
+@contextmanager
+def torch_threads(n: int = 1):
+    """Run the enclosed torch work on ``n`` intra-op threads, then restore the previous number.
+
+    Checks run on one thread: their networks are small, so more threads only contend (on a
+    shared 2-core machine ``check lse`` took 0.8-1.9 s on one thread and 7.7-8.4 s on two), and
+    a fixed thread count keeps every reduction in the same order, so ``hjsym check`` reproduces
+    the numbers a report shows to the last bit.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # ----------------------------------------------------------------------------- autograd helpers

@@ -136,10 +136,16 @@ class Derivation:
         return "\n".join(lines)
 
     def latex(self) -> str:
-        """A LaTeX fragment: one labelled equation block per step."""
+        """A LaTeX fragment: one labelled, numbered equation per line of each step (needs amsmath, amssymb)."""
         from ._report import latex_fragment
 
         return latex_fragment(self)
+
+    def markdown(self) -> str:
+        """A Markdown fragment: a section per step, equations in ``$$`` blocks with tags and anchors."""
+        from ._report import markdown_fragment
+
+        return markdown_fragment(self)
 
 
 def _resolve(arch) -> Spec:

@@ -20,7 +20,7 @@ from .._checks import CheckReport, CheckResult, bound, compare, grad_and_hessian
 from .._derivation import load_functions
 from .._modules import LSEReadout, Perturbed, read_lse, scalar_output, set_eps, train_lse_layer
 
-__all__ = ["run", "CHECKS", "NEGATIVE_CONTROLS", "REFERENCE_DIMS", "T_VALUES", "EPS_GRID", "reference_modules", "figures"]
+__all__ = ["run", "CHECKS", "CHECK_STEPS", "NEGATIVE_CONTROLS", "REFERENCE_DIMS", "T_VALUES", "EPS_GRID", "reference_modules", "figures"]
 
 REFERENCE_DIMS = (1, 2, 8)
 T_VALUES = (0.5, 1.0, 2.0)
@@ -283,6 +283,20 @@ CHECKS = {
     "hessian": check_hessian,
     "hessian_bound": check_hessian_bound,
     "attribution": check_attribution,
+}
+
+#: The derivation step (and equation, "step-id:k") each check tests; reports show that equation
+#: beside the check's numbers.
+CHECK_STEPS = {
+    "identity": "identity:1",
+    "pde_residual": "residual:1",
+    "tropical_bound": "tropical-bounds:2",
+    "tropical_bound_sharp": "tropical-bounds:3",
+    "hopf_lax": "hopf-lax-atomic:1",
+    "relu": "relu:2",
+    "hessian": "hessian:1",
+    "hessian_bound": "hessian-bound:1",
+    "attribution": "attribution:1",
 }
 
 #: For every check, the perturbation of the network that must make it fail: (kind, size).
