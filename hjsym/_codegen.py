@@ -24,8 +24,9 @@ import sympy as sp
 from sympy.printing.pytorch import TorchPrinter
 
 from ._errors import SpecError
-from ._index import AXES, axis_of
 from ._generated import GeneratedFunction
+from ._index import AXES, axis_of
+from ._matrices import derived_arg
 from ._reductions import GibbsMean, GibbsWeight, LogSumExp, ReduceMax, ReduceMin, Reduction, TopGap
 
 __all__ = ["ArgSpec", "FunctionSpec", "HJTorchPrinter", "generate_source", "generate"]
@@ -105,6 +106,7 @@ class _Compiler:
         self.streamed: sp.Idx | None = None
         self.extents_int: set[str] = set()  # sizes needed as Python ints (shapes, chunking)
         self.extents_tensor: set[str] = set()  # sizes used in arithmetic (0-d tensors)
+        self.derived: list[tuple[str, str]] = []  # (name, code) of tensors computed from arguments
         self.printer = printer if printer is not None else HJTorchPrinter(self)
 
     # ------------------------------------------------------------------ axes
@@ -152,6 +154,11 @@ class _Compiler:
 
     def arg_for(self, base) -> ArgSpec:
         spec = self.args.get(base)
+        if spec is None and (derived := derived_arg(base, self.args)) is not None:
+            # a tensor computed from an argument once per call (e.g. the inverse of a matrix)
+            name, code = derived
+            spec = self.args[base] = ArgSpec(name, base, ("dim", "dim"))
+            self.derived.append((name, code))
         if spec is None:
             raise SpecError(
                 f"tensor {base} appears in {self.fspec.name} but is not one of its arguments",
@@ -241,6 +248,7 @@ class HJTorchPrinter(TorchPrinter):
     * ``Sum`` of a product -> ``torch.einsum``; of a single tensor -> ``torch.sum``
     * ``ReduceMax``/``ReduceMin`` -> ``torch.amax``/``torch.amin``; ``TopGap`` -> ``torch.topk``
     * ``Max``/``Min`` -> elementwise ``torch.maximum``/``torch.minimum`` (not reductions)
+    * ``log(1 + exp(a))`` -> ``_rt.log1pexp(a)``, ``log(exp(a) + exp(b))`` -> ``torch.logaddexp`` (stable)
     * ``Transpose`` -> ``.transpose(-2, -1)`` (batch-safe); ``KroneckerDelta`` -> ``torch.eye``
     * numbers and number-only subexpressions -> Python float literals
     """
@@ -402,6 +410,20 @@ class HJTorchPrinter(TorchPrinter):
         if lit is not None:
             return lit
         return super()._print_Function(expr)
+
+    def _print_log(self, expr):
+        # log(1 + e^a) and log(e^a + e^b) are log-sum-exps: print them stably (never log(exp + exp))
+        arg = expr.args[0]
+        if arg.is_Add:
+            exps = [t for t in arg.args if isinstance(t, sp.exp)]
+            rest = [t for t in arg.args if not isinstance(t, sp.exp)]
+            want = self.c.axes(expr)
+            if len(exps) == 1 and rest == [sp.S.One]:
+                return f"_rt.log1pexp({self._print(exps[0].args[0])})"
+            if len(exps) == 2 and not rest:
+                a, b = (self.c.align(self._print(e.args[0]), self.c.axes(e.args[0]), want) for e in exps)
+                return f"torch.logaddexp({a}, {b})"
+        return f"torch.log({self._print(arg)})"
 
     def _fold(self, op, expr):
         c = self.c
@@ -761,6 +783,8 @@ def _assemble(c: _Compiler, fspec: FunctionSpec, body, out_axes, want) -> str:
                 lines.append(
                     f"        raise _rt.InputError(f'{a.name} has shape {{tuple({a.name}.shape)}}; axis {n + offset} should have size {ext}={{_{ext}}}', 'make the shapes of the arguments agree')"
                 )
+    for name, code in c.derived:
+        lines.append(f"    {name} = {code}")
     for ext in sorted(c.extents_tensor):
         lines.append(f"    _{ext}_t = torch.tensor(float(_{ext}), dtype=dtype, device=device)")
     lines.append("    _itemsize = torch.empty((), dtype=dtype).element_size()")
