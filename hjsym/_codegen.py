@@ -413,6 +413,9 @@ class HJTorchPrinter(TorchPrinter):
 
     def _print_log(self, expr):
         # log(1 + e^a) and log(e^a + e^b) are log-sum-exps: print them stably (never log(exp + exp))
+        lit = self._number(expr)
+        if lit is not None:
+            return lit
         arg = expr.args[0]
         if arg.is_Add:
             exps = [t for t in arg.args if isinstance(t, sp.exp)]
@@ -560,6 +563,29 @@ class HJTorchPrinter(TorchPrinter):
             c.memo[key] = lse
         return c.memo[key]
 
+    def _gibbs_chunk(self, z, var) -> str:
+        """In a streamed block: name of the chunk's log-sum-exp, its softmax registered as ``z``'s weights.
+
+        ``_rt.gibbs_chunk`` returns one fused softmax, and the log-sum-exp only when there is
+        more than one chunk to merge (None otherwise), so the common single-chunk case makes
+        one pass less over the ``(batch x atoms)`` logits.
+        """
+        c = self.c
+        key = ("gibbs-chunk", z, _label(var))
+        if key not in c.memo:
+            zc = self._print(z)
+            if not zc.isidentifier():
+                name = c.fresh("_z")
+                c.emit(name, zc)
+                zc = name
+                c.memo[z] = zc
+            lse, p = c.fresh("_lse"), c.fresh("_p")
+            whole = f"_s.stop - _s.start == {c.extent_label(c.register(var))}"
+            c.emit(f"{lse}, {p}", f"_rt.gibbs_chunk({zc}, {self._dim(c.axes(z), var)}, whole={whole})")
+            c.memo[("probs", z, _label(var))] = p
+            c.memo[key] = lse
+        return c.memo[key]
+
     def _probs(self, z, var) -> str:
         """Name of ``softmax(z)`` along ``var`` (memoised; shares the log-sum-exp)."""
         c = self.c
@@ -624,7 +650,7 @@ def _partial(c: _Compiler, r):
     if isinstance(r, LogSumExp):
         return p._print_LogSumExp(r), "_rt.combine_lse({state}, {value})", "{state}"
     if isinstance(r, GibbsMean):
-        lse = f"{p._lse(r.logits, var)}.squeeze({p._dim(c.axes(r.logits), var)})"
+        lse = p._gibbs_chunk(r.logits, var)
         mean = c.fresh("_mean")
         c.emit(mean, p._contraction_of(r))
         lse_axes = tuple(a for a in c.axes(r.logits) if a != _label(var))
@@ -716,7 +742,7 @@ def generate_source(fspec: FunctionSpec) -> str:
             states.append(state)
             finish.append(f"{ph.name} = {done.format(state=state)}")
         loop_lines = c.lines
-        per_atom = _bytes_per_atom(c, [r.function for r in group], label)
+        per_atom = _bytes_per_atom(c, group, label)  # the reductions themselves: a Gibbs average counts its logits and values
         atoms = c.extent_label(label)
         body += [f"{s} = None" for s in states]
         body.append(f"for _s in _rt.atom_slices({atoms}, {per_atom}, max_chunk_bytes):")

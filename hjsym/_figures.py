@@ -275,3 +275,110 @@ def activation_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
 
 def _short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
+
+
+# ----------------------------------------------------------------------------- attention
+def attention_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
+    """Per-head entropy and attention maps of the trained transformer; the L2 characteristic step."""
+    from .suites.attention import Context, head_entropies, l2_inputs
+    from ._attention_nets import train_tiny_transformer
+    from ._derivation import load_functions
+
+    fns = load_functions(arch.spec)
+    ctx = Context(fns, torch.float64, seed)
+    model = train_tiny_transformer(seed=seed).to(torch.float64)
+    _, H_b, per_head, w = head_entropies(ctx, model)
+    out = []
+    plt = _mpl()
+    fig, axes = plt.subplots(1, 1 + len(per_head), figsize=(4.0 + 3.0 * len(per_head), 3.2), layout="constrained")
+    ax = axes[0]
+    ax.bar([f"head {h}" for h in range(len(per_head))], per_head, color=[PALETTE[h] for h in range(len(per_head))])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("mean $H(\\pi)/\\log k$ over queries")
+    ax.set_title("Particle (0) or wave (1)?")
+    for h, v in enumerate(per_head):
+        ax.text(h, v + 0.02, f"{v:.2f}", ha="center", fontsize=8)
+    for h in range(len(per_head)):
+        axh = axes[1 + h]
+        axh.grid(False)
+        im = axh.imshow(w[0, h].numpy(), cmap="cividis", vmin=0, vmax=1)
+        axh.set_title(f"head {h}: weights of one sequence")
+        axh.set_xlabel("key")
+        axh.set_ylabel("query")
+    fig.colorbar(im, ax=axes[-1], shrink=0.8)
+    out.append({"stem": "attention-entropy", "caption": "The trained pre-LN transformer (copy the previous token; average the "
+                "prefix): normalised entropy of each head's Gibbs weights (from the generated H = LSE(z) - E_pi[z], equal to "
+                "-sum pi log pi of the module's weights, see check 'entropy') and the weights of one sequence. One head is a "
+                "particle (attends to one key), the other a wave (spreads over all visible keys).",
+                **save(fig, out_dir, "attention-entropy")})
+
+    # L2 attention is one characteristic step: arrows from each query to E_pi[k] = q - 2t grad u
+    q, k = l2_inputs(ctx, 2)
+    x = q.clone().requires_grad_(True)
+    u = fns["u"](x=x, eps=1.0, y=k, g=torch.zeros(k.shape[0], dtype=torch.float64), t=1.0)
+    (grad,) = torch.autograd.grad(u.sum(), x)
+    foot = (q - 2 * grad).detach()
+    fig, ax = figure(width=4.8, height=4.2)
+    ax.scatter(k[:, 0].numpy(), k[:, 1].numpy(), marker="^", color=PALETTE[1], label="keys = atoms $y_j$", zorder=3)
+    ax.scatter(q[:, 0].numpy(), q[:, 1].numpy(), s=12, color=PALETTE[0], label="queries $x$", zorder=3)
+    for a, b in zip(q, foot):
+        ax.annotate("", xy=(float(b[0]), float(b[1])), xytext=(float(a[0]), float(a[1])),
+                    arrowprops={"arrowstyle": "->", "color": "0.4", "lw": 0.8})
+    ax.set_aspect("equal")
+    ax.set_title("L2 attention = $x - 2t\\nabla u$ (t = 1)")
+    ax.legend(fontsize=7, loc="lower left")
+    out.append({"stem": "attention-l2-step", "caption": "Each query moves to the Gibbs average of the keys under the scores "
+                "-|x - y_j|^2/(4t): the foot of the characteristic of the Hopf-Cole solution u through (x, t), computed as "
+                "x - 2t grad u with torch.autograd of the generated u.", **save(fig, out_dir, "attention-l2-step")})
+    return out
+
+
+# ----------------------------------------------------------------------------- the commutative diagram
+def diagram_figure(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
+    """The diagram drawn from its networkx graph, each edge annotated with its measured error and bound."""
+    from ._diagram import diagram_graph
+
+    graph = diagram_graph()
+    table = report.check("edges").details["table"] if any(c.name == "edges" for c in report.checks) else []
+    eps_show = 0.1
+    colours = {"exact": PALETTE[2], "eps": PALETTE[0], "variational": PALETTE[4], "N'": PALETTE[1]}
+    fig, (ax, ax2) = figure(ncols=2, width=5.4, height=4.4)
+    ax.grid(False)
+    ax.axis("off")
+    pos = {n: graph.nodes[n]["pos"] for n in graph.nodes}
+    for a, b, data in graph.edges(data=True):
+        kind = data["kind"]
+        colour = next((c for k, c in colours.items() if kind.startswith(k)), "0.3")
+        (x0, y0), (x1, y1) = pos[a], pos[b]
+        ax.plot([x0, x1], [y0, y1], color=colour, lw=2, zorder=1)
+        row = next((t for t in table if t["eps"] == eps_show and t["edge"] in (f"{a} -- {b}", f"{b} -- {a}")), None)
+        text = kind.replace("eps -> 0", "ε→0").replace("N' -> inf", "N'→∞")
+        if row is not None:
+            text += f"\n{row['max_measured']:.1e} ≤ {row['bound_value']:.1e}"
+        ax.text((x0 + x1) / 2, (y0 + y1) / 2, text, fontsize=6, ha="center", va="center",
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": colour, "lw": 0.6}, zorder=2)
+    for n, (x, y) in pos.items():
+        ax.scatter([x], [y], s=650, color="white", edgecolors="k", zorder=3)
+        ax.text(x, y, f"${graph.nodes[n]['tex']}$", ha="center", va="center", fontsize=10, zorder=4)
+    ax.set_xlim(-2.1, 4.3)
+    ax.set_ylim(-1.0, 3.0)
+    ax.set_title(f"The diagram at ε = {eps_show:g} (measured ≤ derived)")
+    edges = sorted({t["edge"] for t in table if t["kind"].startswith("eps")})
+    for n, name in enumerate(edges):
+        pts = [t for t in table if t["edge"] == name]
+        ax2.loglog([t["eps"] for t in pts], [t["max_measured"] for t in pts], "o-", ms=4, color=PALETTE[n % len(PALETTE)], label=name)
+        ax2.loglog([t["eps"] for t in pts], [t["bound_value"] for t in pts], "--", lw=0.8, color=PALETTE[n % len(PALETTE)])
+    ax2.set_xlabel("$\\varepsilon$")
+    ax2.set_xticks(sorted({t["eps"] for t in table}), [f"{e:g}" for e in sorted({t["eps"] for t in table})])
+    ax2.minorticks_off()
+    ax2.set_ylabel("largest measured gap (dashed: derived bound)")
+    ax2.set_title("The $\\varepsilon \\to 0$ edges: rate $\\varepsilon \\log N$")
+    ax2.legend(fontsize=6)
+    paths = report.check("paths").details if any(c.name == "paths" for c in report.checks) else {}
+    caption = ("The commutative diagram as hjsym checks it on the trained d = 2 LSE layer: nodes are realised by independent "
+               "routes, edges are labelled with the largest measured gap and its derived bound at eps = 0.1; right: the eps -> 0 "
+               "edges over eps. ")
+    if paths:
+        caption += (f"All {paths.get('paths')} simple paths between pairs of nodes and {paths.get('pairs_of_paths')} pairs of "
+                    "such paths land within the sum of their edges' bounds (check 'paths').")
+    return [{"stem": "diagram", "caption": caption, **save(fig, out_dir, "diagram")}]

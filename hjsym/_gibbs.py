@@ -32,6 +32,10 @@ def run(d):
         PASSES[name](d)
     if spec.values:
         values(d)
+    if "convex-view" in spec.passes:
+        from ._diagram import diagram_step
+
+        diagram_step(d)
 
 
 def _lse_parts(d):

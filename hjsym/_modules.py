@@ -27,6 +27,7 @@ __all__ = [
     "Perturbed",
     "lipschitz_target",
     "train_regression",
+    "cached_training",
     "AnisoLSELayer",
     "train_aniso_lse_layer",
     "AnisoLSEReadout",
@@ -90,12 +91,33 @@ def train_lse_layer(
 
 def train_regression(key: str, make, target, d: int, *, steps: int, seed: int, dtype=torch.float64, n_train: int = 512,
                      lr: float = 2e-2, cache: bool = True) -> nn.Module:
-    """Train ``make(generator)`` for ``steps`` Adam steps on ``target`` over ``[-1, 1]^d`` (MSE).
+    """Train ``make(generator)`` for ``steps`` Adam steps on ``target`` over ``[-1, 1]^d`` (MSE), cached.
 
-    Shared by the reference networks of every suite: weights and data come from one seeded
-    generator, so the result is deterministic, and the trained state is cached on disk under
-    ``key`` (plain lists: exact for float64/float32 and free of torch's pickling). The
-    module's ``train_loss`` attribute holds the final loss.
+    Shared by the reference networks of the LSE-type suites: weights and data come from one
+    seeded generator, so the result is deterministic (see :func:`cached_training`).
+    """
+
+    def fit(model, gen):
+        x = 2 * torch.rand(n_train, d, generator=gen, dtype=dtype) - 1
+        y = target(x)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        for _ in range(steps):
+            opt.zero_grad()
+            loss = torch.mean((model(x).reshape(y.shape) - y) ** 2)
+            loss.backward()
+            opt.step()
+        return float(loss.detach())
+
+    return cached_training(key, make, fit, seed=seed, dtype=dtype, cache=cache)
+
+
+def cached_training(key: str, make, fit, *, seed: int, dtype=torch.float64, cache: bool = True) -> nn.Module:
+    """``make(generator)`` trained by ``fit(model, generator) -> final loss``, cached on disk under ``key``.
+
+    Weights and data come from one generator seeded with ``seed``, so the result is
+    deterministic; the trained state is stored as plain lists (exact for float64/float32 and
+    free of torch's pickling). ``make(None)`` must build the same architecture to load into.
+    The module's ``train_loss`` attribute holds the final loss.
     """
     from . import _cache
 
@@ -109,15 +131,14 @@ def train_regression(key: str, make, target, d: int, *, steps: int, seed: int, d
             return model.eval()
     gen = torch.Generator().manual_seed(seed)
     model = make(gen)
-    x = 2 * torch.rand(n_train, d, generator=gen, dtype=dtype) - 1
-    y = target(x)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    for _ in range(steps):
-        opt.zero_grad()
-        loss = torch.mean((model(x).reshape(y.shape) - y) ** 2)
-        loss.backward()
-        opt.step()
-    model.train_loss = float(loss.detach())
+    threads = torch.get_num_threads()
+    # small models train faster on one thread (no contention on a shared machine), and the
+    # result does not depend on the machine's core count (reductions keep one order)
+    torch.set_num_threads(1)
+    try:
+        model.train_loss = fit(model, gen)
+    finally:
+        torch.set_num_threads(threads)
     if cache:
         _cache.store("trained", key, {"state": {k: v.tolist() for k, v in model.state_dict().items()}, "train_loss": model.train_loss})
     return model.eval()

@@ -28,6 +28,7 @@ __all__ = [
     "extent",
     "atom_slices",
     "combine_lse",
+    "gibbs_chunk",
     "combine_gibbs",
     "finish_gibbs",
     "combine_max",
@@ -176,10 +177,21 @@ def combine_sum(state, value):
     return value if state is None else state + value
 
 
+def gibbs_chunk(z: torch.Tensor, dim: int, whole: bool):
+    """``(log-sum-exp, softmax)`` of one chunk of logits along ``dim``.
+
+    The log-sum-exp is only needed to merge chunks: when the chunk is the whole atom axis it is
+    None and only the (fused) softmax is computed.
+    """
+    p = torch.softmax(z, dim)
+    return (None if whole else torch.logsumexp(z, dim)), p
+
+
 def combine_gibbs(state, lse, mean, lse_view):
     """Merge the partial Gibbs average ``(lse, mean)`` of one chunk into ``state``.
 
-    ``lse_view`` broadcasts an lse tensor against ``mean`` (it inserts the value axes).
+    ``lse_view`` broadcasts an lse tensor against ``mean`` (it inserts the value axes); ``lse``
+    is None when the chunk is the whole axis (nothing to merge).
     """
     if state is None:
         return lse, mean
