@@ -547,17 +547,23 @@ class HJTorchPrinter(TorchPrinter):
     def _print_GibbsMean(self, expr):
         return self._contraction_of(expr)
 
+    def _named(self, z) -> str:
+        """``z`` printed once into a variable (logits are read by several reductions)."""
+        c = self.c
+        zc = self._print(z)
+        if not zc.isidentifier():
+            name = c.fresh("_z")
+            c.emit(name, zc)
+            zc = name
+            c.memo[z] = zc
+        return zc
+
     def _lse(self, z, var) -> str:
         """Name of ``logsumexp(z)`` along ``var`` with the reduced axis kept (memoised)."""
         c = self.c
         key = ("lse", z, _label(var))
         if key not in c.memo:
-            zc = self._print(z)
-            if not zc.isidentifier():
-                name = c.fresh("_z")
-                c.emit(name, zc)
-                zc = name
-                c.memo[z] = zc
+            zc = self._named(z)
             lse = c.fresh("_lse")
             c.emit(lse, f"torch.logsumexp({zc}, dim={self._dim(c.axes(z), var)}, keepdim=True)")
             c.memo[key] = lse
@@ -573,12 +579,7 @@ class HJTorchPrinter(TorchPrinter):
         c = self.c
         key = ("gibbs-chunk", z, _label(var))
         if key not in c.memo:
-            zc = self._print(z)
-            if not zc.isidentifier():
-                name = c.fresh("_z")
-                c.emit(name, zc)
-                zc = name
-                c.memo[z] = zc
+            zc = self._named(z)
             lse, p = c.fresh("_lse"), c.fresh("_p")
             whole = f"_s.stop - _s.start == {c.extent_label(c.register(var))}"
             c.emit(f"{lse}, {p}", f"_rt.gibbs_chunk({zc}, {self._dim(c.axes(z), var)}, whole={whole})")
