@@ -30,7 +30,7 @@ from ._index import DIM, bound_index, free_index
 from ._latex import Limit0, Tex, eq, le
 from ._reductions import LogSumExp
 
-__all__ = ["run", "CLASSES", "activation_table", "table_markdown", "table_latex"]
+__all__ = ["run", "CLASSES", "activation_table", "table_markdown", "table_latex", "table_text", "structure_form"]
 
 CLASSES = {
     "LSE": "exact: one Hopf-Cole (HJ) step, a two-atom log-sum-exp",
@@ -69,15 +69,17 @@ def _sup_scaled_gap(sigma, sigma0, z, eps) -> sp.Expr | None:
     scaled = sp.simplify(sigma.subs(z, eps * _U) / eps)
     if scaled.has(eps):
         return None
-    gap = sp.lambdify(_U, scaled - sigma0.subs(z, _U), "mpmath")
+    expr = scaled - sigma0.subs(z, _U)
+    fast = sp.lambdify(_U, expr, "math")
+    gap = sp.lambdify(_U, expr, "mpmath")
     import mpmath
 
     mpmath.mp.dps = 30
-    # |gap| is unimodal on each side of 0 for these families: a fine grid, then a local refinement
-    grid = [k / 200 for k in range(-4000, 4001)]
-    best = max(grid, key=lambda v: abs(gap(v)))
+    # |gap| is unimodal on each side of 0 for these families: a grid in floats, then mpmath's root
+    # of the derivative from the best grid point
+    best = max((k / 100 for k in range(-2000, 2001)), key=lambda v: abs(fast(v)))
     try:
-        peak = mpmath.findroot(lambda v: mpmath.diff(lambda w: gap(w), v), best)
+        peak = mpmath.findroot(lambda v: mpmath.diff(gap, v), best)
         value = max(abs(gap(peak)), abs(gap(best)))
     except (ValueError, ZeroDivisionError):
         value = abs(gap(best))
@@ -260,7 +262,12 @@ def per_unit_tex(expr, names=None) -> str:
 
 # ----------------------------------------------------------------------------- the table
 def activation_table(derivation) -> list[dict]:
-    """Rows ``{name, torch, sigma, tropical, structure, class, gap, error}`` (LaTeX strings), from a derivation."""
+    """Rows ``{name, torch, sigma, tropical, structure, formula, class, gap, error}`` (LaTeX strings) from a derivation.
+
+    ``structure`` names the finite-eps form through the two-atom log-sum-exp found by the
+    derivation (``LSE_eps(z, 0)``, ``d/dz LSE_eps(z, -z)``, ``z d/dz LSE_eps(z, 0)``, ...);
+    ``formula`` is the same as an explicit expression.
+    """
     table = derivation.results.get("activation_table") or {}
     rows = []
     for name, info in table.items():
@@ -273,12 +280,14 @@ def activation_table(derivation) -> list[dict]:
         else:
             structure_tex = lt(structure)
         err = info.get("error")
+        form = structure_form(info)
         rows.append({
             "name": name,
             "torch": info.get("torch", ""),
             "sigma": lt(info["sigma"]),
             "tropical": lt(info["sigma0"]) if info["sigma0"] is not sp.nan else "-",
-            "structure": structure_tex,
+            "structure": form,
+            "formula": structure_tex,
             "class": info["cls"],
             "class_text": CLASSES[info["cls"]],
             "gap": lt(info["gap"]) if info["gap"] is not sp.nan else "-",
@@ -286,6 +295,50 @@ def activation_table(derivation) -> list[dict]:
             "error": lt(err) if err is not None and err is not sp.nan else "-",
         })
     return rows
+
+
+def _lse_args(alpha, beta) -> str:
+    def one(c):
+        return "0" if c == 0 else ("z" if c == 1 else ("-z" if c == -1 else f"{sp.latex(c)} z"))
+
+    return f"{one(alpha)}, {one(beta)}"
+
+
+def structure_form(info, plain: bool = False) -> str:
+    """The finite-eps structure in words of the two-atom log-sum-exp, e.g. ``d/dz LSE_eps(z, -z)``.
+
+    LaTeX by default; ``plain`` gives the same as text (for figures and terminals).
+    """
+    from ._latex import to_latex
+
+    if info["kind"] == "none":
+        return "-"
+    args = _lse_args(info["alpha"], info["beta"])
+    lse = f"LSE_eps({args})" if plain else r"\mathrm{LSE}_{\varepsilon}(" + args + ")"
+    dz = "d/dz " if plain else r"\partial_z "
+    cls = info["cls"]
+    product = info.get("product")
+    if cls == "LSE":
+        return lse
+    if cls == "nabla":
+        return dz + lse
+    if cls == "tropical":
+        return f"max({args})" if plain else r"\max(" + args + ")"
+    if product and product[0] == "z dF/dz":
+        return "z " + dz + lse if plain else r"z\, " + dz + lse
+    if product:
+        q = sp.simplify(product[1] / _Z)
+        return f"z * ({sp.sstr(q)})" if plain else r"z \left(" + to_latex(q, {sp.Symbol("eps", positive=True): r"\varepsilon"}) + r"\right)"
+    return "-"
+
+
+def limit_text(info) -> str:
+    """The tropical limit as text: ``max(z, 0)`` or ``1 (z > 0), -1 (z < 0)``."""
+    if info["kind"] == "linear":
+        return f"max({_lse_args(info['alpha'], info['beta'])})"
+    if info["kind"] == "step":
+        return f"{info['alpha']} (z > 0), {info['beta']} (z < 0)"
+    return "-"
 
 
 def table_markdown(rows) -> str:
@@ -307,3 +360,15 @@ def table_latex(rows) -> str:
     out.append(r"\end{tabular}")
     return "\n".join(out) + "\n"
 
+
+
+def table_text(derivation) -> str:
+    """The activation table as plain text (``hjsym derive``), or '' when the derivation has none."""
+    table = derivation.results.get("activation_table") or {}
+    if not table:
+        return ""
+    rows = [("activation", "tropical limit", "finite-eps structure", "class", "gap")]
+    for name, info in table.items():
+        rows.append((name, limit_text(info), structure_form(info, plain=True), info["cls"], sp.sstr(info["gap"])))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r[:4], widths)) + "  " + r[4] for r in rows)

@@ -205,7 +205,7 @@ def activation_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
     """The activation classes (curves across eps with their tropical limits), the table, and the depth bound."""
     import json
 
-    from ._activations import activation_table, table_latex, table_markdown
+    from ._activations import activation_table, limit_text, structure_form, table_latex, table_markdown
     from ._cache import atomic_write
     from ._derivation import derive
 
@@ -225,8 +225,10 @@ def activation_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
     z = torch.linspace(-3, 3, 601, dtype=torch.float64)[None, :]
     by_name = {r["name"]: r for r in rows}
     for ax, name in zip(axes.reshape(-1), by_name):
-        for n, eps in enumerate((1.0, 0.5, 0.2)):
-            ax.plot(z[0].numpy(), fns[f"act_{name}"](x=z, eps=eps)[0].numpy(), color=PALETTE[n], label=f"$\\varepsilon$ = {eps:g}")
+        act = fns[f"act_{name}"]
+        for n, eps in enumerate((1.0, 0.5, 0.2) if "eps" in act.arg_names else (1.0,)):
+            ax.plot(z[0].numpy(), act(x=z, **({"eps": eps} if "eps" in act.arg_names else {}))[0].numpy(), color=PALETTE[n],
+                    label=f"$\\varepsilon$ = {eps:g}")
         ax.plot(z[0].numpy(), fns[f"act0_{name}"](x=z)[0].numpy(), "k--", lw=1.1, label="tropical limit (derived)")
         ax.set_title(f"{name}: {by_name[name]['class']}")
         ax.set_xlabel("z")
@@ -243,11 +245,10 @@ def activation_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
     ax.axis("off")
     cells = []
     for name, info in table.items():
-        structure = info.get("product")[1] if info.get("product") else info.get("structure")
-        cells.append([name, sp.sstr(info["sigma0"]).replace("Piecewise", "step"), _short(sp.sstr(structure)), info["cls"],
+        cells.append([name, limit_text(info), _short(structure_form(info, plain=True)), info["cls"],
                       _short(sp.sstr(info["gap"]))])
     tab = ax.table(cellText=cells, colLabels=["activation", "tropical limit", "finite-eps structure", "class", "gap"], loc="center",
-                   cellLoc="left", colWidths=[0.09, 0.2, 0.3, 0.07, 0.34])
+                   cellLoc="left", colWidths=[0.08, 0.17, 0.26, 0.07, 0.42])
     tab.auto_set_font_size(False)
     tab.set_fontsize(7)
     tab.scale(1, 1.5)

@@ -1,7 +1,7 @@
 """Optional derivation passes on the Gibbs weights of a log-sum-exp network (``Spec.passes``, ``Spec.values``).
 
-* ``semigroup``: the heat kernel is a semigroup, ``K_s * K_t = K_{t+s}`` (Fourier transforms
-  multiply), so the Hopf-Cole solution of time ``t + s`` is one heat step of time ``s`` applied to
+* ``semigroup``: the heat kernel is a semigroup, ``K_s * K_t = K_{t+s}`` (a Gaussian integral,
+  by completing the square), so the Hopf-Cole solution of time ``t + s`` is one heat step of time ``s`` applied to
   the solution of time ``t``; generates ``log_kernel`` for the numerical step;
 * ``entropy``: ``H(pi) = -sum_m pi_m log pi_m = LSE(z) - E_pi[z]`` from the definition;
 * ``characteristic-step``: the foot of the characteristic through ``(x, t)``,
@@ -51,24 +51,30 @@ def semigroup(d):
     if kappa is None or d.A is not None:
         d.add("semigroup", "Semigroup of the heat kernel", (), "needs the isotropic heat kernel", (), "failed")
         return
-    v, k = sp.Symbol("v", real=True), sp.Symbol("k", real=True)
+    v, zeta = sp.Symbol("v", real=True), sp.Symbol("zeta", real=True)
     t, s = d.t, sp.Symbol("s", positive=True)
 
-    def K1(tau):
-        return (4 * sp.pi * kappa * tau) ** sp.Rational(-1, 2) * sp.exp(-(v**2) / (4 * kappa * tau))
+    def K1(w, tau):
+        return (4 * sp.pi * kappa * tau) ** sp.Rational(-1, 2) * sp.exp(-(w**2) / (4 * kappa * tau))
 
-    ft = sp.fourier_transform(K1(t), v, k)
-    residual = sp.simplify(ft.subs(t, s) * ft - ft.subs(t, t + s))
+    # (K_s * K_t)(v) = int K_s(v - zeta) K_t(zeta) dzeta: the exponent is a quadratic -a zeta^2 + b zeta + c,
+    # and int exp(-a zeta^2 + b zeta + c) = sqrt(pi/a) exp(b^2/(4a) + c) (a > 0)
+    poly = sp.Poly(sp.expand(-((v - zeta) ** 2) / (4 * kappa * s) - zeta**2 / (4 * kappa * t)), zeta)
+    a, b, c = (-poly.coeff_monomial(zeta**2), poly.coeff_monomial(zeta), poly.coeff_monomial(1))
+    conv = K1(0, s) * K1(0, t) * sp.sqrt(sp.pi / a) * sp.exp(b**2 / (4 * a) + c)
+    residual = sp.simplify(sp.expand_log(sp.log(conv) - sp.log(K1(v, t + s)), force=True))
     d.fn("log_kernel", d.results["log_kernel"], "log of the heat kernel K(x, t) (normalised Gaussian)")
     ut = sp.Function("u")
     xs, zs = sp.Symbol("x"), sp.Symbol("z")
     d.add(
         "semigroup",
         "Depth as composition: the heat semigroup",
-        (eq(Tex(r"\widehat{K_t}(k)"), ft), eq(Tex(r"\widehat{K_s}\,\widehat{K_t} - \widehat{K_{t+s}}"), residual),
+        (eq(Tex(r"(K_s * K_t)(v)"), sp.Integral(K1(v - zeta, s) * K1(zeta, t), (zeta, -sp.oo, sp.oo))),
+         eq(Tex(r"\log (K_s * K_t)(v) - \log K_{t+s}(v)"), residual),
          eq(ut(xs, t + s), -d.nu * sp.log(sp.Integral(sp.Function("K")(xs - zs, s) * sp.exp(-ut(zs, t) / d.nu), zs)))),
-        "the 1-D kernel's Fourier transform is exp(-4 pi^2 kappa t k^2): transforms multiply, so K_s * K_t = K_{t+s} "
-        "(the d-dimensional kernel is a product of 1-D ones); w = exp(-u/eps) evolves by convolution, so one step of time "
+        "the convolution of two 1-D kernels is a Gaussian integral in zeta (complete the square), and it equals the kernel "
+        "of time t + s: K_s * K_t = K_{t+s} (the d-dimensional kernel is a product of 1-D ones); w = exp(-u/eps) evolves by "
+        "convolution, so one step of time "
         "t + s is a step of s after a step of t (for the normalised solution u_exact)",
         ("heat-kernel", "atomic-solution"),
         "verified" if residual == 0 else "failed",

@@ -309,8 +309,9 @@ def run(arch, *, module=None, dtype=torch.float64, seed: int = 0, only=None, neg
     if only is not None:
         names = [n for n in names if n in only]
     checks = {n: (lambda n=n: CHECKS[n](ctx, nets)) for n in names}
-    notes = [f"nn.Softplus uses threshold={nets['softplus'][0].layers[0].threshold:g}: torch returns z itself above beta z > threshold, "
-             "an error of eps log(1 + e^-threshold); at torch's default 20 that is 2e-9 eps, above the float64 tolerance"] if nets.get("softplus") else []
+    notes = [f"nn.Softplus uses threshold={nets['softplus'][0].layers[0].threshold:g}: torch returns z itself where beta z > threshold, "
+             "an error of eps log(1 + e^-threshold); at torch's default 20 that is up to 2e-9 eps (1e-10 relative at z = 20 eps, "
+             "the size of the float64 tolerance), at 40 below rounding"] if nets.get("softplus") else []
     return run_checks(arch.name, checks, NEGATIVE_CONTROLS, lambda n: CHECKS[n](ctx, perturbed_nets(ctx, nets, n)),
                       dtype=dtype, seed=seed, network=network, negative_controls=negative_controls, progress=progress, notes=notes)
 
