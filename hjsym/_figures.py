@@ -136,12 +136,12 @@ def tropical_figure(fns, rs, out_dir, stem: str, *, seed: int = 0) -> dict:
             "where the measured gap is zero to rounding.", **save(fig, out_dir, stem)}
 
 
-def residual_figure(ctx, r, out_dir, stem: str, t0: float = 1.0) -> dict:
-    """Deviation of the autograd PDE residual of a d = 2 module from the derived constant, on a grid."""
+def residual_figure(ctx, r, out_dir, stem: str, t0: float = 1.0, n: int = 81) -> dict:
+    """Deviation of the autograd PDE residual of a d = 2 module from the derived constant, on an n x n grid."""
     from .suites.lse import autograd_residual
 
     y, _ = ctx.atoms(r, t0)
-    side = torch.linspace(-2.5, 2.5, 81, dtype=torch.float64)
+    side = torch.linspace(-2.5, 2.5, n, dtype=torch.float64)
     gx, gy = torch.meshgrid(side, side, indexing="xy")
     pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
     res = autograd_residual(ctx, r, pts, t0)
@@ -158,7 +158,7 @@ def residual_figure(ctx, r, out_dir, stem: str, t0: float = 1.0) -> dict:
     ax.set_title(f"PDE residual of the d = 2 layer, t = {t0:g}, $\\varepsilon$ = {r.eps:g}")
     ax.legend(loc="lower left", fontsize=7)
     return {"stem": stem, "caption": "Deviation of the PDE residual, computed by torch.autograd through the trained d = 2 "
-            f"module, from the derived constant -eps d/(2t), on an 81 x 81 grid (max {float(dev.max()):.1e}); "
+            f"module, from the derived constant -eps d/(2t), on an {n} x {n} grid (max {float(dev.max()):.1e}); "
             "triangles: atoms y_j read out of the weights (some lie outside the window).", **save(fig, out_dir, stem)}
 
 

@@ -15,7 +15,7 @@ FIGURES = {
 }
 
 
-@pytest.mark.parametrize("name", list(FIGURES))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in ("lse-aniso", "softplus-mlp") else n for n in FIGURES])
 def test_figures_are_written(name, request, tmp_path):
     fixture = {"lse-aniso": "aniso_report", "softplus-mlp": "softplus_report", "attention": "attention_report",
                "diagram": "diagram_report"}[name]

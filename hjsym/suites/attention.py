@@ -60,23 +60,23 @@ class Context:
         return torch.Generator().manual_seed(30_000 + self.seed * 97 + salt)
 
     def weights(self, q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """``(L, S)`` attention weights of one head: autograd of the generated LSE in its offsets."""
-        rows = []
+        """``(L, S)`` attention weights of one head: the gradient of the generated LSE in its offsets.
+
+        ``torch.func.grad`` differentiates ``f(x = q_i, K = k, b)`` in ``b`` for one query; ``torch.vmap``
+        runs it over the queries (each with its row of the mask as offsets).
+        """
         eps = math.sqrt(q.shape[-1])
-        for i in range(q.shape[0]):
-            # torch adds a mask to the scaled scores q.k/eps: as a logit offset of f it is eps * mask
-            b = (torch.zeros(k.shape[0], dtype=self.dtype) if mask is None else eps * mask[i]).requires_grad_(True)
-            f = self.fns["f"](x=q[i:i + 1], eps=eps, K=k, b=b)
-            rows.append(jacobian_rows(f, b)[0])
-        return torch.stack(rows)
+        # torch adds a mask to the scaled scores q.k/eps: as a logit offset of f it is eps * mask
+        offsets = torch.zeros(q.shape[0], k.shape[0], dtype=self.dtype) if mask is None else eps * mask
+
+        def row(qi, bi):
+            return torch.func.grad(lambda b: self.fns["f"](x=qi[None], eps=eps, K=k, b=b).sum())(bi)
+
+        return torch.vmap(row)(q, offsets)
 
     def attend(self, q, k, v, mask=None) -> torch.Tensor:
         """``(B, H, L, d_v)``: route B's attention of per-head projections ``(B, H, L, d_k)``."""
-        out = torch.empty(*q.shape[:-1], v.shape[-1], dtype=self.dtype)
-        for bi in range(q.shape[0]):
-            for h in range(q.shape[1]):
-                out[bi, h] = self.weights(q[bi, h], k[bi, h], mask) @ v[bi, h]
-        return out
+        return torch.vmap(torch.vmap(lambda qh, kh, vh: self.weights(qh, kh, mask) @ vh))(q, k, v)
 
 
 def _cat(parts):
@@ -239,14 +239,20 @@ def check_transformer_block(ctx: Context, nets) -> CheckResult:
 
 
 def _ffn_of(ctx, ffn, z):
-    """The feed-forward layer of route B: every channel as ``|z|^2/(4t) - u_eps(z, t)`` (t = 1)."""
+    """The feed-forward layer of route B: every channel as ``|z|^2/(4t) - u_eps(z, t)`` from its atoms (t = 1).
+
+    The generated functions take one channel's ``(y, g)``; ``torch.vmap`` runs them over the channels.
+    """
     flat = z.reshape(-1, z.shape[-1])
-    cols = []
-    for c in range(ffn.dim):
-        W, bias = (p.detach() for p in ffn.channel(c))
-        y, g = ctx.fns["atoms_y"](K=W, t=1.0), ctx.fns["atoms_g"](K=W, b=bias, t=1.0)
-        cols.append(ctx.fns["identity_rhs"](x=flat, t=1.0) - ctx.fns["u"](x=flat, eps=ffn.eps, y=y, g=g, t=1.0))
-    return torch.stack(cols, dim=1).reshape(z.shape)
+    W = ffn.linear.weight.detach().reshape(ffn.dim, ffn.n_atoms, -1)
+    b = ffn.linear.bias.detach().reshape(ffn.dim, ffn.n_atoms)
+    fns = ctx.fns
+
+    def channel(Wc, bc):
+        y, g = fns["atoms_y"](K=Wc, t=1.0), fns["atoms_g"](K=Wc, b=bc, t=1.0)
+        return fns["identity_rhs"](x=flat, t=1.0) - fns["u"](x=flat, eps=ffn.eps, y=y, g=g, t=1.0)
+
+    return torch.vmap(channel)(W, b).T.reshape(z.shape)
 
 
 def head_entropies(ctx: Context, model, n_seq: int = 4):

@@ -66,5 +66,5 @@ def figures(arch, report: CheckReport, out_dir, *, seed: int = 0):
     return [
         metric_figure(ctx, r2, out_dir, "lse-aniso-metric"),
         tropical_figure(ctx.fns, rs, out_dir, "lse-aniso-tropical", seed=seed),
-        residual_figure(ctx, r2, out_dir, "lse-aniso-residual"),
+        residual_figure(ctx, r2, out_dir, "lse-aniso-residual", n=41),
     ]

@@ -58,21 +58,26 @@ class Context:
         v = self.fns[f"act0_{kind}"](x=torch.tensor([[1.0, -1.0]], dtype=self.dtype))[0]
         return (float(v[0]), float(-v[1])) if kind in LINEAR_KINDS else (float(v[0]), float(v[1]))
 
-    def unit_atoms(self, w: torch.Tensor, c: torch.Tensor, kind: str, t: float):
-        """Atoms ``(y, g)`` of the unit ``sigma(w.x + c)``: the layer with ``(W, b) = (alpha w, alpha c), (beta w, beta c)``."""
+    def unit_atoms(self, W: torch.Tensor, c: torch.Tensor, kind: str, t: float):
+        """Atoms ``(y, g)`` ``(K, 2, d)``, ``(K, 2)`` of the units ``sigma(w_k.x + c_k)`` of a layer ``W`` ``(K, d)``:
+        each is the layer with ``(W, b) = (alpha w, alpha c), (beta w, beta c)`` mapped by the generated parameter map."""
         a, b = self.slopes(kind)
-        W = torch.stack([a * w, b * w])
-        B = torch.stack([a * c, b * c])
-        return self.fns["atoms_y"](W=W, t=t), self.fns["atoms_g"](W=W, b=B, t=t)
+        Wt = torch.stack([a * W, b * W], dim=1)
+        Bt = torch.stack([a * c, b * c], dim=1)
+        per_unit = torch.vmap(lambda w2, b2: (self.fns["atoms_y"](W=w2, t=t), self.fns["atoms_g"](W=w2, b=b2, t=t)))
+        return per_unit(Wt, Bt)
 
     def hj_step(self, x, layer, kind: str, t: float, eps: float, tropical: bool = False) -> torch.Tensor:
-        """``(M, K)``: every unit of ``layer`` as ``|x|^2/(4t) - u(x, t)`` (Hopf-Lax ``u_0`` when ``tropical``)."""
-        cols = []
-        for w, c in zip(layer.W, layer.b):
-            y, g = self.unit_atoms(w, c, kind, t)
-            u = self.fns["hopf_lax"](x=x, y=y, g=g, t=t) if tropical else self.fns["u"](x=x, eps=eps, y=y, g=g, t=t)
-            cols.append(self.fns["identity_rhs"](x=x, t=t) - u)
-        return torch.stack(cols, dim=1)
+        """``(M, K)``: every unit of ``layer`` as ``|x|^2/(4t) - u(x, t)`` (Hopf-Lax ``u_0`` when ``tropical``).
+
+        The generated functions take one unit's atoms; ``torch.vmap`` runs them over the units.
+        """
+        Y, G = self.unit_atoms(layer.W, layer.b, kind, t)
+        if tropical:
+            u = torch.vmap(lambda y, g: self.fns["hopf_lax"](x=x, y=y, g=g, t=t))(Y, G)
+        else:
+            u = torch.vmap(lambda y, g: self.fns["u"](x=x, eps=eps, y=y, g=g, t=t))(Y, G)
+        return (self.fns["identity_rhs"](x=x, t=t)[None, :] - u).T
 
 
 def _cat(parts):
