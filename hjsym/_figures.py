@@ -382,4 +382,5 @@ def diagram_figure(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
     if paths:
         caption += (f"All {paths.get('paths')} simple paths between pairs of nodes and {paths.get('pairs_of_paths')} pairs of "
                     "such paths land within the sum of their edges' bounds (check 'paths').")
-    return [{"stem": "diagram", "caption": caption, **save(fig, out_dir, "diagram")}]
+    # not "diagram": the LaTeX report diagram.tex would find its own PDF output under that name
+    return [{"stem": "diagram-square", "caption": caption, **save(fig, out_dir, "diagram-square")}]

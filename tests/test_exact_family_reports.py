@@ -11,7 +11,7 @@ FIGURES = {
     "lse-aniso": ("lse-aniso-metric", "lse-aniso-tropical", "lse-aniso-residual"),
     "softplus-mlp": ("softplus-mlp-activations", "softplus-mlp-table", "softplus-mlp-depth"),
     "attention": ("attention-entropy", "attention-l2-step"),
-    "diagram": ("diagram",),
+    "diagram": ("diagram-square",),
 }
 
 
