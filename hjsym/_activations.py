@@ -152,7 +152,7 @@ def run(d):
         _functions(d, act.name, info, eps)
     d.results["activation_table"] = table
     layer = next((n for n, v in table.items() if v["cls"] == "LSE"), None)
-    if layer is not None and "f" in d.results and d.has("parameter-map"):
+    if layer is not None and "f" in d.results and d.has("parameter-map") and d.has("identity"):
         _unit(d, layer, table[layer], eps)
 
 

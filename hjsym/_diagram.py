@@ -59,13 +59,14 @@ def diagram_graph():
 
 
 def diagram_step(d):
-    """The derivation step that states the diagram and the rate of each edge (``Spec.passes``: 'convex-view')."""
+    """The derivation step that states the diagram and the rate of each edge (``Spec.passes``: 'convex-view', 'semigroup')."""
     import sympy as sp
 
     from ._latex import Tex, eq
 
-    if "tropical_bound" not in d.results or not d.has("convex-view"):
-        return
+    uses = ("identity", "tropical-limit", "tropical-bounds", "convex-view", "semigroup")
+    if "tropical_bound" not in d.results or not all(d.has(u) for u in uses):
+        return  # the diagram needs every edge's step (the spec asks for the convex-view and semigroup passes)
     rows = tuple(eq(Tex(NODES[a][2] + r" \;\longleftrightarrow\; " + NODES[b][2]), Tex(r"\text{" + kind.replace("->", "to") + "}"))
                  for a, b, kind, _, _ in EDGES)
     d.add(
@@ -78,6 +79,6 @@ def diagram_step(d):
         "(1/t0 + 1/s) d h^2/16 (the minimised quadratic has Hessian (1/(2 t0) + 1/(2 s)) I) and the eps -> 0 gap between the "
         "sampled corners eps log N + eps log N' + |c_eps| (two log-sum-exps and the normalisation c_eps). Every path between two "
         "nodes transports values with the maps of its edges; it must land within the sum of its edges' bounds",
-        ("identity", "tropical-limit", "tropical-bounds", "convex-view", "semigroup"),
+        uses,
         "stated",
     )

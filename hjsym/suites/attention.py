@@ -38,7 +38,7 @@ from .._attention_nets import (
     toy_task,
     train_tiny_transformer,
 )
-from .._checks import CheckReport, CheckResult, compare, jacobian_rows, negative_size, run_checks, tolerance
+from .._checks import CheckReport, CheckResult, compare, negative_size, run_checks, tolerance
 from .._derivation import load_functions
 
 __all__ = ["run", "CHECKS", "NEGATIVE_CONTROLS", "MHA_CONFIGS", "D_K", "reference_modules", "figures", "head_entropies"]

@@ -179,15 +179,13 @@ def _diagram_rows(ctx: Context, r):
             moved = _q(x) - values[a] if m == "flip" else values[a]
             diff = moved - values[b]
             if bname == "0" or bname.startswith("quadrature"):
-                measured, upper, lower_ok = diff.abs(), tol * max(1.0, float(values[b].abs().max())), True
-            elif kind.startswith("eps") and a in ("f_eps", "convex"):
-                measured, upper, lower_ok = diff, bounds[bname], True  # f_eps - f_0 in [0, eps log N]
+                measured, upper = diff.abs(), tol * max(1.0, float(values[b].abs().max()))
+            elif (kind.startswith("eps") and a in ("f_eps", "convex")) or a == "u_0_h":
+                measured, upper = diff, bounds[bname]  # one-sided: f_eps - f_0 and u_0^h - u_0 lie in [0, bound]
             elif a == "u_eps" and b == "u_0":
-                measured, upper, lower_ok = -diff, bounds[bname], True  # u_0 - u_eps in [0, eps log N]
-            elif a == "u_0_h":
-                measured, upper, lower_ok = diff, bounds[bname], True  # u_0^h - u_0 in [0, grid bound]
+                measured, upper = -diff, bounds[bname]  # one-sided: u_0 - u_eps in [0, eps log N]
             else:
-                measured, upper, lower_ok = diff.abs(), bounds[bname], True
+                measured, upper = diff.abs(), bounds[bname]
             edges.append({"a": a, "b": b, "kind": kind, "bound_name": bname, "measured": measured, "upper": upper})
         paths = []
         for a, b in itertools.combinations(graph.nodes, 2):
