@@ -129,3 +129,18 @@ def test_readout_hooks_do_not_change_the_module():
     recs = r.run(torch.zeros(3, 2, dtype=torch.float64))
     assert recs[0]["z"].shape == (3, 4) and not net._forward_hooks
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: dict(activations=(hjsym.Activation("softplus", "eps * softplus(q / eps)"),)), "unknown name 'q'"),
+    (lambda s: dict(activations=(hjsym.Activation("a", "z"), hjsym.Activation("a", "2 * z"))), "declared twice"),
+    (lambda s: dict(activations=(hjsym.Activation("a", "eps", variable="eps"),)), "not a declared real scalar"),
+    (lambda s: dict(activations=("relu",)), "not an hjsym.Activation"),
+])
+def test_activation_fields_are_validated(change, message):
+    import dataclasses
+
+    from hjsym.architectures.softplus_mlp import SPEC
+
+    with pytest.raises(hjsym.SpecError, match=message):
+        dataclasses.replace(SPEC, **change(SPEC)).validate()

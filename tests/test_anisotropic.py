@@ -110,3 +110,12 @@ def test_modules_of_the_wrong_form_are_refused():
         singular.map.weight.copy_(torch.tensor([[1.0, 2.0], [2.0, 4.0]]))
     with pytest.raises(InputError, match="singular"):
         read_aniso_lse(singular)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(input_map="W"), "input_map 'W' is not a declared"),
+    (dict(diffusion=None), "no diffusion matrix"),
+])
+def test_input_map_fields_are_validated(change, message):
+    with pytest.raises(hjsym.SpecError, match=message):
+        dataclasses.replace(SPEC, **change).validate()
