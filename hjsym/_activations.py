@@ -86,7 +86,7 @@ def _sup_scaled_gap(sigma, sigma0, z, eps) -> sp.Expr | None:
     return sp.Float(float(value), 6) * eps
 
 
-def _analyse(name, sigma, z, eps, lse_bound):
+def _analyse(sigma, z, eps, lse_bound):
     """The derivation of one activation: a dict of SymPy results and display pieces."""
     lp = _limit(sigma.subs(z, _S), eps)
     lm = _limit(sigma.subs(z, -_S), eps)
@@ -145,7 +145,7 @@ def run(d):
         sigma = acts[act.name]
         zsym = d.sym.scalars[act.variable]
         # analyse in a neutral real symbol z so that results print the same for every spec
-        info = _analyse(act.name, sigma.xreplace({zsym: _Z}), _Z, eps, d.results.get("tropical_bound"))
+        info = _analyse(sigma.xreplace({zsym: _Z}), _Z, eps, d.results.get("tropical_bound"))
         info["torch"] = act.torch
         table[act.name] = info
         _step(d, act.name, info, eps)
