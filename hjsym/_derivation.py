@@ -130,6 +130,11 @@ class Derivation:
             if s.uses:
                 lines.append(f"      uses: {', '.join(f'({self.number(u)})' for u in s.uses)}")
             lines.append("")
+        from ._activations import table_text
+
+        table = table_text(self)
+        if table:
+            lines += ["activation classes (from the activation steps):", table, ""]
         c = self.classification
         lines.append(f"classification: {c.kind} - {c.statement}; gap term: {sp.sstr(c.gap)}")
         lines.append("generated functions: " + ", ".join(sorted(self.functions)))
