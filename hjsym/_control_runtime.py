@@ -39,8 +39,9 @@ class Backward:
     input_grads: list | None  # per step k = 0..K-1, {input name: (B, n_x)}
 
 
-def _call(fn, values: dict) -> dict:
-    out = fn(**{a: values[a] for a in fn.arg_names})
+def _call(fn, values: dict, checked: bool = True) -> dict:
+    """Call a generated program by argument name; ``checked=False`` skips its argument validation."""
+    out = (fn if checked else fn.unchecked)(**{a: values[a] for a in fn.arg_names})
     if not isinstance(out, tuple):
         out = (out,)
     return dict(zip(fn.outputs, out))
@@ -57,20 +58,29 @@ def rollout(fns: dict, spec, layer, x, s0: dict, h: float, n_steps: int | None =
         values = {**layer.controls_at(k), **states[-1], dyn.step_size: h}
         if x is not None:
             values[dyn.inputs[0]] = x[k]
-        out = _call(step, values)
+        out = _call(step, values, checked=k == 0)
         states.append({p: out[f"{p}_next"] for p in parts})
         saved.append({n: v for n, v in out.items() if not n.endswith("_next")})
     return Trajectory(states, saved, x)
 
 
-def costates(fns: dict, spec, layer, traj: Trajectory, h: float, final_seed: dict, running_seed: list | None = None) -> Backward:
+def costates(fns: dict, spec, layer, traj: Trajectory, h: float, final_seed: dict, running_seed: list | None = None,
+             inputs: bool = False) -> Backward:
     """The generated costate recursion of one layer, seeded with ``grad Phi``.
 
     ``final_seed`` is ``dPhi/ds_K`` per part; ``running_seed[k]`` (``k = 0..K``, entries may be
     ``None``) adds ``dPhi/ds_k`` where the loss sees the state directly (outputs, or a layer above).
+    With weights shared by every step (a recurrent cell) each step returns the adjoints its
+    parameter gradients need, and ``parameter_gradient_saved`` contracts them over all steps and
+    samples at once; with weights per step (a ResNet) ``adjoint_step`` returns each step's
+    gradients. ``inputs=True`` also returns ``dPhi/dx_k``.
     """
     dyn = spec.dynamics
-    adj = fns["adjoint_step"]
+    shared = layer.shared
+    if shared:
+        step = fns["costate_step_saved_inputs" if inputs else "costate_step_saved"]
+    else:
+        step = fns["adjoint_step_inputs" if inputs else "adjoint_step"]
     costate_name = {p: (spec.costate if len(traj.states[0]) == 1 else f"{spec.costate}_{p}") for p in traj.states[0]}
     K = len(traj.saved)
 
@@ -83,24 +93,37 @@ def costates(fns: dict, spec, layer, traj: Trajectory, h: float, final_seed: dic
     p = seeded(K, {q: final_seed[q] for q in traj.states[0]})
     out_costates = [None] * (K + 1)
     out_costates[K] = p
-    shared = layer.shared
     grads = None if shared else [None] * K
-    input_grads = [None] * K if dyn.inputs else None
+    input_grads = [None] * K if inputs else None
+    kept = [None] * K
     for k in range(K - 1, -1, -1):
         values = {**layer.controls_at(k), **traj.states[k], **traj.saved[k], dyn.step_size: h}
         values.update({costate_name[q]: p[q] for q in p})
         if traj.inputs is not None:
             values[dyn.inputs[0]] = traj.inputs[k]
-        out = _call(adj, values)
+        out = _call(step, values, checked=k == K - 1)
         p = seeded(k, {q: out[f"{costate_name[q]}_k"] for q in p})
         out_costates[k] = p
-        g = {n[2:]: v for n, v in out.items() if n.startswith("d_") and n[2:] in dyn.controls}
         if shared:
-            grads = g if grads is None else {n: grads[n] + g[n] for n in g}
+            kept[k] = {n: v for n, v in out.items() if not n.startswith("d_") and not n.endswith("_k")}
         else:
-            grads[k] = g
+            grads[k] = {n[2:]: v for n, v in out.items() if n.startswith("d_") and n[2:] in dyn.controls}
         if input_grads is not None:
             input_grads[k] = {n: out[f"d_{n}"] for n in dyn.inputs}
+    if shared:
+        pg = fns["parameter_gradient_saved"]
+        values = {**layer.controls, dyn.step_size: h}
+        for q in traj.states[0]:
+            values[q] = torch.stack([traj.states[k][q] for k in range(K)])
+            values[costate_name[q]] = torch.stack([out_costates[k + 1][q] for k in range(K)])
+        for n in traj.saved[0]:
+            values[n] = torch.stack([traj.saved[k][n] for k in range(K)])
+        for n in kept[0]:
+            values[n] = torch.stack([kept[k][n] for k in range(K)])
+        if traj.inputs is not None:
+            values[dyn.inputs[0]] = traj.inputs
+        out = _call(pg, values)
+        grads = {n[2:]: v for n, v in out.items()}
     return Backward(out_costates, grads, input_grads)
 
 

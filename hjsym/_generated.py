@@ -67,6 +67,12 @@ class GeneratedFunction:
         return self._fn(*args, **kwargs)
 
     @property
+    def unchecked(self):
+        """The same function without argument validation, where the code generator made one
+        (generated programs); otherwise the function itself. For loops that validated once."""
+        return getattr(self._fn, "unchecked", self._fn)
+
+    @property
     def arg_names(self) -> tuple[str, ...]:
         return tuple(s["name"] for s in self.signature)
 

@@ -59,7 +59,7 @@ INPUT = register_axis(
     Axis("input", sp.Symbol("n_x", integer=True, positive=True), "alpha", ("beta", "gamma"), "input features", order=30)
 )
 HIDDEN = register_axis(
-    Axis("hidden", sp.Symbol("n_h", integer=True, positive=True), "mu", ("nu", "rho"), "inner width of a block", order=15)
+    Axis("hidden", sp.Symbol("n_h", integer=True, positive=True), "mu", ("rho", "kappa"), "inner width of a block", order=15)
 )
 
 

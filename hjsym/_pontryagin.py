@@ -254,39 +254,37 @@ class ControlPass:
             return self.sym.scalars[name], ()
         return _leaf_component(self.sym.tensors[name], tuple(self.sym.tensor_decl[name].axes))
 
-    def expand(self, expr):
-        """``expr`` with every definition substituted (latest first), canonicalised."""
+    def expand(self, expr, canon: bool = True):
+        """``expr`` with every definition substituted (latest first), canonicalised once at the end."""
         for D in reversed(self.defs):
-            if D.axes:
-                if expr.has(D.base):
-                    expr = substitute_indexed(expr, D.base, D.expr, D.index)
-            elif expr.has(D.base):
-                expr = canonical(expr.xreplace({D.base: D.expr}))
-        return canonical(expr)
+            expr = _substitute_raw(expr, D)
+        return canonical(expr) if canon else expr
 
     # ------------------------------------------------------------------ extraction
     def extract(self, expr, owner: str | None):
-        """Replace gate arguments that contain contractions, and inner gates, by definitions."""
-        top = expr
+        """Replace gate arguments that contain contractions, and gates inside a larger expression, by definitions.
 
-        def walk(e):
+        A definition that *is* a gate (``z = sigmoid(...)``) keeps its name; its argument becomes the
+        pre-activation ``a_z``. Inside a field, ``W2 @ tanh(W1 @ s + b1) + b2`` gets ``a`` and ``y = tanh(a)``.
+        """
+
+        def walk(e, root):
             if e.is_Atom or isinstance(e, (sp.Indexed, sp.Idx, sp.IndexedBase)):
                 return e
-            args = tuple(walk(a) for a in e.args)
+            args = tuple(walk(a, False) for a in e.args)
             if args != e.args:
                 e = e.func(*args)
             if isinstance(e, _GATE_FUNCS) and _has_contraction(e.args[0]):
                 pre = self.make_def(e.args[0], f"a_{owner}" if owner else "a", rf"a^{{({owner})}}" if owner else "a", owner)
                 if pre is not None:
                     e = e.func(pre)
-            if isinstance(e, _GATE_FUNCS) and e is not top and not isinstance(e, sp.exp) and e != top_now[0]:
+            if isinstance(e, _GATE_FUNCS) and not root and not isinstance(e, sp.exp):
                 val = self.make_def(e, "y", "y", owner)
                 if val is not None:
                     e = val
             return e
 
-        top_now = [to_gates(top)]
-        return walk(top_now[0])
+        return walk(to_gates(expr), True)
 
     def make_def(self, sub, stem: str, latex: str, owner):
         """A definition for ``sub`` (at most one free index per axis); returns its component at the use site."""
@@ -347,10 +345,10 @@ class ControlPass:
         h, i = self.h, self.i
         eqs = []
         for D in self.defs:
-            eqs.append(eq(D.template, D.expr))
+            eqs.append(eq(_show(D.template), _show(D.expr)))
         for state in self.states:
             F = self.fields[state]
-            eqs.append(eq(self.state_display(state, True), self.S[state][i] + h * sp.UnevaluatedExpr(F)))
+            eqs.append(eq(_show(self.state_display(state, True)), _show(self.S[state][i]) + h * sp.UnevaluatedExpr(_show(F))))
         self.d.results["fields"] = dict(self.fields)
         self.d.results["field"] = self.fields[self.states[0]]
         self.d.results["definitions"] = {D.name: D.expr for D in self.defs}
@@ -393,14 +391,14 @@ class ControlPass:
     # ------------------------------------------------------------------ costate and gradients
     def costate(self):
         self.tex_bars()
-        self.chain = ChainRule(self.hH, self.defs, bar_name=lambda D: f"{D.name}bar")
+        self.chain = ChainRule(self.H, self.defs, bar_name=lambda D: f"{D.name}bar")
         eqs = []
         for D in reversed(self.defs):
             comp, idx, expr = self.chain.adjoints[D.name]
             eqs.append(eq(comp, expr))
         if eqs:
             self.add("adjoints", "Adjoints of the intermediates (the chain rule, backprop's order)", eqs,
-                     "gbar = d(h H)/dg for every intermediate g, latest first: the explicit partial plus the adjoints of the "
+                     "gbar = dH/dg for every intermediate g, latest first: the explicit partial plus the adjoints of the "
                      "intermediates that use g times their local derivatives (SymPy derivatives; gate derivatives reuse the gate value)",
                      ("control-hamiltonian",))
         self.costate_exprs = {}
@@ -408,7 +406,7 @@ class ControlPass:
         for state in self.states:
             comp, idx = _leaf_component(self.S[state], ("dim",))
             g = self.chain.grad(comp)
-            self.costate_exprs[state] = canonical(self.P[state][idx[0]] + g)
+            self.costate_exprs[state] = canonical(self.P[state][idx[0]] + self.h * g)
             eqs.append(eq(self.P[state][idx[0]], self.costate_exprs[state]))
         uses = ("adjoints",) if self.defs else ("control-hamiltonian",)
         self.d.results["costate"] = dict(self.costate_exprs)
@@ -419,13 +417,13 @@ class ControlPass:
         eqs = []
         for name in self.controls:
             comp, idx = self.leaf(name)
-            g = self.chain.grad(comp)
+            g = canonical(self.h * self.chain.grad(comp) + (self.H if comp == self.h else 0))  # d(hH)/dtheta
             self.param_exprs[name] = (g, idx)
             eqs.append(eq(Partial(sp.Symbol("Phi"), comp), g))
         self.input_exprs = {}
         for name in self.inputs:
             comp, idx = self.leaf(name)
-            g = self.chain.grad(comp)
+            g = canonical(self.h * self.chain.grad(comp))
             self.input_exprs[name] = (g, idx)
             eqs.append(eq(Partial(sp.Symbol("Phi"), comp), g))
         self.d.results["parameter_gradient"] = {n: g for n, (g, _) in self.param_exprs.items()}
@@ -463,16 +461,13 @@ class ControlPass:
                  "dPhi/ds_k = (ds_{k+1}/ds_k)^T dPhi/ds_{k+1}: the vector-Jacobian product of the step map equals the costate "
                  "step (difference computed by SymPy)", ("discrete-costate",), "verified" if ok else "failed")
 
-    def expand_bars(self, expr, chain: ChainRule):
+    def expand_bars(self, expr, chain: ChainRule, canon: bool = True):
         """``expr`` with the adjoints substituted (latest definition's first) and then the definitions."""
         for D in self.defs:  # earliest first: an adjoint refers only to later definitions' adjoints
             comp, idx, val = chain.adjoints[D.name]
             bar = chain.bars[D.name]
-            if D.axes:
-                expr = substitute_indexed(expr, bar, instantiate(val, dict(zip(idx, D.index))), D.index) if expr.has(bar) else expr
-            elif expr.has(bar):
-                expr = canonical(expr.xreplace({bar: val}))
-        return expr
+            expr = _substitute_raw(expr, Definition(D.name, bar, D.axes, instantiate(val, dict(zip(idx, D.index)))))
+        return canonical(expr) if canon else expr
 
     def verify_chain_rule(self):
         """The chain-rule gradients equal SymPy's derivative of the fully substituted h H."""
@@ -480,17 +475,11 @@ class ControlPass:
             return
         full = self.expand(self.hH)
         ok, checked = True, 0
-        for state in self.states:
-            comp, idx = _leaf_component(self.S[state], ("dim",))
-            chain = self.expand(self.expand_bars(self.costate_exprs[state], self.chain))
-            direct = canonical(self.P[state][idx[0]] + pdiff(full, comp))
-            ok = ok and flatten_sums(from_gates(chain) - from_gates(direct)) == 0
-            checked += 1
-        for name, (g, idx) in self.param_exprs.items():
-            comp, _ = self.leaf(name)
-            chain = self.expand(self.expand_bars(g, self.chain))
-            direct = pdiff(full, comp)
-            ok = ok and flatten_sums(from_gates(chain) - from_gates(direct)) == 0
+        targets = [(self.costate_exprs[st], _leaf_component(self.S[st], ("dim",))[0], self.P[st][self.k]) for st in self.states]
+        targets += [(g, self.leaf(name)[0], sp.S.Zero) for name, (g, _) in self.param_exprs.items()]
+        for g, comp, offset in targets:
+            chain = self.expand(self.expand_bars(g, self.chain, canon=False), canon=False)
+            ok = ok and flatten_sums(from_gates(chain - offset) - from_gates(pdiff(full, comp))) == 0
             checked += 1
         self.add("chain-rule-check", "Chain rule = derivative of the substituted Hamiltonian",
                  eq(Tex(r"\mathrm{difference}"), sp.S.Zero if ok else sp.nan),
@@ -531,8 +520,8 @@ class ControlPass:
         eqs = []
         for state in self.states:
             self.tex(f"{state}dot", rf"\dot{{{state}}}")
-            eqs.append(eq(sp.IndexedBase(f"{state}dot")[i], Limit0((sp.IndexedBase(f"{state}_next")[i] - self.S[state][i]) / h, h)))
-            eqs.append(eq(sp.IndexedBase(f"{state}dot")[i], self.cfields[state]))
+            eqs.append(eq(sp.IndexedBase(f"{state}dot")[k], Limit0((sp.IndexedBase(f"{state}_next")[k] - self.S[state][k]) / h, h)))
+            eqs.append(eq(sp.IndexedBase(f"{state}dot")[k], _show(self.cfields[state])))
         self.ccostate = {}
         for state in self.states:
             comp, idx = _leaf_component(self.S[state], ("dim",))
@@ -658,7 +647,7 @@ class ControlPass:
                 res = canonical(sp.simplify(res))
             exact = res == 0
             self.add("exact-flow", "The step is the exact flow of the continuous field", (
-                eq(Tex(r"\varphi(\tau)"), phi), eq(Tex(r"\partial_\tau \varphi - F_c(\varphi)"), res)),
+                eq(Tex(r"\varphi_{k}(\tau)"), _show(phi)), eq(Tex(r"\partial_\tau \varphi - F_c(\varphi)"), res)),
                 "phi(tau) = s + tau F(s; tau) starts at s and solves ds/dtau = F_c (inputs and weights frozen over the step): "
                 "the residual reduces to " + ("0" if exact else "a nonzero term"), ("continuous-limit",), "verified" if exact else "failed")
         Fb = sp.IndexedBase("F")
@@ -714,7 +703,7 @@ class ControlPass:
         Fu = instantiate(canonical(substitute_indexed(F, x, u[placeholder("input")], (placeholder("input"),))), {self.i: k})
         Hu = canonical(L + sp.Sum(gradV * Fu, (k, 1, DIM.extent)))
         stationary = pdiff(Hu, u[beta])
-        sol = sp.solve(stationary, u[beta])
+        sol = _solve_linear(stationary, u[beta])
         if len(sol) != 1:
             self.add("lqr", "LQR: Riccati equation", (), "the stationarity condition in u could not be solved", ("value-function",), "failed")
             return
@@ -726,11 +715,11 @@ class ControlPass:
         quad = canonical(sp.Sum(sp.Sum(s[i] * s[i1] * instantiate(hess, {m: i, n: i1}), (i1, 1, DIM.extent)), (i, 1, DIM.extent)))
         residual = flatten_sums(R - quad)  # R is a quadratic form: equal to its Hessian's (an identity, no symmetry used)
         ric = _symmetrize(hess, (P, Q, Pdot))
-        pdot_sol = sp.solve(ric, Pdot[m, n])
+        pdot_sol = _solve_linear(ric, Pdot[m, n])
         if len(pdot_sol) != 1:
             self.add("lqr", "LQR: Riccati equation", (), "the Riccati equation could not be solved for dP/dtau", ("value-function",), "failed")
             return
-        rhs = _symmetrize(canonical(pdot_sol[0]), (P, Q))
+        rhs = flatten_sums(_symmetrize(canonical(pdot_sol[0]), (P, Q)))
         d.results["riccati_rhs"] = rhs
         d.results["lqr_control"] = ustar
         self.lqr_symbols = (P, Q, r, u)
@@ -783,14 +772,15 @@ class ControlPass:
         # R is a quadratic polynomial in s: equal to its Taylor expansion (an identity, no symmetry used)
         check = flatten_sums(R - (sp.Sum(sp.Sum(s[i] * s[i1] * instantiate(hess, {k: i, l: i1}), (i1, 1, DIM.extent)), (i, 1, DIM.extent))
                                   + sp.Sum(s[i] * instantiate(lin, {k: i}), (i, 1, DIM.extent)) + const))
-        dP = _symmetrize(canonical(sp.solve(_symmetrize(hess, (P, Pd)), Pd[k, l])[0]), (P,))
-        dq = canonical(sp.solve(lin, qd[k])[0])
-        dc = canonical(sp.solve(const, c0d)[0])
+        dP = _symmetrize(_solve_linear(_symmetrize(hess, (P, Pd)), Pd[k, l])[0], (P,))
+        dq = _symmetrize(flatten_sums(_solve_linear(lin, qd[k])[0]), (P,))
+        dc = flatten_sums(_solve_linear(const, c0d)[0])
+        dP = flatten_sums(dP)
         self.d.results["kolmogorov_linear_field"] = Flin
         self.d.results["kolmogorov_rhs"] = (dP, dq, dc)
         self.kolm = (P, q, c0, dP, dq, dc, Flin)
         self.add("kolmogorov-linear", "Viscous network, linear-Gaussian case: backward Kolmogorov by a quadratic ansatz", (
-            eq(sp.Symbol("F_lin"), Flin), eq(sp.Symbol("V"), V), eq(Pd[k, l], dP), eq(qd[k], dq), eq(c0d, dc),
+            eq(sp.IndexedBase("F_lin")[k], _show(Flin)), eq(sp.Symbol("V"), V), eq(Pd[k, l], dP), eq(qd[k], dq), eq(c0d, dc),
             eq(Tex(r"\mathcal{R}(s) - \mathrm{(quadratic + linear + constant\ parts)}"), check)),
             "gates replaced by the identity make F affine; V_tau + F.grad V + nu Lap V = 0 with V = s^T P s + q.s + c0 splits "
             "into its quadratic, linear and constant parts (second and first derivatives in s at s = 0, SymPy), each an ODE "
@@ -838,8 +828,27 @@ class ControlPass:
              all_args, fwd_lets + adj_lets, grads)
         adj_exprs = [let.expr for let in adj_lets] + [o.expr for o in cost_outs + grads + in_grads]
         needed = [D for D in self.defs if any(e.has(D.base) for e in adj_exprs)]
-        prog("adjoint_step", "Costate, parameter and input gradients of one step from the intermediates saved by forward_step",
-             all_args + [self.def_arg(D) for D in needed], adj_lets, cost_outs + grads + in_grads)
+        saved_args = [self.def_arg(D) for D in needed]
+        # the adjoints the parameter gradients need, returned per step so that shared weights get their
+        # gradient from one contraction over all steps and samples (parameter_gradient_saved)
+        bars = [D for D in self.defs if self.chain.adjoints[D.name][2] != 0 and any(o.expr.has(self.chain.bars[D.name]) for o in grads)]
+        bar_outs = [Output(self.chain.bars[D.name].name if not D.axes else self.chain.bars[D.name].label.name,
+                           self.chain.adjoints[D.name][0], self.chain.adjoints[D.name][1], doc="adjoint, for parameter_gradient_saved")
+                    for D in bars]
+        prog("adjoint_step", "Costate and parameter gradients of one step from the intermediates saved by forward_step",
+             all_args + saved_args, adj_lets, cost_outs + grads)
+        if in_grads:
+            prog("adjoint_step_inputs", "adjoint_step that also returns the input gradients (the seed of the layer below)",
+                 all_args + saved_args, adj_lets, cost_outs + grads + in_grads)
+        prog("costate_step_saved", "Costates of one step and the adjoints the parameter gradients need, from saved intermediates",
+             all_args + saved_args, adj_lets, cost_outs + bar_outs)
+        if in_grads:
+            prog("costate_step_saved_inputs", "costate_step_saved that also returns the input gradients",
+                 all_args + saved_args, adj_lets, cost_outs + bar_outs + in_grads)
+        bar_args = [ArgSpec(o.name, self.chain.bars[D.name], D.axes, batched=True, doc="adjoint returned by costate_step_saved")
+                    for o, D in zip(bar_outs, bars)]
+        prog("parameter_gradient_saved", "Parameter gradients summed over every leading (step, sample) axis, from saved adjoints",
+             all_args + saved_args + bar_args, [], grads)
         saved = [Output(D.name, D.template, D.index, doc="saved for adjoint_step") for D in needed]
         prog("forward_step", "One step and the intermediates adjoint_step needs (saved, as autograd saves tensors)",
              base_args, fwd_lets, nexts + saved)
@@ -874,6 +883,38 @@ class ControlPass:
 
 
 # ----------------------------------------------------------------------------- helpers
+def _substitute_raw(expr, D: Definition):
+    """Every occurrence of the definition ``D`` replaced by its expression (capture-free, not canonicalised)."""
+    if not expr.has(D.base):
+        return expr
+    if not D.axes:
+        return expr.xreplace({D.base: D.expr})
+    expr = fresh_binders(sp.sympify(expr))
+    return expr.replace(lambda e: isinstance(e, sp.Indexed) and e.base == D.base,
+                        lambda e: instantiate(D.expr, dict(zip(D.index, e.indices))))
+
+
+def _show(expr):
+    """For display: every placeholder index (``i``, ``mu``, ``alpha``) left free renamed to its axis's first free
+    index (``k``, ``nu``, ``beta``), so that it cannot be confused with a summation index of the same letter."""
+    expr = sp.sympify(expr)
+    mapping = {}
+    for ix in free_indices(expr):
+        ax = axis_of(ix)
+        if ix == placeholder(ax.name):
+            mapping[ix] = free_index(ax, 0)
+    return canonical(instantiate(expr, mapping)) if mapping else expr
+
+
+def _solve_linear(expr, x) -> list:
+    """The solution of ``expr = 0`` for ``x`` when ``expr`` is affine in ``x`` (else no solution: ``[]``)."""
+    a = pdiff(expr, x)
+    if a == 0 or a.has(x):
+        return []
+    b = canonical(expr.xreplace({x: sp.S.Zero}))
+    return [canonical(-b / a)]
+
+
 def _coefficient(expr, term):
     """Coefficient of ``term`` (an expression) in the sum ``expr``."""
     out = sp.S.Zero

@@ -126,6 +126,73 @@ class ProgramPrinter(HJTorchPrinter):
             codes.append(self._einsum(operands, want, None if total == 1 else self._print(total)))
         return " + ".join(codes) if len(codes) == 1 else " + ".join(_wrap(code) for code in codes)
 
+    # ------------------------------------------------------------------ sums of matrix products
+    def _print_Add(self, expr, order=None):
+        """``A1 @ B1 + A2 @ B2 + ...`` with one output shape becomes ``cat(A) @ cat(B)``: one matrix product.
+
+        (The costate of a gated cell sums one product per gate: ``sum_g abar_g U_g``.)
+        """
+        c = self.c
+        groups: dict = {}
+        rest = []
+        for term in expr.args:
+            m = self._matmul_term(term)
+            if m is None:
+                rest.append(term)
+            else:
+                groups.setdefault(m[2], []).append((term, m))
+        if not any(len(g) > 1 for g in groups.values()):
+            return super()._print_Add(expr, order)
+        want = c.axes(expr)
+        codes = []
+        for out_axes, g in groups.items():
+            if len(g) == 1:
+                rest.append(g[0][0])
+                continue
+            scales = {m[3] for _, m in g}
+            common = scales.pop() if len(scales) == 1 else sp.S.One
+            left = ", ".join(m[0] if m[3] == common else f"{_wrap(self._print(m[3]))} * {_wrap(m[0])}" for _, m in g)
+            right = ", ".join(m[1] for _, m in g)
+            code = f"torch.matmul(torch.cat([{left}], dim=-1), torch.cat([{right}], dim=0))"
+            if common != 1:
+                code = f"{_wrap(self._print(common))} * {code}"
+            codes.append(c.align(code if tuple(out_axes) == tuple(c.order(out_axes)) else f"{code}.transpose(0, 1)",
+                                 tuple(c.order(out_axes)), want))
+        if rest:
+            codes.append(c.align(super()._print_Add(sp.Add(*rest), order) if len(rest) > 1 else self._print(rest[0]),
+                                 c.axes(sp.Add(*rest)), want))
+        return " + ".join(codes)
+
+    def _matmul_term(self, term):
+        """``(left code, right code, (left axis, right axis))`` when ``term`` is ``coeff * sum_mu L[x, mu] R[mu, y]``."""
+        c = self.c
+        outer = [f for f in sp.Mul.make_args(term) if not isinstance(f, sp.Sum)]
+        sums = [f for f in sp.Mul.make_args(term) if isinstance(f, sp.Sum)]
+        if len(sums) != 1 or len(sums[0].limits) != 1 or any(c.axes(f) for f in outer):
+            return None
+        s = sums[0]
+        factors = sp.Mul.make_args(s.function)
+        tensors = [f for f in factors if c.axes(f)]
+        scalars = [f for f in factors if not c.axes(f)] + outer
+        if len(tensors) != 2 or any(f.is_Pow for f in tensors):
+            return None
+        mu = c.register(s.limits[0][0])
+        (ca, xa), (cb, xb) = [(None, c.axes(f)) for f in tensors]
+        if len(xa) != 2 or len(xb) != 2 or mu not in xa or mu not in xb or set(xa) & set(xb) != {mu}:
+            return None
+        want = c.axes(s)
+        a_other = next(x for x in xa if x != mu)
+        fa, fb = tensors
+        if want[0] != a_other:
+            fa, fb = fb, fa
+            xa, xb = xb, xa
+            a_other = next(x for x in xa if x != mu)
+        b_other = next(x for x in xb if x != mu)
+        ca, cb = self._print(fa), self._print(fb)
+        ca = ca if xa[-1] == mu else f"{_wrap(ca)}.transpose(0, 1)"
+        cb = cb if xb[0] == mu else f"{_wrap(cb)}.transpose(0, 1)"
+        return ca, cb, (a_other, b_other), sp.Mul(*scalars)
+
     # ------------------------------------------------------------------ contraction planning
     def _einsum(self, operands, want_out, scale=None) -> str:
         c = self.c
@@ -269,11 +336,56 @@ def generate_program_source(ps: ProgramSpec) -> str:
             shape = "".join(f"{c.extent_label(x)}, " for x in declared)
             results.append(f"torch.as_tensor({var}, dtype=dtype, device=device).expand(({shape}))")
         shapes.append(_shape_text(out, BATCH in have))
-    body = list(c.lines)
-    lines = prologue(c, fspec, lambda explicit: _docstring(ps, shapes, explicit))
-    lines += ["    " + line for line in body]
-    lines.append("    return " + (results[0] if len(results) == 1 else "(" + ", ".join(results) + ")"))
+    body = ["    " + line for line in c.lines]
+    body.append("    return " + (results[0] if len(results) == 1 else "(" + ", ".join(results) + ")"))
+    lines = prologue(c, fspec, lambda explicit: _docstring(ps, shapes, explicit)) + body
+    lines += [""] + _light_prologue(c, fspec) + body
+    lines += ["", f"{ps.name}.unchecked = {ps.name}_unchecked"]
     return "\n".join(lines) + "\n"
+
+
+def _light_prologue(c: _Compiler, fspec: FunctionSpec) -> list[str]:
+    """The same function without argument validation (``NAME.unchecked``), for loops that call it many times.
+
+    Tensor arguments must already be tensors of one dtype and device with consistent shapes;
+    scalars may be numbers. Only what the body needs is computed: dtype, device, the flattened
+    batch and the sizes.
+    """
+    args = fspec.args
+    tensors = [a for a in args if a.is_tensor]
+    sources: dict[str, str] = {}
+    for a in tensors:
+        offset = 1 if a.batched else 0
+        for n, kind in enumerate(a.axes):
+            sources.setdefault(AXES[kind].extent.name, f"{a.name}.shape[{n + offset}]")
+    explicit = sorted(e for e in c.extents_int if e not in sources)
+    kw = ", ".join([f"{e}=None" for e in explicit] + ["max_chunk_bytes=None"])
+    sig = ", ".join(a.name for a in args)
+    lines = [f"def {fspec.name}_unchecked({sig}{', ' if sig else ''}*, {kw}):",
+             f'    """{fspec.name} without argument validation (tensors must already agree in dtype, device and shape)."""']
+    if tensors:
+        lines.append(f"    dtype, device = {tensors[0].name}.dtype, {tensors[0].name}.device")
+    else:
+        lines.append("    dtype, device = torch.get_default_dtype(), torch.device('cpu')")
+    batch_src = next((a for a in tensors if a.batched), None)
+    if batch_src is not None:
+        n0 = len(batch_src.axes)
+        lines.append(f"    _batch = tuple({batch_src.name}.shape[:{batch_src.name}.dim() - {n0}])")
+        for a in tensors:
+            if a.batched:
+                k = len(a.axes)
+                lines.append(f"    {a.name} = {a.name}.reshape(-1, *{a.name}.shape[{a.name}.dim() - {k}:])")
+        lines.append(f"    _M = {batch_src.name}.shape[0]")
+    else:
+        lines.append("    _batch, _M = (), 1")
+    for a in args:
+        if not a.is_tensor:
+            lines.append(f"    {a.name} = {a.name} if isinstance({a.name}, torch.Tensor) else torch.tensor({a.name}, dtype=dtype, device=device)")
+    for ext in sorted(set(c.extents_int) | set(c.extents_tensor)):
+        lines.append(f"    _{ext} = {sources[ext] if ext in sources else ext}")
+    for ext in sorted(c.extents_tensor):
+        lines.append(f"    _{ext}_t = torch.tensor(float(_{ext}), dtype=dtype, device=device)")
+    return lines
 
 
 def _shape_text(out: Output, batched: bool) -> str:

@@ -217,7 +217,7 @@ def route_b(case: Case, fns, spec, loss: Loss):
             running[k] = {r.output: d_out[k - 1]}
     backs = [None] * len(r.layers)
     for l in range(len(r.layers) - 1, -1, -1):
-        backs[l] = costates(fns, spec, r.layers[l], trajs[l], r.step_size, d_fin[l], running)
+        backs[l] = costates(fns, spec, r.layers[l], trajs[l], r.step_size, d_fin[l], running, inputs=r.n_input is not None)
         if l > 0:
             below = backs[l].input_grads
             running = [None] + [{r.output: below[k][spec.dynamics.inputs[0]]} for k in range(K)]
