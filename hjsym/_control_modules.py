@@ -412,11 +412,18 @@ def _read_resnet(m: nn.Module, spec) -> ControlReadout:
         return None, [{"s": out}]
 
     def stepwise(x, s0):
-        s, states = s0[0]["s"], []
-        for blk in blocks:
-            s = s + h * blk(s)
-            states.append({"s": s})
-        return [states]
+        """The module's own forward pass, with the input of every block recorded (the states s_k)."""
+        seen = []
+        hooks = [blk.register_forward_pre_hook(lambda mod, args: seen.append(args[0])) for blk in blocks]
+        try:
+            out = m(s0[0]["s"])
+        finally:
+            for hk in hooks:
+                hk.remove()
+        if len(seen) != depth:
+            raise ModuleFormError(f"{type(m).__name__}.forward called its blocks {len(seen)} times for {depth} blocks",
+                                  "apply every block once, in order: s = s + h * block(s)")
+        return [[{"s": t} for t in seen[1:] + [out]]]
 
     desc = f"{type(m).__name__}(width={width}, hidden={linears_all[0][0].out_features}, depth={depth}, h={h:g})"
     param_paths = {}

@@ -383,14 +383,18 @@ def run(arch, *, module=None, dtype=torch.float64, seed: int = 0, only=None, neg
     fns = load_functions(spec)
     ctx = Context(spec, fns, dtype, seed)
     names = applicable(arch)
+    notes = []
     if only is not None:
         wrong = [n for n in only if n not in names]
         if wrong:
             raise InputError(f"check(s) {', '.join(wrong)} do not apply to {arch.name!r}", f"use some of: {', '.join(names)}")
         names = [n for n in names if n in only]
+    elif module is not None and any(n in EXACT for n in names):
+        names = [n for n in names if n not in EXACT]
+        notes.append("the exact pieces (" + ", ".join(n for n, (a, _) in EXACT.items() if arch.name in a)
+                     + ") build their own networks and are skipped for a user's module; ask for them with only=")
     nets = reference_modules(arch, seed, dtype) if module is None else [(None, module)]
     basic = [n for n in names if n in BASIC]
-    notes = []
     checks = []
     cases = neg_fwd = neg_grad = None
     if basic:
