@@ -32,6 +32,7 @@ gradients of one step from the saved intermediates), ``continuous_field``,
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import sympy as sp
@@ -276,7 +277,8 @@ class ControlPass:
             if args != e.args:
                 e = e.func(*args)
             if isinstance(e, _GATE_FUNCS) and _has_contraction(e.args[0]):
-                pre = self.make_def(e.args[0], f"a_{owner}" if owner else "a", rf"a^{{({owner})}}" if owner else "a", owner)
+                owner_tex = self.d.symbol_names.get(sp.Symbol(owner)) or sp.latex(sp.Symbol(owner)) if owner else None
+                pre = self.make_def(e.args[0], f"a_{owner}" if owner else "a", rf"a^{{({owner_tex})}}" if owner else "a", owner)
                 if pre is not None:
                     e = e.func(pre)
             if isinstance(e, _GATE_FUNCS) and not root and not isinstance(e, sp.exp):
@@ -300,7 +302,9 @@ class ControlPass:
         key = (template, axes)
         if key not in self._extracted:
             name = self.fresh_name(stem)
-            self.tex(name, latex if name == stem else f"{latex}_{{{name[len(stem):]}}}")
+            n = name[len(stem):]
+            # numbered as a superscript: the definition is indexed, so a subscript would be a double one
+            self.tex(name, latex if not n else (f"{latex[:-1]},{n}}}" if latex.endswith("}") and "^" in latex else f"{latex}^{{({n})}}"))
             base = sp.IndexedBase(name) if axes else sp.Symbol(name, real=True)
             D = Definition(name, base, axes, template, auto=True)
             self.defs.append(D)
@@ -310,6 +314,16 @@ class ControlPass:
 
     def build_definitions(self):
         """The spec's definitions and fields in gate form, with pre-activations extracted."""
+        for entry in self.dyn.definitions:
+            if len(entry) == 3:
+                self.tex(entry[0], entry[2])
+        if len(self.states) > 1:
+            for state in self.states:
+                self.tex(self.P[state].label.name, f"p^{{{state}}}")
+        for fname, state in self.sym.field_names.items():
+            if fname != "F":
+                self.tex(fname, f"F^{{{state}}}")
+        self.tex("F_lin", r"F^{\mathrm{lin}}")
         for name, (base, axes, expr) in self.sym.definitions.items():
             expr = self.extract(expr, name)
             self.defs.append(Definition(name, base, axes, canonical(expr)))
@@ -383,7 +397,7 @@ class ControlPass:
             eqs.append(eq(sp.IndexedBase(f"{state}dot")[k], sdot))
         for state in self.states:
             pname = self.P[state].label.name
-            self.tex(f"{pname}dot", rf"\dot{{{self.sym.latex_names().get(self.P[state].label, pname)}}}")
+            self.tex(f"{pname}dot", rf"\dot{{p}}^{{{state}}}" if len(self.states) > 1 else r"\dot{p}")
             eqs.append(eq(sp.IndexedBase(f"{pname}dot")[k], -Partial(Hsym, self.S[state][k])))
         self.add("hamilton-equations", "Hamilton's equations", eqs,
                  "s' = dH/dp reproduces the field (verified: the difference is 0); p' = -dH/ds is the costate equation",
@@ -437,9 +451,9 @@ class ControlPass:
 
     def tex_bars(self):
         for D in self.defs:
-            base_tex = self.d.symbol_names.get(sp.Symbol(D.name)) or self.sym.latex_names().get(D.base if not D.axes else D.base.label)
-            base_tex = base_tex or D.name
-            self.tex(f"{D.name}bar", rf"\bar{{{base_tex}}}")
+            base_tex = self.d.symbol_names.get(sp.Symbol(D.name)) or D.name
+            head = re.match(r"^(\\?[A-Za-z]+)((?:\^|_).*)$", base_tex)
+            self.tex(f"{D.name}bar", rf"\bar{{{head.group(1)}}}{head.group(2)}" if head else rf"\bar{{{base_tex}}}")
 
     def backprop_identity(self):
         """The costate step is the vector-Jacobian product of the step map (backprop), verified."""
@@ -534,7 +548,7 @@ class ControlPass:
         for state in self.states:
             self.tex(f"{state}dot", rf"\dot{{{state}}}")
             eqs.append(eq(sp.IndexedBase(f"{state}dot")[k], Limit0((sp.IndexedBase(f"{state}_next")[k] - self.S[state][k]) / h, h)))
-            eqs.append(eq(sp.IndexedBase(f"{state}dot")[k], _show(self.cfields[state])))
+            eqs.append(eq(sp.IndexedBase(f"{state}dot")[k], _show(self.cfields_dec[state])))
         self.ccostate = {}
         for state in self.states:
             comp, idx = _leaf_component(self.S[state], ("dim",))

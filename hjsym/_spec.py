@@ -102,9 +102,10 @@ class Dynamics:
         controls: the parameters theta whose gradients the costate yields (``W``, ``b``, ...).
         step_size: the declared scalar ``h`` (1 for recurrent cells).
         inputs: the per-step inputs ``x_k`` (declared tensors over the ``"input"`` axis).
-        definitions: named intermediate quantities (gates), ``(name, expression)`` in order; each
-            may use states, inputs, controls and earlier definitions. They are the nodes of the
-            chain rule that turns ``dH/ds`` into the costate recursion.
+        definitions: named intermediate quantities (gates), ``(name, expression)`` or
+            ``(name, expression, latex)`` in order; each may use states, inputs, controls and
+            earlier definitions. They are the nodes of the chain rule that turns ``dH/ds`` into
+            the costate recursion.
         output: the state part a layer passes on and returns (default: the first).
         noise: a declared scalar ``sigma``: Gaussian noise ``sigma sqrt(h) xi`` per step, which
             gives the value function the viscosity ``sigma^2/2``.
@@ -115,7 +116,7 @@ class Dynamics:
     controls: tuple[str, ...]
     step_size: str = "h"
     inputs: tuple[str, ...] = ()
-    definitions: tuple[tuple[str, str], ...] = ()
+    definitions: tuple[tuple[str, ...], ...] = ()
     output: str | None = None
     noise: str | None = None
     claims: tuple = ()

@@ -163,10 +163,10 @@ def _validate_dynamics(self: Spec, sym: "SymbolicSpec", parsed, problem, used: s
         problem(f"output {dyn.output!r} is not a state", f"use one of {', '.join(sym.states)}")
     names = set(sym.scalars) | set(sym.tensors)
     for entry in dyn.definitions:
-        if not (isinstance(entry, tuple) and len(entry) == 2 and all(isinstance(e, str) for e in entry)):
-            problem(f"definition {entry!r} is not a (name, expression) pair", "write definitions=(('z', 'sigmoid(...)'), ...)")
+        if not (isinstance(entry, tuple) and len(entry) in (2, 3) and all(isinstance(e, str) for e in entry)):
+            problem(f"definition {entry!r} is not a (name, expression[, latex]) tuple", "write definitions=(('z', 'sigmoid(...)'), ...)")
             continue
-        name, text = entry
+        name, text = entry[:2]
         if not name.isidentifier() or name in FUNCTIONS or name == "pi":
             problem(f"definition name {name!r} is not a plain identifier", "use a name such as 'z' or 'gate_f'")
             continue

@@ -34,8 +34,8 @@ SPEC = Spec(
         step_size="dt",
         inputs=("x",),
         output="h",
-        definitions=tuple((name, f"{act}(W_{letter} @ x + U_{letter} @ h + b_{letter})") for name, letter, _, act in _GATES)
-        + (("cn", "fg * c + ig * gg"),),
+        definitions=tuple((name, f"{act}(W_{letter} @ x + U_{letter} @ h + b_{letter})", letter) for name, letter, _, act in _GATES)
+        + (("cn", "fg * c + ig * gg", r"\tilde{c}"),),
         claims=(
             Claim("torch's LSTM update", "c + F_c", "fg * c + ig * gg",
                   "torch.nn.LSTM documents c' = f * c + i * g (and h' = o * tanh(c')); with dt = 1 the spec's step is exactly that", "convention"),

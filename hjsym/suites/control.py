@@ -420,8 +420,12 @@ def run(arch, *, module=None, dtype=torch.float64, seed: int = 0, only=None, neg
         else:
             result = EXACT[name][1](ctx, arch, negative_controls=negative_controls)
         checks.append(result)
-    network = "; ".join(f"{c.readout.describe} [{c.label}]" if c.label != c.readout.describe else c.readout.describe
-                        for c in cases) if cases else "see each check's details"
+    if not cases:
+        network = "see each check's details"
+    elif module is not None:
+        network = cases[0].readout.describe
+    else:
+        network = f"{type(cases[0].readout.module).__name__} in {len(cases)} variant{'s' if len(cases) > 1 else ''}: " + "; ".join(c.label for c in cases)
     if dtype != torch.float64:
         notes.append(f"{str(dtype)[6:]}: forward tolerance {ctx.tol_forward:g}, gradient tolerance {ctx.tol_grad:g}")
     return CheckReport(arch.name, str(dtype).replace("torch.", ""), seed, network, checks, list(dict.fromkeys(notes)))
