@@ -25,7 +25,7 @@ import itertools
 
 from ._calculus import canonical, free_indices, instantiate
 from ._errors import SpecError
-from ._index import ATOM, AXES, DIM
+from ._index import ATOM, AXES, DIM, VALUE
 from ._reductions import LogSumExp, ReduceMax, ReduceMin
 
 __all__ = ["FUNCTIONS", "Namespace", "parse", "placeholder"]
@@ -34,7 +34,8 @@ __all__ = ["FUNCTIONS", "Namespace", "parse", "placeholder"]
 # :func:`canonical` renames bound ones.
 I_ = sp.Idx(sp.Symbol("i", integer=True), (1, DIM.extent))
 J_ = sp.Idx(sp.Symbol("j", integer=True), (1, ATOM.extent))
-_PLACEHOLDER = {"dim": I_, "atom": J_}
+C_ = sp.Idx(sp.Symbol("a", integer=True), (1, VALUE.extent))
+_PLACEHOLDER = {"dim": I_, "atom": J_, "value": C_}
 _matmul_counter = itertools.count()
 
 

@@ -12,7 +12,7 @@ from ._codegen import ArgSpec
 from ._errors import SpecError
 from ._index import AXES
 from ._parse import FUNCTIONS, Namespace, parse, placeholder
-from ._spec import FAMILIES, Claim, Scalar, Spec, Tensor
+from ._spec import FAMILIES, PASSES, Activation, Claim, Scalar, Spec, Tensor
 
 __all__ = ["validate_spec", "SymbolicSpec"]
 
@@ -122,6 +122,38 @@ def validate_spec(self: Spec) -> "SymbolicSpec":
     if self.dynamics is not None:
         _validate_dynamics(self, sym, parsed, problem, used)
 
+    if self.input_map is not None:
+        t = sym.tensor_decl.get(self.input_map)
+        if t is None or tuple(t.axes) != ("dim", "dim"):
+            problem(f"input_map {self.input_map!r} is not a declared (d, d) tensor", "declare Tensor(name, ('dim', 'dim'))")
+        else:
+            used.add(self.input_map)
+        if self.diffusion is None:
+            problem("input_map is set but there is no diffusion matrix for it to induce", "set diffusion='A' with A a (d, d) tensor")
+    if self.values is not None:
+        t = sym.tensor_decl.get(self.values)
+        if t is None or len(t.axes) != 2 or t.axes[0] != "atom" or t.axes[1] == "atom":
+            problem(f"values {self.values!r} is not a declared tensor with axes ('atom', X)", "declare e.g. Tensor('V', ('atom', 'value'))")
+        else:
+            used.add(self.values)
+    bad_passes = [p for p in self.passes if p not in PASSES]
+    if bad_passes:
+        problem(f"unknown derivation pass(es) {', '.join(map(repr, bad_passes))}", f"use some of {', '.join(PASSES)}")
+    for act in self.activations:
+        if not isinstance(act, Activation):
+            problem(f"activation {act!r} is not an hjsym.Activation", "declare activations with Activation(name, output)")
+            continue
+        var = sym.scalar_decl.get(act.variable)
+        if var is None or var.positive:
+            problem(f"activation {act.name!r}: its variable {act.variable!r} is not a declared real scalar",
+                    f"declare Scalar({act.variable!r}, positive=False)")
+            continue
+        if act.name in sym.activations:
+            problem(f"activation {act.name!r} is declared twice", "give every activation one name")
+        expr = parsed(act.output, f"activation {act.name!r}", needs={act.variable})
+        if expr is not None:
+            sym.activations[act.name] = expr
+
     unused = [s.name for s in self.symbols if s.name not in used]
     if self.dynamics is not None:
         unused += [n for n in sym.definitions if n not in used]
@@ -134,86 +166,8 @@ def validate_spec(self: Spec) -> "SymbolicSpec":
 
 
 
-def _validate_dynamics(self: Spec, sym: "SymbolicSpec", parsed, problem, used: set) -> None:
-    """The control family's dynamics: states, inputs, definitions (gates), fields and claims."""
-    dyn = self.dynamics
-    for cname in dyn.controls:
-        if cname not in sym.tensor_decl and cname not in sym.scalar_names:
-            problem(f"control {cname!r} is not declared", f"declare {cname!r} as a Scalar or Tensor")
-        elif cname in sym.states or cname in dyn.inputs:
-            problem(f"control {cname!r} is also a state or an input", "controls are the parameters theta only")
-        else:
-            used.add(cname)
-    for name in dyn.inputs:
-        t = sym.tensor_decl.get(name)
-        if t is None or tuple(t.axes) != ("input",):
-            problem(f"input {name!r} is not a declared tensor over the 'input' axis", f"declare Tensor({name!r}, ('input',))")
-        else:
-            used.add(name)
-    if dyn.step_size in sym.scalar_names:
-        used.add(dyn.step_size)
-    else:
-        problem(f"step size {dyn.step_size!r} is not a declared scalar", "declare it with Scalar(...)")
-    if dyn.noise is not None:
-        if dyn.noise in sym.scalar_names:
-            used.add(dyn.noise)
-        else:
-            problem(f"noise scale {dyn.noise!r} is not a declared scalar", "declare it with Scalar(..., positive=False)")
-    if dyn.output is not None and dyn.output not in sym.states:
-        problem(f"output {dyn.output!r} is not a state", f"use one of {', '.join(sym.states)}")
-    names = set(sym.scalars) | set(sym.tensors)
-    for entry in dyn.definitions:
-        if not (isinstance(entry, tuple) and len(entry) in (2, 3) and all(isinstance(e, str) for e in entry)):
-            problem(f"definition {entry!r} is not a (name, expression[, latex]) tuple", "write definitions=(('z', 'sigmoid(...)'), ...)")
-            continue
-        name, text = entry[:2]
-        if not name.isidentifier() or name in FUNCTIONS or name == "pi":
-            problem(f"definition name {name!r} is not a plain identifier", "use a name such as 'z' or 'gate_f'")
-            continue
-        if name in names or name in sym.definitions:
-            problem(f"definition {name!r} reuses a declared name", "give every definition a name of its own")
-            continue
-        expr = parsed(text, f"definition {name!r}", scalar=False)
-        if expr is None:
-            continue
-        axes = []
-        for ix in sorted(free_indices(expr), key=lambda ix: (AXES[_axis_name(ix)].order, str(ix))):
-            axis = _axis_name(ix)
-            if ix != placeholder(axis) or axis in axes:
-                problem(f"definition {name!r} has free index {ix}", "a definition is a scalar or a vector over one axis per index")
-            axes.append(axis)
-        sym.add_definition(name, tuple(axes), expr)
-    for state, text in dyn.state_fields(self.state):
-        expr = parsed(text, f"dynamics field of {state!r}", scalar=False)
-        if expr is None:
-            continue
-        free = free_indices(expr)
-        if free != {placeholder("dim")}:
-            problem(f"the field of {state!r} {text!r} has free indices {sorted(map(str, free))}",
-                    "write F as a vector over the state dimension (e.g. 'tanh(W @ s + b) - s')")
-            continue
-        sym.fields[state] = expr
-    if not any(sym.names_in(f) & set(sym.states) for f in sym.fields.values()) and sym.fields:
-        problem("no dynamics field involves the state", "write F in terms of the state")
-    sym.dynamics = next(iter(sym.fields.values()), None)
-    sym.add_field_names()
-    for claim in dyn.claims:
-        if not isinstance(claim, Claim):
-            problem(f"claim {claim!r} is not a hjsym.Claim", "write claims=(Claim(title, lhs, rhs, reason),)")
-            continue
-        lhs = parsed(claim.lhs, f"claim {claim.title!r} lhs", scalar=False)
-        rhs = parsed(claim.rhs, f"claim {claim.title!r} rhs", scalar=False)
-        if lhs is not None and rhs is not None:
-            if free_indices(lhs) != free_indices(rhs):
-                problem(f"claim {claim.title!r}: the two sides have different free axes", "compare expressions of the same shape")
-            else:
-                sym.claims.append((claim, lhs, rhs))
-
-
-def _axis_name(ix) -> str:
-    from ._index import axis_of
-
-    return axis_of(ix).name
+from ._parse import FUNCTIONS, Namespace, parse, placeholder
+from ._spec import FAMILIES, PASSES, Activation, Claim, Scalar, Spec, Tensor
 
 
 @dataclass
@@ -235,6 +189,9 @@ class SymbolicSpec:
     fields: dict = field(default_factory=dict)  # state name -> F_state
     field_names: dict = field(default_factory=dict)  # "F" / "F_c" -> state name (claims only)
     claims: list = field(default_factory=list)  # (Claim, lhs, rhs)
+
+
+    activations: dict = field(default_factory=dict)  # name -> parsed sigma(z)
 
     @classmethod
     def build(cls, spec: Spec) -> "SymbolicSpec":
@@ -278,6 +235,10 @@ class SymbolicSpec:
         if self.spec.dynamics is not None:
             out |= set(self.spec.dynamics.inputs)
         return out
+
+
+        tensors = {n: _base(t) for n, t in tensor_decl.items()}
+        return cls(spec, scalars, tensors, tensor_decl, scalar_decl)
 
     @property
     def namespace(self) -> Namespace:
