@@ -164,10 +164,97 @@ def validate_spec(self: Spec) -> "SymbolicSpec":
     return sym
 
 
+def _validate_dynamics(self: Spec, sym: "SymbolicSpec", parsed, problem, used: set) -> None:
+    """The control family's dynamics: states, inputs, definitions (gates), fields and claims."""
+    dyn = self.dynamics
+    for cname in dyn.controls:
+        if cname not in sym.tensor_decl and cname not in sym.scalar_names:
+            problem(f"control {cname!r} is not declared", f"declare {cname!r} as a Scalar or Tensor")
+        elif cname in sym.states or cname in dyn.inputs:
+            problem(f"control {cname!r} is also a state or an input", "controls are the parameters theta only")
+        else:
+            used.add(cname)
+    for name in dyn.inputs:
+        t = sym.tensor_decl.get(name)
+        if t is None or tuple(t.axes) != ("input",):
+            problem(f"input {name!r} is not a declared tensor over the 'input' axis", f"declare Tensor({name!r}, ('input',))")
+        else:
+            used.add(name)
+    if dyn.step_size in sym.scalar_names:
+        used.add(dyn.step_size)
+    else:
+        problem(f"step size {dyn.step_size!r} is not a declared scalar", "declare it with Scalar(...)")
+    if dyn.noise is not None:
+        if dyn.noise in sym.scalar_names:
+            used.add(dyn.noise)
+        else:
+            problem(f"noise scale {dyn.noise!r} is not a declared scalar", "declare it with Scalar(..., positive=False)")
+    if dyn.output is not None and dyn.output not in sym.states:
+        problem(f"output {dyn.output!r} is not a state", f"use one of {', '.join(sym.states)}")
+    names = set(sym.scalars) | set(sym.tensors)
+    for entry in dyn.definitions:
+        if not (isinstance(entry, tuple) and len(entry) in (2, 3) and all(isinstance(e, str) for e in entry)):
+            problem(f"definition {entry!r} is not a (name, expression[, latex]) tuple", "write definitions=(('z', 'sigmoid(...)'), ...)")
+            continue
+        name, text = entry[:2]
+        if not name.isidentifier() or name in FUNCTIONS or name == "pi":
+            problem(f"definition name {name!r} is not a plain identifier", "use a name such as 'z' or 'gate_f'")
+            continue
+        if name in names or name in sym.definitions:
+            problem(f"definition {name!r} reuses a declared name", "give every definition a name of its own")
+            continue
+        expr = parsed(text, f"definition {name!r}", scalar=False)
+        if expr is None:
+            continue
+        axes = []
+        for ix in sorted(free_indices(expr), key=lambda ix: (AXES[_axis_name(ix)].order, str(ix))):
+            axis = _axis_name(ix)
+            if ix != placeholder(axis) or axis in axes:
+                problem(f"definition {name!r} has free index {ix}", "a definition is a scalar or a vector over one axis per index")
+            axes.append(axis)
+        sym.add_definition(name, tuple(axes), expr)
+    for state, text in dyn.state_fields(self.state):
+        expr = parsed(text, f"dynamics field of {state!r}", scalar=False)
+        if expr is None:
+            continue
+        free = free_indices(expr)
+        if free != {placeholder("dim")}:
+            problem(f"the field of {state!r} {text!r} has free indices {sorted(map(str, free))}",
+                    "write F as a vector over the state dimension (e.g. 'tanh(W @ s + b) - s')")
+            continue
+        sym.fields[state] = expr
+    if not any(sym.names_in(f) & set(sym.states) for f in sym.fields.values()) and sym.fields:
+        problem("no dynamics field involves the state", "write F in terms of the state")
+    sym.dynamics = next(iter(sym.fields.values()), None)
+    sym.add_field_names()
+    for claim in dyn.claims:
+        if not isinstance(claim, Claim):
+            problem(f"claim {claim!r} is not a hjsym.Claim", "write claims=(Claim(title, lhs, rhs, reason),)")
+            continue
+        lhs = parsed(claim.lhs, f"claim {claim.title!r} lhs", scalar=False)
+        rhs = parsed(claim.rhs, f"claim {claim.title!r} rhs", scalar=False)
+        if lhs is not None and rhs is not None:
+            if free_indices(lhs) != free_indices(rhs):
+                problem(f"claim {claim.title!r}: the two sides have different free axes", "compare expressions of the same shape")
+            else:
+                sym.claims.append((claim, lhs, rhs))
 
 
-from ._parse import FUNCTIONS, Namespace, parse, placeholder
-from ._spec import FAMILIES, PASSES, Activation, Claim, Scalar, Spec, Tensor
+def _axis_name(ix) -> str:
+    from ._index import axis_of
+
+    return axis_of(ix).name
+
+
+def _base(t: Tensor) -> sp.IndexedBase:
+    """The SymPy base of a declared tensor; symmetric / positive definite matrices are marked."""
+    from ._matrices import SPDBase, SymmetricBase
+
+    if t.positive_definite:
+        return SPDBase(t.name)
+    if t.symmetric:
+        return SymmetricBase(t.name)
+    return sp.IndexedBase(t.name)
 
 
 @dataclass
@@ -189,8 +276,6 @@ class SymbolicSpec:
     fields: dict = field(default_factory=dict)  # state name -> F_state
     field_names: dict = field(default_factory=dict)  # "F" / "F_c" -> state name (claims only)
     claims: list = field(default_factory=list)  # (Claim, lhs, rhs)
-
-
     activations: dict = field(default_factory=dict)  # name -> parsed sigma(z)
 
     @classmethod
@@ -211,7 +296,7 @@ class SymbolicSpec:
         for s in spec.symbols:
             (scalar_decl if isinstance(s, Scalar) else tensor_decl)[s.name] = s
         scalars = {n: sp.Symbol(n, positive=True) if s.positive else sp.Symbol(n, real=True) for n, s in scalar_decl.items()}
-        tensors = {n: sp.IndexedBase(n) for n in tensor_decl}
+        tensors = {n: _base(t) for n, t in tensor_decl.items()}
         out = cls(spec, scalars, tensors, tensor_decl, scalar_decl)
         out.states = {n: tensors[n] for n in state_costate}
         out.costates = {n: tensors[c] for n, c in state_costate.items()}
@@ -235,10 +320,6 @@ class SymbolicSpec:
         if self.spec.dynamics is not None:
             out |= set(self.spec.dynamics.inputs)
         return out
-
-
-        tensors = {n: _base(t) for n, t in tensor_decl.items()}
-        return cls(spec, scalars, tensors, tensor_decl, scalar_decl)
 
     @property
     def namespace(self) -> Namespace:
