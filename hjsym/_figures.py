@@ -382,6 +382,7 @@ def activation_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
         ax.plot(z[0].numpy(), fns[f"act0_{name}"](x=z)[0].numpy(), "k--", lw=1.1, label="tropical limit (derived)")
         ax.set_title(f"{name}: {by_name[name]['class']}")
         ax.set_xlabel("z")
+        ax.set_ylabel(f"{name}$_\\varepsilon(z)$")
     axes[0, 0].legend(fontsize=7)
     out.append({"stem": "softplus-mlp-activations", "caption": "Each activation at three temperatures (generated from its spec string) "
                 "with the tropical limit derived by SymPy (dashed). Titles give the derived class: LSE (one HJ step), nabla (the "
@@ -445,6 +446,7 @@ def attention_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
     ax = axes[0]
     ax.bar([f"head {h}" for h in range(len(per_head))], per_head, color=[PALETTE[h] for h in range(len(per_head))])
     ax.set_ylim(0, 1.05)
+    ax.set_xlabel("attention head")
     ax.set_ylabel("mean $H(\\pi)/\\log k$ over queries")
     ax.set_title("Particle (0) or wave (1)?")
     for h, v in enumerate(per_head):
@@ -456,7 +458,7 @@ def attention_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
         axh.set_title(f"head {h}: weights of one sequence")
         axh.set_xlabel("key")
         axh.set_ylabel("query")
-    fig.colorbar(im, ax=axes[-1], shrink=0.8)
+    fig.colorbar(im, ax=axes[-1], shrink=0.8, label="attention weight $\\pi$")
     out.append({"stem": "attention-entropy", "caption": "The trained pre-LN transformer (copy the previous token; average the "
                 "prefix): normalised entropy of each head's Gibbs weights (from the generated H = LSE(z) - E_pi[z], equal to "
                 "-sum pi log pi of the module's weights, see check 'entropy') and the weights of one sequence. One head is a "
@@ -476,6 +478,8 @@ def attention_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
         ax.annotate("", xy=(float(b[0]), float(b[1])), xytext=(float(a[0]), float(a[1])),
                     arrowprops={"arrowstyle": "->", "color": "0.4", "lw": 0.8})
     ax.set_aspect("equal")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
     ax.set_title("L2 attention = $x - 2t\\nabla u$ (t = 1)")
     ax.legend(fontsize=7, loc="lower left")
     out.append({"stem": "attention-l2-step", "caption": "Each query moves to the Gibbs average of the keys under the scores "
