@@ -46,5 +46,5 @@ SPEC = Spec(
     references=("hjdl2026", "pontryagin1962", "lecun1988", "cho2014", "chen2018"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.control:run", figures="hjsym.suites.control:figures", position=40,
+ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.control:run", figures="hjsym.suites.control:figures", position=130,
                             modules="hjsym.suites.control:gru_references")

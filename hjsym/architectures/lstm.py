@@ -46,5 +46,5 @@ SPEC = Spec(
     references=("hjdl2026", "pontryagin1962", "lecun1988", "hochreiter1997", "chen2018"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.control:run", figures="hjsym.suites.control:figures", position=50,
+ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.control:run", figures="hjsym.suites.control:figures", position=140,
                             modules="hjsym.suites.control:lstm_references")

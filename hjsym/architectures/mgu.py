@@ -83,5 +83,5 @@ def reference_modules(seed: int = 0, dtype=torch.float64):
     return out
 
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.control:run", figures="hjsym.suites.control:figures", position=80,
+ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.control:run", figures="hjsym.suites.control:figures", position=170,
                             modules="hjsym.architectures.mgu:reference_modules")

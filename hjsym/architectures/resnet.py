@@ -25,5 +25,5 @@ SPEC = Spec(
     references=("hjdl2026", "pontryagin1962", "lecun1988", "e2017", "chen2018", "li2018"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.control:run", figures="hjsym.suites.control:figures", position=20,
+ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.control:run", figures="hjsym.suites.control:figures", position=110,
                             modules="hjsym.suites.control:resnet_references")

@@ -23,5 +23,5 @@ SPEC = Spec(
     references=("hjdl2026", "pontryagin1962", "lecun1988", "chen2018"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.control:run", figures="hjsym.suites.control:figures", position=30,
+ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.control:run", figures="hjsym.suites.control:figures", position=120,
                             modules="hjsym.suites.control:rnn_references")

@@ -29,5 +29,5 @@ SPEC = Spec(
     references=("hjdl2026", "pontryagin1962", "gu2022", "kalman1960", "bellman1957"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.control:run", figures="hjsym.suites.control:figures", position=60,
+ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.control:run", figures="hjsym.suites.control:figures", position=150,
                             modules="hjsym.suites.control:ssm_references")

@@ -30,5 +30,5 @@ SPEC = Spec(
     references=("hjdl2026", "pontryagin1962", "gu2022", "gu2023"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.control:run", figures="hjsym.suites.control:figures", position=70,
+ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.control:run", figures="hjsym.suites.control:figures", position=160,
                             modules="hjsym.suites.control:selective_references")

@@ -79,8 +79,9 @@ def _kolmogorov_figure(check, out_dir):
                 color=PALETTE[0], capsize=6, label=f"Monte Carlo, real noisy module ({det['samples']} samples, 99.9%)")
     ax.axhline(det["V_closed_form"], color="k", lw=1.2, label="closed form (continuous, backward Kolmogorov)")
     ax.axhline(det["V_discrete_exact"], color=PALETTE[3], lw=1, ls="--", label=f"exact law of the discrete module (h = {det['h']:g})")
-    ax.set_xticks([])
+    ax.set_xticks([0], [f"h = {det['h']:g}, sigma = {det['sigma']:g}"])
     ax.set_xlim(-1, 1)
+    ax.set_xlabel("noisy residual MLP (one configuration)")
     ax.set_ylabel(r"$\mathbb{E}\,\Phi(s_T)$")
     ax.set_title(f"Viscous ResNet, linear-Gaussian case, sigma = {det['sigma']:g}", fontsize=9)
     ax.legend(fontsize=7, loc="lower center")
@@ -108,6 +109,7 @@ def _lqr_figure(report, out_dir):
     ax.axhline(dare["J_steady_state"], color="k", lw=1.2, label="derived Riccati, steady state")
     ax.plot([0], [dare["J_dare_extrapolated"]], "s", color=PALETTE[1], label="Richardson extrapolation")
     ax.set_xlabel("step dt")
+    ax.set_ylabel("optimal cost")
     ax.set_title("infinite horizon", fontsize=9)
     ax.legend(fontsize=6.5)
     stem = "ssm-lqr"
