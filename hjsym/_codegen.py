@@ -761,6 +761,22 @@ def generate_source(fspec: FunctionSpec) -> str:
 
 
 def _assemble(c: _Compiler, fspec: FunctionSpec, body, out_axes, want) -> str:
+    lines = prologue(c, fspec, lambda explicit: _docstring(fspec, out_axes, explicit))
+    lines += ["    " + line for line in body]
+    if BATCH in out_axes:
+        lines.append("    return _out.reshape(_batch + tuple(_out.shape[1:]))")
+    else:
+        shape = "".join(f"{c.extent_label(a)}, " for a in want)
+        lines.append(f"    return torch.as_tensor(_out, dtype=dtype, device=device).expand(({shape}))")
+    return "\n".join(lines) + "\n"
+
+
+def prologue(c: _Compiler, fspec: FunctionSpec, docstring) -> list[str]:
+    """The signature, docstring and argument validation of a generated function.
+
+    ``docstring(explicit)`` returns the docstring given the sizes passed explicitly. Batched
+    arguments are flattened to ``(_M, ...)`` with their common leading shape kept in ``_batch``.
+    """
     args = fspec.args
     sources: dict[str, list[str]] = {}
     for a in args:
@@ -772,7 +788,7 @@ def _assemble(c: _Compiler, fspec: FunctionSpec, body, out_axes, want) -> str:
     kw = ", ".join([f"{e}=None" for e in explicit] + ["max_chunk_bytes=None"])
     sig = ", ".join(a.name for a in args)
     lines = [f"def {fspec.name}({sig}{', ' if sig else ''}*, {kw}):"]
-    lines.append(textwrap.indent(_docstring(fspec, out_axes, explicit), "    "))
+    lines.append(textwrap.indent(docstring(explicit), "    "))
     lines.append("    dtype, device = _rt.resolve_dtype_device({" + ", ".join(f"{a.name!r}: {a.name}" for a in args) + "})")
     batch_src = next((a for a in args if a.is_tensor and a.batched), None)
     for a in args:
@@ -815,13 +831,7 @@ def _assemble(c: _Compiler, fspec: FunctionSpec, body, out_axes, want) -> str:
     for ext in sorted(c.extents_tensor):
         lines.append(f"    _{ext}_t = torch.tensor(float(_{ext}), dtype=dtype, device=device)")
     lines.append("    _itemsize = torch.empty((), dtype=dtype).element_size()")
-    lines += ["    " + line for line in body]
-    if BATCH in out_axes:
-        lines.append("    return _out.reshape(_batch + tuple(_out.shape[1:]))")
-    else:
-        shape = "".join(f"{c.extent_label(a)}, " for a in want)
-        lines.append(f"    return torch.as_tensor(_out, dtype=dtype, device=device).expand(({shape}))")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _docstring(fspec: FunctionSpec, out_axes, explicit) -> str:

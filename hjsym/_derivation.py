@@ -194,8 +194,11 @@ def derive(arch, *, cache: bool = True) -> Derivation:
     sym = spec.validate()
     sd = derive_symbolic(sym)
     labels = _gibbs_labels(sd.results)
+    from ._program import ProgramSpec, generate_program
+
     functions = {
-        name: generate(fs, latex=to_latex(fs.expr, sd.symbol_names, dict(labels))) for name, fs in sd.functions.items()
+        name: generate_program(fs) if isinstance(fs, ProgramSpec) else generate(fs, latex=to_latex(fs.expr, sd.symbol_names, dict(labels)))
+        for name, fs in sd.functions.items()
     }
     out = Derivation(spec, sd.steps, sd.results, sd.classification, sd.symbol_names, functions, labels)
     if cache:

@@ -76,7 +76,7 @@ def derive_symbolic(sym: SymbolicSpec) -> SymbolicDerivation:
     """Run every applicable pass on a validated spec."""
     d = _Deriver(sym)
     d.run()
-    return SymbolicDerivation(d.steps, d.results, d.fns, d.classify(), sym.latex_names())
+    return SymbolicDerivation(d.steps, d.results, d.fns, d.classify(), {**sym.latex_names(), **d.symbol_names})
 
 
 class _Deriver:
@@ -84,7 +84,9 @@ class _Deriver:
         self.sym = sym
         self.steps: list[Step] = []
         self.results: dict[str, sp.Expr] = {}
-        self.fns: dict[str, FunctionSpec] = {}
+        self.fns: dict[str, FunctionSpec] = {}  # or ProgramSpec (several outputs; hjsym._program)
+        self.symbol_names: dict = {}  # LaTeX names of symbols a pass introduces
+        self.classification: Classification | None = None  # set by a pass that classifies itself
         self.x, self.p, self.t = sym.x, sym.p, sym.t
         self.H, self.nu = sym.hamiltonian, sym.viscosity
         spec = sym.spec
@@ -137,6 +139,10 @@ class _Deriver:
         self.relu_construction()
         activations.run(self)
         gibbs.run(self)
+        if self.sym.spec.dynamics is not None:
+            from ._pontryagin import control_pass
+
+            control_pass(self)
 
     # ------------------------------------------------------------------ the PDE
     def diffusion_of(self, jet_xx):
@@ -650,6 +656,8 @@ class _Deriver:
 
     # ------------------------------------------------------------------ classification
     def classify(self) -> Classification:
+        if self.classification is not None:
+            return self.classification
         ident = next((s for s in self.steps if s.id == "identity"), None)
         if ident is not None and ident.status == "verified":
             return Classification(

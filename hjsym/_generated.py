@@ -42,10 +42,12 @@ class GeneratedFunction:
     expression: str
     doc: str = ""
     latex: str = ""
+    outputs: tuple = ()  # names of the returned tensors when there are several (a generated program)
     _fn: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         self.signature = tuple(dict(s) for s in self.signature)
+        self.outputs = tuple(self.outputs)
         if self._fn is None:
             self._fn = compile_function(self.source, self.name)
         self.__doc__ = self._fn.__doc__
@@ -65,6 +67,12 @@ class GeneratedFunction:
         return self._fn(*args, **kwargs)
 
     @property
+    def unchecked(self):
+        """The same function without argument validation, where the code generator made one
+        (generated programs); otherwise the function itself. For loops that validated once."""
+        return getattr(self._fn, "unchecked", self._fn)
+
+    @property
     def arg_names(self) -> tuple[str, ...]:
         return tuple(s["name"] for s in self.signature)
 
@@ -77,11 +85,13 @@ class GeneratedFunction:
             "expression": self.expression,
             "doc": self.doc,
             "latex": self.latex,
+            "outputs": list(self.outputs),
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> "GeneratedFunction":
-        return cls(**{k: data[k] for k in ("name", "source", "signature", "returns", "expression", "doc", "latex")})
+        return cls(**{k: data[k] for k in ("name", "source", "signature", "returns", "expression", "doc", "latex")},
+                   outputs=tuple(data.get("outputs", ())))
 
     def __repr__(self):
         return f"<generated {self.name}({', '.join(self.arg_names)}) -> {self.returns}>"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-__all__ = ["Axis", "AXES", "DIM", "ATOM", "VALUE", "axis_of", "bound_index", "free_index", "register_axis"]
+__all__ = ["Axis", "AXES", "DIM", "ATOM", "VALUE", "INPUT", "HIDDEN", "axis_of", "bound_index", "free_index", "register_axis"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,16 @@ ATOM = register_axis(
 
 VALUE = register_axis(
     Axis("value", sp.Symbol("d_v", integer=True, positive=True), "a", ("c", "e"), "value dimension (attention's V)", order=30)
+)
+
+
+# Control family: the per-step input x_k of a recurrent network, and the inner width of a
+# residual block (ResNet F = W2 sigma(W1 s + b1) + b2); the state lives on "dim".
+INPUT = register_axis(
+    Axis("input", sp.Symbol("n_x", integer=True, positive=True), "alpha", ("beta", "gamma"), "input features", order=40)
+)
+HIDDEN = register_axis(
+    Axis("hidden", sp.Symbol("n_h", integer=True, positive=True), "mu", ("rho", "kappa"), "inner width of a block", order=15)
 )
 
 

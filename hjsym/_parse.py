@@ -9,7 +9,9 @@ unary minus and calls to the functions listed in :data:`FUNCTIONS`. Anything els
 Names carry axes: a state vector ``x`` stands for its component ``x_i``, a weight matrix ``W``
 for ``W_{ji}``; arithmetic is elementwise with broadcasting by axis, and reductions bind an
 axis: ``sum``, ``dot`` and ``norm2`` over the state dimension, ``lse``, ``amax``, ``amin`` and
-``sum_atoms`` over the atoms, ``quad(p, A)`` is ``p^T A p``.
+``sum_atoms`` over the atoms, ``quad(p, A)`` is ``p^T A p``. ``W @ v`` contracts the last axis
+of a declared matrix ``W`` with the vector expression ``v`` (``W @ tanh(s)`` is
+``sum_l W_{il} tanh(s_l)``): the control family's matrix-vector products.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ._calculus import canonical, free_indices
+import itertools
+
+from ._calculus import canonical, free_indices, instantiate
 from ._errors import SpecError
-from ._index import ATOM, DIM, VALUE
+from ._index import ATOM, AXES, DIM, VALUE
 from ._reductions import LogSumExp, ReduceMax, ReduceMin
 
-__all__ = ["FUNCTIONS", "Namespace", "parse"]
+__all__ = ["FUNCTIONS", "Namespace", "parse", "placeholder"]
 
 # Placeholder indices for "the current component" along each axis; reductions bind them and
 # :func:`canonical` renames bound ones.
@@ -32,6 +36,15 @@ I_ = sp.Idx(sp.Symbol("i", integer=True), (1, DIM.extent))
 J_ = sp.Idx(sp.Symbol("j", integer=True), (1, ATOM.extent))
 C_ = sp.Idx(sp.Symbol("a", integer=True), (1, VALUE.extent))
 _PLACEHOLDER = {"dim": I_, "atom": J_, "value": C_}
+_matmul_counter = itertools.count()
+
+
+def placeholder(axis: str) -> sp.Idx:
+    """The placeholder index standing for "the current component" along ``axis``."""
+    if axis in _PLACEHOLDER:
+        return _PLACEHOLDER[axis]
+    ax = AXES[axis]
+    return sp.Idx(sp.Symbol(ax.bound, integer=True), (1, ax.extent))
 
 _ELEMENTWISE = {
     "exp": sp.exp,
@@ -67,7 +80,7 @@ class Namespace:
                 f"tensor {name!r} has two axes of the same kind {axes} and cannot be used elementwise",
                 f"use it only inside quad(v, {name})",
             )
-        return base[tuple(_PLACEHOLDER[a] for a in axes)]
+        return base[tuple(placeholder(a) for a in axes)]
 
 
 def _reduce(axis: str, make):
@@ -140,6 +153,8 @@ class _Builder:
                 return sp.pi
             self.fail(node, f"unknown name {node.id!r} (declare it in the spec's symbols)")
         if isinstance(node, ast.BinOp):
+            if isinstance(node.op, ast.MatMult):
+                return self.matmul(node)
             op = _BINOPS.get(type(node.op))
             if op is None:
                 self.fail(node, f"operator {type(node.op).__name__} is not allowed")
@@ -180,6 +195,21 @@ class _Builder:
         if name == "quad":
             return self.quad(node)
         self.fail(node, f"unknown function {name!r}")
+
+    def matmul(self, node: ast.BinOp):
+        """``W @ v``: contract the last axis of the declared matrix ``W`` with the vector ``v``."""
+        if not isinstance(node.left, ast.Name) or node.left.id not in self.ns.tensors:
+            self.fail(node, "the left operand of @ must be a declared matrix name")
+        base, axes = self.ns.tensors[node.left.id]
+        if len(axes) != 2:
+            self.fail(node, f"{node.left.id!r} has axes {axes}; @ needs a matrix (two axes)")
+        right = self.visit(node.right)
+        inner = placeholder(axes[1])
+        if inner not in free_indices(right):
+            self.fail(node, f"the right operand of {node.left.id} @ ... has no {axes[1]} axis to contract")
+        ax = AXES[axes[1]]
+        bound = sp.Idx(sp.Symbol(f"_mm{next(_matmul_counter)}", integer=True), (1, ax.extent))
+        return sp.Sum(base[placeholder(axes[0]), bound] * instantiate(right, {inner: bound}), (bound, 1, ax.extent))
 
     def quad(self, node: ast.Call):
         if len(node.args) != 2 or not all(isinstance(a, ast.Name) for a in node.args):

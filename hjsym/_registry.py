@@ -22,13 +22,16 @@ __all__ = ["Architecture", "get", "names", "all_architectures"]
 class Architecture:
     """A spec plus where its check suite lives (``"package.module:function"``, imported lazily).
 
-    ``position`` orders listings and reports; ``figures`` names the report-figure function.
+    ``position`` orders listings and reports; ``figures`` names the report-figure function;
+    ``modules`` names a function ``(seed, dtype) -> [(label, nn.Module), ...]`` giving the real
+    reference networks a suite checks by default (control family).
     """
 
     spec: Spec
     suite: str | None = None
     figures: str | None = None
     position: int = 100
+    modules: str | None = None
 
     @property
     def name(self) -> str:
@@ -43,6 +46,9 @@ class Architecture:
 
     def figures_function(self):
         return None if self.figures is None else self._load(self.figures)
+
+    def modules_function(self):
+        return None if self.modules is None else self._load(self.modules)
 
 
 @lru_cache(maxsize=1)

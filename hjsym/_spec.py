@@ -28,7 +28,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["Scalar", "Tensor", "AtomicData", "Network", "Dynamics", "Activation", "Spec", "FAMILIES", "PASSES"]
+__all__ = ["Scalar", "Tensor", "AtomicData", "Network", "Dynamics", "Claim", "Activation", "Spec", "FAMILIES", "PASSES"]
 
 FAMILIES = ("exact", "control")
 
@@ -77,12 +77,55 @@ class Network:
 
 
 @dataclass(frozen=True)
-class Dynamics:
-    """Control family: the step ``s' = s + h F(s, input, theta)``; ``F`` is a vector expression."""
+class Claim:
+    """A structural identity ``lhs == rhs`` that the derivation verifies (difference -> 0).
 
-    field: str
+    Both sides are vector (or scalar) expressions in the names of the dynamics: states, inputs,
+    controls, definitions, and ``F`` (``F_<state>`` for a state with several parts), the field.
+    """
+
+    title: str
+    lhs: str
+    rhs: str
+    reason: str = ""
+    kind: str = "structure"  # "structure" (enters the classification statement) or "convention" (a documented form)
+
+
+@dataclass(frozen=True)
+class Dynamics:
+    """Control family: the step ``s' = s + h F(s, x, theta)``.
+
+    Attributes:
+        field: ``F``, a vector expression over the state dimension (the state is ``Spec.state``),
+            or ``(("c", F_c), ("h", F_h))`` for a state with several parts (each a vector over
+            the state dimension, with costate ``p_c``, ``p_h``).
+        controls: the parameters theta whose gradients the costate yields (``W``, ``b``, ...).
+        step_size: the declared scalar ``h`` (1 for recurrent cells).
+        inputs: the per-step inputs ``x_k`` (declared tensors over the ``"input"`` axis).
+        definitions: named intermediate quantities (gates), ``(name, expression)`` or
+            ``(name, expression, latex)`` in order; each may use states, inputs, controls and
+            earlier definitions. They are the nodes of the chain rule that turns ``dH/ds`` into
+            the costate recursion.
+        output: the state part a layer passes on and returns (default: the first).
+        noise: a declared scalar ``sigma``: Gaussian noise ``sigma sqrt(h) xi`` per step, which
+            gives the value function the viscosity ``sigma^2/2``.
+        claims: structural identities (:class:`Claim`) the derivation verifies.
+    """
+
+    field: str | tuple
     controls: tuple[str, ...]
     step_size: str = "h"
+    inputs: tuple[str, ...] = ()
+    definitions: tuple[tuple[str, ...], ...] = ()
+    output: str | None = None
+    noise: str | None = None
+    claims: tuple = ()
+
+    def state_fields(self, default_state: str) -> tuple[tuple[str, str], ...]:
+        """``((state, F_state), ...)``: the single-field form names the spec's state."""
+        if isinstance(self.field, str):
+            return ((default_state, self.field),)
+        return tuple((str(n), f) for n, f in self.field)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from ._calculus import free_indices
 from ._codegen import ArgSpec
 from ._errors import SpecError
 from ._index import AXES
-from ._parse import FUNCTIONS, Namespace, parse
-from ._spec import FAMILIES, PASSES, Activation, Scalar, Spec, Tensor
+from ._parse import FUNCTIONS, Namespace, parse, placeholder
+from ._spec import FAMILIES, PASSES, Activation, Claim, Scalar, Spec, Tensor
 
 __all__ = ["validate_spec", "SymbolicSpec"]
 
@@ -32,6 +32,13 @@ def validate_spec(self: Spec) -> "SymbolicSpec":
         problem(f"family {self.family!r} is unknown", f"use one of {', '.join(FAMILIES)}")
 
     declared = [self.state, self.costate, self.time] + [s.name for s in self.symbols]
+    if self.dynamics is not None and not isinstance(self.dynamics.field, str):
+        try:
+            parts = [n for n, _ in self.dynamics.state_fields(self.state)]
+        except (TypeError, ValueError):
+            parts = []
+            problem("dynamics field is neither a string nor ((state, F), ...) pairs", "write field='...' or field=(('c', '...'), ('h', '...'))")
+        declared += [n for n in parts if n != self.state] + [f"{self.costate}_{n}" for n in parts]
     seen = set()
     for name in declared:
         if not (isinstance(name, str) and name.isidentifier()):
@@ -113,16 +120,7 @@ def validate_spec(self: Spec) -> "SymbolicSpec":
     if self.family == "control" and self.dynamics is None:
         problem("a control-family spec needs dynamics", "give dynamics=Dynamics(field='...', controls=(...))")
     if self.dynamics is not None:
-        sym.dynamics = parsed(self.dynamics.field, "dynamics field", scalar=False, needs={self.state})
-        for cname in self.dynamics.controls:
-            if cname not in sym.tensor_decl and cname not in sym.scalar_names:
-                problem(f"control {cname!r} is not declared", f"declare {cname!r} as a Scalar or Tensor")
-            else:
-                used.add(cname)
-        if self.dynamics.step_size in sym.scalar_names:
-            used.add(self.dynamics.step_size)
-        else:
-            problem(f"step size {self.dynamics.step_size!r} is not a declared scalar", "declare it with Scalar(...)")
+        _validate_dynamics(self, sym, parsed, problem, used)
 
     if self.input_map is not None:
         t = sym.tensor_decl.get(self.input_map)
@@ -157,6 +155,8 @@ def validate_spec(self: Spec) -> "SymbolicSpec":
             sym.activations[act.name] = expr
 
     unused = [s.name for s in self.symbols if s.name not in used]
+    if self.dynamics is not None:
+        unused += [n for n in sym.definitions if n not in used]
     if unused:
         problem(f"declared but never used: {', '.join(unused)}", "remove them or use them in an expression")
     if problems:
@@ -164,6 +164,86 @@ def validate_spec(self: Spec) -> "SymbolicSpec":
     return sym
 
 
+def _validate_dynamics(self: Spec, sym: "SymbolicSpec", parsed, problem, used: set) -> None:
+    """The control family's dynamics: states, inputs, definitions (gates), fields and claims."""
+    dyn = self.dynamics
+    for cname in dyn.controls:
+        if cname not in sym.tensor_decl and cname not in sym.scalar_names:
+            problem(f"control {cname!r} is not declared", f"declare {cname!r} as a Scalar or Tensor")
+        elif cname in sym.states or cname in dyn.inputs:
+            problem(f"control {cname!r} is also a state or an input", "controls are the parameters theta only")
+        else:
+            used.add(cname)
+    for name in dyn.inputs:
+        t = sym.tensor_decl.get(name)
+        if t is None or tuple(t.axes) != ("input",):
+            problem(f"input {name!r} is not a declared tensor over the 'input' axis", f"declare Tensor({name!r}, ('input',))")
+        else:
+            used.add(name)
+    if dyn.step_size in sym.scalar_names:
+        used.add(dyn.step_size)
+    else:
+        problem(f"step size {dyn.step_size!r} is not a declared scalar", "declare it with Scalar(...)")
+    if dyn.noise is not None:
+        if dyn.noise in sym.scalar_names:
+            used.add(dyn.noise)
+        else:
+            problem(f"noise scale {dyn.noise!r} is not a declared scalar", "declare it with Scalar(..., positive=False)")
+    if dyn.output is not None and dyn.output not in sym.states:
+        problem(f"output {dyn.output!r} is not a state", f"use one of {', '.join(sym.states)}")
+    names = set(sym.scalars) | set(sym.tensors)
+    for entry in dyn.definitions:
+        if not (isinstance(entry, tuple) and len(entry) in (2, 3) and all(isinstance(e, str) for e in entry)):
+            problem(f"definition {entry!r} is not a (name, expression[, latex]) tuple", "write definitions=(('z', 'sigmoid(...)'), ...)")
+            continue
+        name, text = entry[:2]
+        if not name.isidentifier() or name in FUNCTIONS or name == "pi":
+            problem(f"definition name {name!r} is not a plain identifier", "use a name such as 'z' or 'gate_f'")
+            continue
+        if name in names or name in sym.definitions:
+            problem(f"definition {name!r} reuses a declared name", "give every definition a name of its own")
+            continue
+        expr = parsed(text, f"definition {name!r}", scalar=False)
+        if expr is None:
+            continue
+        axes = []
+        for ix in sorted(free_indices(expr), key=lambda ix: (AXES[_axis_name(ix)].order, str(ix))):
+            axis = _axis_name(ix)
+            if ix != placeholder(axis) or axis in axes:
+                problem(f"definition {name!r} has free index {ix}", "a definition is a scalar or a vector over one axis per index")
+            axes.append(axis)
+        sym.add_definition(name, tuple(axes), expr)
+    for state, text in dyn.state_fields(self.state):
+        expr = parsed(text, f"dynamics field of {state!r}", scalar=False)
+        if expr is None:
+            continue
+        free = free_indices(expr)
+        if free != {placeholder("dim")}:
+            problem(f"the field of {state!r} {text!r} has free indices {sorted(map(str, free))}",
+                    "write F as a vector over the state dimension (e.g. 'tanh(W @ s + b) - s')")
+            continue
+        sym.fields[state] = expr
+    if not any(sym.names_in(f) & set(sym.states) for f in sym.fields.values()) and sym.fields:
+        problem("no dynamics field involves the state", "write F in terms of the state")
+    sym.dynamics = next(iter(sym.fields.values()), None)
+    sym.add_field_names()
+    for claim in dyn.claims:
+        if not isinstance(claim, Claim):
+            problem(f"claim {claim!r} is not a hjsym.Claim", "write claims=(Claim(title, lhs, rhs, reason),)")
+            continue
+        lhs = parsed(claim.lhs, f"claim {claim.title!r} lhs", scalar=False)
+        rhs = parsed(claim.rhs, f"claim {claim.title!r} rhs", scalar=False)
+        if lhs is not None and rhs is not None:
+            if free_indices(lhs) != free_indices(rhs):
+                problem(f"claim {claim.title!r}: the two sides have different free axes", "compare expressions of the same shape")
+            else:
+                sym.claims.append((claim, lhs, rhs))
+
+
+def _axis_name(ix) -> str:
+    from ._index import axis_of
+
+    return axis_of(ix).name
 
 
 def _base(t: Tensor) -> sp.IndexedBase:
@@ -190,6 +270,12 @@ class SymbolicSpec:
     viscosity: sp.Expr | None = None
     network: sp.Expr | None = None
     dynamics: sp.Expr | None = None
+    states: dict = field(default_factory=dict)  # state name -> IndexedBase (control family)
+    costates: dict = field(default_factory=dict)  # state name -> IndexedBase of its costate
+    definitions: dict = field(default_factory=dict)  # name -> (placeholder, axes, expression)
+    fields: dict = field(default_factory=dict)  # state name -> F_state
+    field_names: dict = field(default_factory=dict)  # "F" / "F_c" -> state name (claims only)
+    claims: list = field(default_factory=list)  # (Claim, lhs, rhs)
     activations: dict = field(default_factory=dict)  # name -> parsed sigma(z)
 
     @classmethod
@@ -199,23 +285,63 @@ class SymbolicSpec:
             spec.state: Tensor(spec.state, ("dim",), doc="query point / state"),
             spec.costate: Tensor(spec.costate, ("dim",), doc="costate (momentum)"),
         }
+        state_costate = {}
+        if spec.dynamics is not None:
+            parts = spec.dynamics.state_fields(spec.state)
+            for name, _ in parts:
+                costate = spec.costate if len(parts) == 1 else f"{spec.costate}_{name}"
+                tensor_decl[name] = Tensor(name, ("dim",), doc="state" if len(parts) == 1 else f"state part {name}")
+                tensor_decl[costate] = Tensor(costate, ("dim",), doc=f"costate of {name}")
+                state_costate[name] = costate
         for s in spec.symbols:
             (scalar_decl if isinstance(s, Scalar) else tensor_decl)[s.name] = s
         scalars = {n: sp.Symbol(n, positive=True) if s.positive else sp.Symbol(n, real=True) for n, s in scalar_decl.items()}
         tensors = {n: _base(t) for n, t in tensor_decl.items()}
-        return cls(spec, scalars, tensors, tensor_decl, scalar_decl)
+        out = cls(spec, scalars, tensors, tensor_decl, scalar_decl)
+        out.states = {n: tensors[n] for n in state_costate}
+        out.costates = {n: tensors[c] for n, c in state_costate.items()}
+        return out
+
+    def add_definition(self, name: str, axes: tuple, expr) -> None:
+        """Register a definition (gate): later expressions refer to it by name."""
+        base = sp.Symbol(name, real=True) if not axes else sp.IndexedBase(name)
+        self.definitions[name] = (base, tuple(axes), expr)
+
+    def add_field_names(self) -> None:
+        """``F`` (or ``F_<state>``) as names for the claims."""
+        single = len(self.fields) == 1
+        for state in self.fields:
+            self.field_names["F" if single else f"F_{state}"] = state
+
+    @property
+    def batched_names(self) -> set:
+        """Names with one value per sample: the state, its parts, costates and per-step inputs."""
+        out = {self.spec.state} | set(self.states) | {c.label.name for c in self.costates.values()}
+        if self.spec.dynamics is not None:
+            out |= set(self.spec.dynamics.inputs)
+        return out
 
     @property
     def namespace(self) -> Namespace:
-        return Namespace(self.scalars, {n: (self.tensors[n], tuple(t.axes)) for n, t in self.tensor_decl.items()})
+        scalars = dict(self.scalars)
+        tensors = {n: (self.tensors[n], tuple(t.axes)) for n, t in self.tensor_decl.items()}
+        for n, (base, axes, _) in self.definitions.items():
+            if axes:
+                tensors[n] = (base, axes)
+            else:
+                scalars[n] = base
+        for n in self.field_names:
+            tensors[n] = (sp.IndexedBase(n), ("dim",))
+        return Namespace(scalars, tensors)
 
     @property
     def scalar_names(self) -> set[str]:
         return set(self.scalars)
 
     def names_in(self, expr) -> set[str]:
-        names = {s.name for s in expr.free_symbols if isinstance(s, sp.Symbol) and s.name in self.scalars}
-        names |= {b.label.name for b in expr.atoms(sp.IndexedBase) if b.label.name in self.tensors}
+        known = set(self.scalars) | {n for n, (_, axes, _) in self.definitions.items() if not axes}
+        names = {s.name for s in expr.free_symbols if isinstance(s, sp.Symbol) and s.name in known}
+        names |= {b.label.name for b in expr.atoms(sp.IndexedBase) if b.label.name in self.tensors or b.label.name in self.definitions}
         return names
 
     # ---------------------------------------------------------------- convenient handles
@@ -244,7 +370,7 @@ class SymbolicSpec:
             s = self.scalar_decl[name]
             return ArgSpec(name, self.scalars[name], (), positive=s.positive, doc=s.doc)
         t = self.tensor_decl[name]
-        return ArgSpec(name, self.tensors[name], tuple(t.axes), batched=name == self.spec.state, doc=t.doc)
+        return ArgSpec(name, self.tensors[name], tuple(t.axes), batched=name in self.batched_names, doc=t.doc)
 
     def args_of(self, expr, order: tuple[str, ...] | None = None) -> tuple[ArgSpec, ...]:
         """Arguments of a generated function for ``expr``: the state first, then declaration order."""
