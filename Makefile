@@ -1,12 +1,15 @@
 # The two commands of the README: `make reports` (derive, check and report every architecture
 # into reports/) and `make test` (the test suite). Both set up .venv on first use.
-.PHONY: setup reports test bench clean
+.PHONY: setup reports experiments test bench clean
 
 setup:
 	bash scripts/setup.sh
 
 reports: setup
 	.venv/bin/hjsym report all --out reports
+
+experiments: setup
+	.venv/bin/hjsym experiment all --out reports
 
 test: setup
 	.venv/bin/python -m pytest

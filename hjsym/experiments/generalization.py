@@ -4,14 +4,13 @@ For each ``d`` in {1, 2, 3} and seed: ``n`` noisy samples ``Y = T(x) + sigma xi`
 target :func:`~hjsym.experiments._models.semiconcave_target` (its kink ``c`` drawn per seed), x
 uniform on ``[-1, 1]^d``. A quarter of the samples is held out for validation. A bank of Hopf-Cole
 networks (``t = 0.25``) over a grid of widths ``N = a n_train^{d/(d+2)}``, a in {1/2, 1, 2}, and
-temperatures eps in {0.03, 0.1, 0.3, 1} is trained (150 full-batch Adam steps, float32) on the rest (atoms initialised at training
+temperatures eps in {0.03, 0.1, 0.3, 1} is trained (120 full-batch Adam steps, float32) on the rest (atoms initialised at training
 points); the network with the smallest **validation** error is kept, and its error against the
 noise-free target on 2000 fresh test points is reported. The test set never selects anything.
 """
 
 from __future__ import annotations
 
-import math
 
 import torch
 
@@ -67,7 +66,7 @@ def one(cfg: dict) -> dict:
 
 def run(ctx) -> dict:
     sizes = SIZES_QUICK if ctx.quick else SIZES
-    steps = 25 if ctx.quick else 150
+    steps = 25 if ctx.quick else 120
     configs = [{"d": d, "n": n, "seed": s, "steps": steps} for d in DIMS for n in sizes for s in ctx.seeds]
     res = ctx.map(one, configs, desc="generalization")
     data, rows, fits = {}, [], {}
