@@ -307,7 +307,7 @@ def run(ctx) -> dict:
         rows.append({"quantity": f"{label}: fold points per configuration (all simple: {simple})", "paper": "folds occur", "measured": n_folds["mean"],
                      "lo": n_folds["lo"], "hi": n_folds["hi"], "n": n_folds["n"], "verdict": v_f,
                      "rule": "holds iff folds are found and each has one eigenvalue crossing zero"})
-        frac = sum(ann) / len(ann) if ann else float("nan")
+        frac = sum(ann) / len(ann) if ann else None
         v_m = "holds" if ann and all(ann) else ("inconclusive" if not ann else "does not hold")
         rows.append({"quantity": f"{label}: share of folds that merge (a pair annihilates as eps grows)", "paper": "1 (each fold merges basins)",
                      "measured": frac, "lo": None, "hi": None, "n": len(ann), "verdict": v_m,
