@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 
-from hjsym.experiments import EXPERIMENTS, Mapper, get, run_experiment, run_experiments
+from hjsym.experiments import EXPERIMENTS, Mapper, get, run_experiment
 from hjsym.experiments._stats import bound_verdict, combine, fit_slope, mean_ci, spearman, verdict
 
 VERDICTS = {"holds", "does not hold", "inconclusive"}
@@ -166,8 +166,8 @@ def test_bad_names_and_unreachable_scheduler_are_input_errors(capsys):
     assert main(["experiment", "nonsense", "--quick"]) == 2
     assert "unknown experiment 'nonsense'" in capsys.readouterr().err
     pytest.importorskip("distributed")
-    with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
-        run_experiments(["phase"], quick=True, scheduler="tcp://127.0.0.1:9")
+    with pytest.raises(InputError, match="cannot reach the Dask scheduler"), Mapper(scheduler="tcp://127.0.0.1:9", connect_timeout=2) as m:
+        m.map(_square, [{"x": 1}])
 
 
 def test_cli_json(capsys, tmp_path):

@@ -4,7 +4,7 @@ Every sweep of every experiment goes through :meth:`Mapper.map`, which takes a p
 top-level function ``fn(config: dict) -> dict`` and a list of configurations and returns the
 results in the order of the configurations, each with the seconds it took under ``"_seconds"``.
 
-* ``Mapper(workers=0)``: serial, in this process (what the quick tests use);
+* ``Mapper(workers=0)``: serial, in this process, with one torch thread (what the quick tests use);
 * ``Mapper()``: a pool of local processes (``forkserver``/``spawn``; one torch thread each), the
   default, created on first use and reused by every experiment of one ``hjsym experiment`` run;
 * ``Mapper(scheduler="tcp://host:8786")``: a Dask ``distributed`` cluster (the optional extra
@@ -50,14 +50,16 @@ class Mapper:
             ``None`` means ``os.cpu_count()``.
         scheduler: address of a Dask scheduler (``tcp://HOST:PORT``); overrides ``workers``.
         progress: show a progress bar per sweep.
+        connect_timeout: seconds to wait for the Dask scheduler.
     """
 
-    def __init__(self, workers: int | None = None, scheduler: str | None = None, progress: bool = False):
+    def __init__(self, workers: int | None = None, scheduler: str | None = None, progress: bool = False, connect_timeout: float = 20.0):
         if workers is not None and (not isinstance(workers, int) or workers < 0):
             raise InputError(f"workers must be a non-negative integer, got {workers!r}", "pass e.g. --workers 2 (0: no subprocesses)")
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self.scheduler = scheduler
         self.progress = progress
+        self.connect_timeout = connect_timeout
         self._pool = None
         self._client = None
 
@@ -76,7 +78,7 @@ class Mapper:
                 raise InputError("--scheduler needs dask.distributed, which is not installed",
                                  "pip install 'hjsym[dask]' (or drop --scheduler to use local processes)") from None
             try:
-                self._client = Client(self.scheduler, timeout="20s")
+                self._client = Client(self.scheduler, timeout=f"{self.connect_timeout}s")
             except (OSError, TimeoutError) as exc:
                 raise InputError(f"cannot reach the Dask scheduler at {self.scheduler}: {exc}",
                                  "start one (dask scheduler) or check the address, e.g. tcp://127.0.0.1:8786") from None
@@ -106,11 +108,18 @@ class Mapper:
                     bar.update()
                 return client.gather(futures)
             if self.workers == 0 or len(configs) == 1:
-                out = []
-                for c in configs:
-                    out.append(_call(fn, c))
-                    bar.update()
-                return out
+                import torch
+
+                threads = torch.get_num_threads()
+                torch.set_num_threads(1)  # like a worker: small batched ops lose more to thread hand-offs than they gain
+                try:
+                    out = []
+                    for c in configs:
+                        out.append(_call(fn, c))
+                        bar.update()
+                    return out
+                finally:
+                    torch.set_num_threads(threads)
             from concurrent.futures import as_completed as done
 
             pool = self._local()

@@ -37,7 +37,7 @@ EPS, N_TRAIN, N_QUERY, DAMPING = 0.2, 512, 64, 1e-3
 LOO_WIDTHS = (16, 32)
 LOO_WIDTHS_QUICK = (8,)
 COST_WIDTHS = (16, 64, 256, 1024)
-COST_WIDTHS_QUICK = (16, 64)
+COST_WIDTHS_QUICK = (8, 16)
 
 
 def _train(N: int, seed: int, steps: int):

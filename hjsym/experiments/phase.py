@@ -126,13 +126,14 @@ def figures(result, folder) -> list[dict]:
                      "eps* = N^(-1/2) dashed. Right: entropy at four query points.")]
     N = 64 if 64 in widths else widths[-1]
     y, W, b = _layer(N, 0)
-    x = grid()
+    side = result["config"]["grid_side"]
+    x = grid(side)
     es = N ** -0.5
     fig, axes = figure(ncols=3, width=3.2, height=3.0)
     for ax, e in zip(axes, (es / 10, es, es * 10)):
         ax.grid(False)
-        im = ax.pcolormesh(x[:, 0].reshape(SIDE, SIDE).numpy(), x[:, 1].reshape(SIDE, SIDE).numpy(),
-                           entropy_map(x, W, b, e).reshape(SIDE, SIDE).numpy(), shading="auto", cmap="cividis", vmin=0, vmax=math.log(N))
+        im = ax.pcolormesh(x[:, 0].reshape(side, side).numpy(), x[:, 1].reshape(side, side).numpy(),
+                           entropy_map(x, W, b, e).reshape(side, side).numpy(), shading="auto", cmap="cividis", vmin=0, vmax=math.log(N))
         ax.plot(y[:, 0].numpy(), y[:, 1].numpy(), "w.", ms=2)
         ax.set_title(f"eps = {e / es:g} eps*")
     fig.colorbar(im, ax=axes, label="H")
@@ -142,12 +143,12 @@ def figures(result, folder) -> list[dict]:
 
     fig, ax = figure(width=3.6, height=3.4)
     ax.grid(False)
-    frames = [float(v) for v in torch.logspace(-2.5, 0.5, 24, dtype=torch.float64)]
-    mesh = ax.pcolormesh(x[:, 0].reshape(SIDE, SIDE).numpy(), x[:, 1].reshape(SIDE, SIDE).numpy(), torch.zeros(SIDE, SIDE).numpy(),
+    frames = [float(v) for v in torch.logspace(-2.5, 0.5, 6 if result["quick"] else 24, dtype=torch.float64)]
+    mesh = ax.pcolormesh(x[:, 0].reshape(side, side).numpy(), x[:, 1].reshape(side, side).numpy(), torch.zeros(side, side).numpy(),
                          shading="auto", cmap="cividis", vmin=0, vmax=math.log(N))
 
     def draw(e):
-        mesh.set_array(entropy_map(x, W, b, e).reshape(SIDE, SIDE).numpy().ravel())
+        mesh.set_array(entropy_map(x, W, b, e).reshape(side, side).numpy().ravel())
         ax.set_title(f"N = {N}: eps = {e:.3g} ({e / es:.2g} eps*)")
         return (mesh,)
 

@@ -67,7 +67,7 @@ def one(cfg: dict) -> dict:
 
 
 def run(ctx) -> dict:
-    steps = 80 if ctx.quick else 250
+    steps = 40 if ctx.quick else 250
     res = ctx.map(one, [{"seed": s, "steps": steps, "quick": ctx.quick} for s in ctx.seeds], desc="recovery")
     rows, fits, data = [], {}, {"runs": res, "schedule": SCHEDULE}
     last = [r["path"][-1] for r in res]
