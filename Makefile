@@ -5,8 +5,9 @@
 setup:
 	bash scripts/setup.sh
 
+# PDFs (every page and the combined reports/hjsym.pdf) when a TeX engine is installed
 reports: setup
-	.venv/bin/hjsym report all --out reports
+	.venv/bin/hjsym report all --out reports --format $$(command -v pdflatex >/dev/null && echo html,tex,pdf || echo html,tex)
 
 experiments: setup
 	.venv/bin/hjsym experiment all --out reports

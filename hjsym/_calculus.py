@@ -4,8 +4,12 @@
 
 * products are expanded, so that a sum over ``i`` of a product becomes a contraction;
 * sums and Gibbs averages are linear: constants come out, sums of terms split, ``E_pi`` moves
-  inside a sum over the state dimension;
+  inside a sum over the state dimension; a sum whose summand has a sum as a factor is one sum
+  over both sets of indices;
 * ``sum_i delta_{ik} a_i = a_k`` and ``E_pi[delta_{jm} a_j] = pi_m a_m``;
+* ``sum_m pi_m a_m = E_pi[a]`` (a sum against one Gibbs weight is the Gibbs average);
+* symmetric matrices have their indices in canonical order, and ``sum_l A_{il} (A^{-1})_{lk}
+  = delta_{ik}`` (see :mod:`hjsym._matrices`);
 * log-sum-exp, max and min are shift-equivariant (a term free of ``j`` comes out) and softmax
   weights are shift-invariant (such a term is dropped from their logits);
 * every bound index gets a canonical name, so that equal terms written with different
@@ -25,6 +29,7 @@ import itertools
 import sympy as sp
 
 from ._index import AXES, Axis, axis_of, bound_index, free_index
+from ._matrices import contract_inverse_pair, is_symmetric, sort_symmetric
 from ._reductions import (
     GibbsMean,
     GibbsWeight,
@@ -117,6 +122,24 @@ def _rule_sum(e: sp.Sum):
     factors = sp.Mul.make_args(f)
     indep = [g for g in factors if not any(_depends(g, v) for v in variables)]
     dep = [g for g in factors if g not in indep]
+    contracted = contract_inverse_pair(f, limits)
+    if contracted is not None:
+        return contracted
+    inner = next((g for g in dep if isinstance(g, sp.Sum)), None)
+    if inner is not None:
+        # a sum of a product with a sum is one sum over both index sets (fresh names: no capture),
+        # so that x^T A y and y^T A x written with nested sums meet in one canonical form
+        inner = fresh_binders(inner)
+        rest = sp.Mul(*[g for g in factors if g is not next(h for h in dep if isinstance(h, sp.Sum))])
+        return sp.Sum(rest * inner.function, *limits, *inner.limits)
+    for fac in dep:
+        if isinstance(fac, GibbsWeight):
+            if fac.at in variables and fac.at not in free_indices(fac.logits):
+                fresh = fresh_binders(fac)  # its bound index must not capture anything in the rest
+                rest = sp.Mul(*[g for g in factors if g is not fac])
+                remaining = [lim for lim in limits if lim[0] != fac.at]
+                body = gibbs_mean(rest.xreplace({fac.at: fresh.index}), fresh.logits, fresh.limits)
+                return sp.Sum(body, *remaining) if remaining else body
     for fac in dep:
         if isinstance(fac, sp.KroneckerDelta):
             a, b = fac.args
@@ -154,6 +177,12 @@ def _rule_gibbs_mean(e: GibbsMean):
         return indep * gibbs_mean(dep, z, e.limits)
     if isinstance(a, sp.Sum) and not any(lim[0] in free_indices(z) for lim in a.limits):
         return sp.Sum(gibbs_mean(a.function, z, e.limits), *a.limits)
+    inner = next((g for g in sp.Mul.make_args(a) if isinstance(g, sp.Sum)), None)
+    if inner is not None:
+        # E_pi[b sum_i c_i] = sum_i E_pi[b c_i] (fresh names: the bound index captures nothing)
+        fresh = fresh_binders(inner)
+        rest = sp.Mul(*[g for g in sp.Mul.make_args(a) if g is not inner])
+        return sp.Sum(gibbs_mean(rest * fresh.function, z, e.limits), *fresh.limits)
     return e
 
 
@@ -239,6 +268,8 @@ _RULES = (
 
 
 def _rewrite(e):
+    if isinstance(e, sp.Indexed) and len(e.indices) == 2 and is_symmetric(e.base):
+        return sort_symmetric(e)
     if e.is_Atom or isinstance(e, (sp.Indexed, sp.Idx, sp.IndexedBase)):
         return e
     if isinstance(e, sp.Derivative):
@@ -294,7 +325,7 @@ def _rename_bound(e):
             if any(axis_of(tmp) != axis_of(final[tmp]) for tmp in tmps):
                 continue
             limits = sorted(((final[tmp], lim[1], lim[2]) for lim, tmp in zip(e.limits, tmps)), key=lambda lim: str(lim[0].label))
-            candidates.append(e.func(f.xreplace(final), *limits))
+            candidates.append(sort_symmetric(e.func(f.xreplace(final), *limits)))
         return min(candidates, key=sp.srepr) if len(candidates) > 1 else candidates[0]
     args = tuple(_rename_bound(a) for a in e.args)
     return e.func(*args) if args != e.args else e

@@ -16,11 +16,13 @@ Non-finite values on either route fail the check and are reported as such.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import torch
 
-__all__ = ["CheckResult", "CheckReport", "compare", "bound", "tolerance", "TOLERANCES", "jacobian_rows", "grad_and_hessian", "scalar_derivative"]
+__all__ = ["CheckResult", "CheckReport", "compare", "bound", "tolerance", "TOLERANCES", "jacobian_rows", "grad_and_hessian",
+           "scalar_derivative", "run_checks", "negative_size", "torch_threads"]
 
 #: Tolerances by check kind and dtype (float32 ones are stated separately, as they must be).
 TOLERANCES = {
@@ -186,6 +188,23 @@ def bound(name, title, value, upper, tol, route_a, route_b, lower=0.0, details=N
     )
 
 
+@contextmanager
+def torch_threads(n: int = 1):
+    """Run the enclosed torch work on ``n`` intra-op threads, then restore the previous number.
+
+    Checks run on one thread: their networks are small, so more threads only contend (on a
+    shared 2-core machine ``check lse`` took 0.8-1.9 s on one thread and 7.7-8.4 s on two), and
+    a fixed thread count keeps every reduction in the same order, so ``hjsym check`` reproduces
+    the numbers a report shows to the last bit.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 # ----------------------------------------------------------------------------- autograd helpers
 #: Outputs up to this size are differentiated row by row (fast to start); larger ones in batches.
 ROW_LOOP_MAX = 256
@@ -243,3 +262,32 @@ def grad_and_hessian(fn, x: torch.Tensor):
         (h,) = torch.autograd.grad(g[:, i].sum(), x, retain_graph=True)
         rows.append(h)
     return out.detach(), g.detach(), torch.stack(rows, dim=1)
+
+
+# ----------------------------------------------------------------------------- running a suite
+def run_checks(arch_name: str, checks: dict, negatives: dict, run_negative, *, dtype, seed: int, network: str, only=None,
+               negative_controls: bool = False, progress: bool = False, notes=()) -> CheckReport:
+    """Run the suite's ``checks`` (``name -> () -> CheckResult``) into a :class:`CheckReport`.
+
+    With ``negative_controls``, ``run_negative(name)`` runs check ``name`` on the network perturbed
+    as ``negatives[name]`` says, and the result records how the perturbed network fared (it
+    must fail). Every suite runs its checks through here.
+    """
+    from tqdm.auto import tqdm
+
+    names = [n for n in checks if only is None or n in only]
+    results = []
+    for name in tqdm(names, desc=f"checking {arch_name}", disable=not progress, leave=False):
+        result = checks[name]()
+        if negative_controls:
+            neg = run_negative(name)
+            kind, size = negatives[name]
+            result.details["negative_control"] = {"perturbation": f"{kind} ({size})", "max_abs_err": neg.max_abs_err, "passed": neg.passed}
+        results.append(result)
+    return CheckReport(arch_name, str(dtype).replace("torch.", ""), seed, network, results, list(notes))
+
+
+def negative_size(name: str, size: float, dtype, autograd=()) -> float:
+    """A perturbation ``size`` times the tolerance of check ``name`` (its kind read from the name)."""
+    kind = "autograd" if name in autograd else ("bound" if "bound" in name else "identity")
+    return size * tolerance(kind, dtype)

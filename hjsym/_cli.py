@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("derive", help="derive an architecture and print the steps")
     s.add_argument("arch", help="architecture name (see 'hjsym list')")
-    s.add_argument("--format", choices=("text", "latex", "json"), default="text")
+    s.add_argument("--format", choices=("text", "latex", "markdown", "json"), default="text",
+                   help="text (default), latex or markdown (fragments with labelled equations), json")
     s.add_argument("--no-cache", action="store_true", help="derive afresh instead of using the disk cache")
 
     s = sub.add_parser("check", help="check a derivation against real torch networks")
@@ -56,6 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="reports", help="output folder (default: reports)")
     s.add_argument("--format", default="html,tex", help="comma-separated subset of html,tex,pdf (default: html,tex)")
     s.add_argument("--seed", type=_non_negative_int, default=0)
+    s.add_argument("--jobs", type=_positive_int, default=None, help="worker processes for pages not in the cache (default: CPUs)")
+    s.add_argument("--no-cache", action="store_true", help="derive, check and draw afresh instead of reusing cached pages")
+
+    s = sub.add_parser("verify", help="compile every .tex and open every .html of a report folder in headless Chromium")
+    s.add_argument("out", nargs="?", default="reports", help="report folder (default: reports)")
+    s.add_argument("--artifacts", metavar="DIR", help="save a screenshot of every page and the logs here")
+    s.add_argument("--no-tex", action="store_true", help="skip compiling the LaTeX")
+    s.add_argument("--no-browser", action="store_true", help="skip the browser")
+    s.add_argument("--json", action="store_true", help="print the findings as JSON")
 
     s = sub.add_parser("bench", help="run the benchmarks (ratios against baselines measured in the same run)")
     s.add_argument("--json", action="store_true", help="print JSON")
@@ -83,6 +93,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def _cmd_list(args) -> int:
     from ._api import list_architectures
 
@@ -103,7 +120,9 @@ def _cmd_derive(args) -> int:
     if args.format == "json":
         print(json.dumps(d.to_dict(), indent=2))
     elif args.format == "latex":
-        print(d.latex())
+        print(d.latex(), end="")
+    elif args.format == "markdown":
+        print(d.markdown(), end="")
     else:
         print(d.text())
     return EXIT_OK
@@ -132,10 +151,20 @@ def _cmd_report(args) -> int:
     from ._report import report
 
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
-    written = report(args.archs, out=args.out, formats=formats, seed=args.seed, progress=sys.stderr.isatty())
+    written = report(args.archs, out=args.out, formats=formats, seed=args.seed, progress=sys.stderr.isatty(), jobs=args.jobs,
+                     cache=not args.no_cache)
     for path in written:
         print(path)
     return EXIT_OK
+
+
+def _cmd_verify(args) -> int:
+    from ._verify import verify_reports
+
+    result = verify_reports(args.out, artifacts=args.artifacts, tex=not args.no_tex, browser=not args.no_browser,
+                            progress=sys.stderr.isatty() and not args.json)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.text())
+    return EXIT_OK if result.ok else EXIT_FAILED
 
 
 def _cmd_bench(args) -> int:
@@ -167,7 +196,8 @@ def _cmd_experiment(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"list": _cmd_list, "derive": _cmd_derive, "check": _cmd_check, "report": _cmd_report, "bench": _cmd_bench, "experiment": _cmd_experiment}
+COMMANDS = {"list": _cmd_list, "derive": _cmd_derive, "check": _cmd_check, "report": _cmd_report, "verify": _cmd_verify,
+            "bench": _cmd_bench, "experiment": _cmd_experiment}
 
 
 def main(argv=None) -> int:

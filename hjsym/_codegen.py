@@ -24,8 +24,9 @@ import sympy as sp
 from sympy.printing.pytorch import TorchPrinter
 
 from ._errors import SpecError
-from ._index import AXES, axis_of
 from ._generated import GeneratedFunction
+from ._index import AXES, axis_of
+from ._matrices import derived_arg
 from ._reductions import GibbsMean, GibbsWeight, LogSumExp, ReduceMax, ReduceMin, Reduction, TopGap
 
 __all__ = ["ArgSpec", "FunctionSpec", "HJTorchPrinter", "generate_source", "generate"]
@@ -105,6 +106,7 @@ class _Compiler:
         self.streamed: sp.Idx | None = None
         self.extents_int: set[str] = set()  # sizes needed as Python ints (shapes, chunking)
         self.extents_tensor: set[str] = set()  # sizes used in arithmetic (0-d tensors)
+        self.derived: list[tuple[str, str]] = []  # (name, code) of tensors computed from arguments
         self.printer = printer if printer is not None else HJTorchPrinter(self)
 
     # ------------------------------------------------------------------ axes
@@ -152,6 +154,11 @@ class _Compiler:
 
     def arg_for(self, base) -> ArgSpec:
         spec = self.args.get(base)
+        if spec is None and (derived := derived_arg(base, self.args)) is not None:
+            # a tensor computed from an argument once per call (e.g. the inverse of a matrix)
+            name, code = derived
+            spec = self.args[base] = ArgSpec(name, base, ("dim", "dim"))
+            self.derived.append((name, code))
         if spec is None:
             raise SpecError(
                 f"tensor {base} appears in {self.fspec.name} but is not one of its arguments",
@@ -241,6 +248,7 @@ class HJTorchPrinter(TorchPrinter):
     * ``Sum`` of a product -> ``torch.einsum``; of a single tensor -> ``torch.sum``
     * ``ReduceMax``/``ReduceMin`` -> ``torch.amax``/``torch.amin``; ``TopGap`` -> ``torch.topk``
     * ``Max``/``Min`` -> elementwise ``torch.maximum``/``torch.minimum`` (not reductions)
+    * ``log(1 + exp(a))`` -> ``_rt.log1pexp(a)``, ``log(exp(a) + exp(b))`` -> ``torch.logaddexp`` (stable)
     * ``Transpose`` -> ``.transpose(-2, -1)`` (batch-safe); ``KroneckerDelta`` -> ``torch.eye``
     * numbers and number-only subexpressions -> Python float literals
     """
@@ -403,6 +411,23 @@ class HJTorchPrinter(TorchPrinter):
             return lit
         return super()._print_Function(expr)
 
+    def _print_log(self, expr):
+        # log(1 + e^a) and log(e^a + e^b) are log-sum-exps: print them stably (never log(exp + exp))
+        lit = self._number(expr)
+        if lit is not None:
+            return lit
+        arg = expr.args[0]
+        if arg.is_Add:
+            exps = [t for t in arg.args if isinstance(t, sp.exp)]
+            rest = [t for t in arg.args if not isinstance(t, sp.exp)]
+            want = self.c.axes(expr)
+            if len(exps) == 1 and rest == [sp.S.One]:
+                return f"_rt.log1pexp({self._print(exps[0].args[0])})"
+            if len(exps) == 2 and not rest:
+                a, b = (self.c.align(self._print(e.args[0]), self.c.axes(e.args[0]), want) for e in exps)
+                return f"torch.logaddexp({a}, {b})"
+        return f"torch.log({self._print(arg)})"
+
     def _fold(self, op, expr):
         c = self.c
         want = c.axes(expr)
@@ -522,19 +547,43 @@ class HJTorchPrinter(TorchPrinter):
     def _print_GibbsMean(self, expr):
         return self._contraction_of(expr)
 
+    def _named(self, z) -> str:
+        """``z`` printed once into a variable (logits are read by several reductions)."""
+        c = self.c
+        zc = self._print(z)
+        if not zc.isidentifier():
+            name = c.fresh("_z")
+            c.emit(name, zc)
+            zc = name
+            c.memo[z] = zc
+        return zc
+
     def _lse(self, z, var) -> str:
         """Name of ``logsumexp(z)`` along ``var`` with the reduced axis kept (memoised)."""
         c = self.c
         key = ("lse", z, _label(var))
         if key not in c.memo:
-            zc = self._print(z)
-            if not zc.isidentifier():
-                name = c.fresh("_z")
-                c.emit(name, zc)
-                zc = name
-                c.memo[z] = zc
+            zc = self._named(z)
             lse = c.fresh("_lse")
             c.emit(lse, f"torch.logsumexp({zc}, dim={self._dim(c.axes(z), var)}, keepdim=True)")
+            c.memo[key] = lse
+        return c.memo[key]
+
+    def _gibbs_chunk(self, z, var) -> str:
+        """In a streamed block: name of the chunk's log-sum-exp, its softmax registered as ``z``'s weights.
+
+        ``_rt.gibbs_chunk`` returns one fused softmax, and the log-sum-exp only when there is
+        more than one chunk to merge (None otherwise), so the common single-chunk case makes
+        one pass less over the ``(batch x atoms)`` logits.
+        """
+        c = self.c
+        key = ("gibbs-chunk", z, _label(var))
+        if key not in c.memo:
+            zc = self._named(z)
+            lse, p = c.fresh("_lse"), c.fresh("_p")
+            whole = f"_s.stop - _s.start == {c.extent_label(c.register(var))}"
+            c.emit(f"{lse}, {p}", f"_rt.gibbs_chunk({zc}, {self._dim(c.axes(z), var)}, whole={whole})")
+            c.memo[("probs", z, _label(var))] = p
             c.memo[key] = lse
         return c.memo[key]
 
@@ -602,7 +651,7 @@ def _partial(c: _Compiler, r):
     if isinstance(r, LogSumExp):
         return p._print_LogSumExp(r), "_rt.combine_lse({state}, {value})", "{state}"
     if isinstance(r, GibbsMean):
-        lse = f"{p._lse(r.logits, var)}.squeeze({p._dim(c.axes(r.logits), var)})"
+        lse = p._gibbs_chunk(r.logits, var)
         mean = c.fresh("_mean")
         c.emit(mean, p._contraction_of(r))
         lse_axes = tuple(a for a in c.axes(r.logits) if a != _label(var))
@@ -694,7 +743,7 @@ def generate_source(fspec: FunctionSpec) -> str:
             states.append(state)
             finish.append(f"{ph.name} = {done.format(state=state)}")
         loop_lines = c.lines
-        per_atom = _bytes_per_atom(c, [r.function for r in group], label)
+        per_atom = _bytes_per_atom(c, group, label)  # the reductions themselves: a Gibbs average counts its logits and values
         atoms = c.extent_label(label)
         body += [f"{s} = None" for s in states]
         body.append(f"for _s in _rt.atom_slices({atoms}, {per_atom}, max_chunk_bytes):")
@@ -761,6 +810,8 @@ def _assemble(c: _Compiler, fspec: FunctionSpec, body, out_axes, want) -> str:
                 lines.append(
                     f"        raise _rt.InputError(f'{a.name} has shape {{tuple({a.name}.shape)}}; axis {n + offset} should have size {ext}={{_{ext}}}', 'make the shapes of the arguments agree')"
                 )
+    for name, code in c.derived:
+        lines.append(f"    {name} = {code}")
     for ext in sorted(c.extents_tensor):
         lines.append(f"    _{ext}_t = torch.tensor(float(_{ext}), dtype=dtype, device=device)")
     lines.append("    _itemsize = torch.empty((), dtype=dtype).element_size()")

@@ -130,16 +130,27 @@ class Derivation:
             if s.uses:
                 lines.append(f"      uses: {', '.join(f'({self.number(u)})' for u in s.uses)}")
             lines.append("")
+        from ._activations import table_text
+
+        table = table_text(self)
+        if table:
+            lines += ["activation classes (from the activation steps):", table, ""]
         c = self.classification
         lines.append(f"classification: {c.kind} - {c.statement}; gap term: {sp.sstr(c.gap)}")
         lines.append("generated functions: " + ", ".join(sorted(self.functions)))
         return "\n".join(lines)
 
     def latex(self) -> str:
-        """A LaTeX fragment: one labelled equation block per step."""
+        """A LaTeX fragment: one labelled, numbered equation per line of each step (needs amsmath, amssymb)."""
         from ._report import latex_fragment
 
         return latex_fragment(self)
+
+    def markdown(self) -> str:
+        """A Markdown fragment: a section per step, equations in ``$$`` blocks with tags and anchors."""
+        from ._report import markdown_fragment
+
+        return markdown_fragment(self)
 
 
 def _resolve(arch) -> Spec:

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from . import _activations as activations
+from . import _anisotropic as anisotropic
+from . import _gibbs as gibbs
 from ._calculus import canonical, free_indices, index_sum, instantiate, laplacian, pdiff, substitute_indexed
 from ._codegen import FunctionSpec
 from ._index import ATOM, DIM, bound_index, free_index
@@ -119,6 +122,7 @@ class _Deriver:
             self.hj_equation()
             self.characteristics()
             self.convexity_and_legendre()
+            anisotropic.input_map(self)
             self.hopf_cole()
         if self.sym.spec.initial_data is not None and self.H is not None:
             self.hopf_lax()
@@ -131,6 +135,8 @@ class _Deriver:
             self.attribution()
             self.tropical()
         self.relu_construction()
+        activations.run(self)
+        gibbs.run(self)
 
     # ------------------------------------------------------------------ the PDE
     def diffusion_of(self, jet_xx):
@@ -176,6 +182,8 @@ class _Deriver:
         self.add("characteristics", "Characteristics (Hamilton's equations)", eqs, reason, uses=("hj-equation",))
 
     def convexity_and_legendre(self):
+        if self.A is not None:  # a quadratic form with a diffusion matrix: contract with its inverse
+            return anisotropic.convexity_and_legendre(self)
         k, l, p = self.k, self.l, self.p
         hess = pdiff(pdiff(self.H, p[k]), p[l])
         self.results["hamiltonian_hessian"] = hess
@@ -200,18 +208,16 @@ class _Deriver:
                 "failed",
             )
             return
-        pk = sol[0][p[k]]
+        self.legendre(q, grad, sol[0][p[k]], "L(q) = sup_p (p.q - H(p)): solve the stationarity condition q = dH/dp for p and substitute")
+
+    def legendre(self, q, grad, pk, reason):
+        """``L(q) = p.q - H(p)`` at the solution ``p_k = pk`` of ``q_k = grad``; records the step."""
+        p, k = self.p, self.k
         i = bound_index(DIM)
         L = substitute_indexed(sp.Sum(p[i] * q[i], (i, 1, self.d)) - self.H, p, pk, (k,))
         self.results["lagrangian"] = L
         self.L_q = q
-        self.add(
-            "legendre",
-            "Legendre transform L = H*",
-            (eq(q[k], grad), eq(p[k], pk), eq(sp.Function("L")(q), L)),
-            "L(q) = sup_p (p.q - H(p)): solve the stationarity condition q = dH/dp for p and substitute",
-            ("convexity",),
-        )
+        self.add("legendre", "Legendre transform L = H*", (eq(q[k], grad), eq(p[k], pk), eq(sp.Function("L")(q), L)), reason, ("convexity",))
 
     def _positive_definite(self, hess):
         if hess.has(self.p):
@@ -305,6 +311,8 @@ class _Deriver:
         self.heat_kernel(rhs)
 
     def heat_kernel(self, rhs):
+        if self.A is not None:
+            return anisotropic.heat_kernel(self, rhs)
         w, i = self.w, bound_index(DIM)
         kappa = canonical(rhs / sp.Sum(Dxx(w, i, i), (i, 1, self.d)))
         if self.A is not None or jets_in(kappa) or kappa.has(w) or free_indices(kappa):
@@ -316,6 +324,7 @@ class _Deriver:
         residual = canonical(pdiff(K, t) - kappa * laplacian(K, x))
         self.results["kernel"] = K
         self.results["kernel_diffusivity"] = kappa
+        self.results["log_kernel"] = canonical(-self.d / 2 * sp.log(4 * sp.pi * kappa * t) - index_sum(x[i] ** 2, i) / (4 * kappa * t))
         self.add(
             "heat-kernel",
             "Fundamental solution (heat kernel)",
@@ -363,10 +372,10 @@ class _Deriver:
         Y, G = self.sym.tensors[data.points], self.sym.tensors[data.values]
         x, t, k = self.x, self.t, self.k
         j, i = bound_index(ATOM), bound_index(DIM)
-        c, kappa = self.results["hopf_cole_c"], self.results["kernel_diffusivity"]
-        log_k = -self.d / 2 * sp.log(4 * sp.pi * kappa * t) - index_sum((x[i] - Y[j, i]) ** 2, i) / (4 * kappa * t)
+        c, log_kernel = self.results["hopf_cole_c"], self.results["log_kernel"]
+        log_k = substitute_indexed(log_kernel, x, x[k] - Y[j, k], (k,))  # the kernel centred at y_j
         u_exact = canonical(-c * lse(-G[j] / c + log_k, j))
-        const = canonical(c * self.d / 2 * sp.log(4 * sp.pi * kappa * t))
+        const = canonical(-c * substitute_indexed(log_kernel, x, sp.S.Zero, (k,)))
         u = canonical(u_exact - const)
         self.results["u_exact"], self.results["u"] = u_exact, u
         self.add(
@@ -388,19 +397,22 @@ class _Deriver:
         )
         self.fn("u", u, "Hopf-Cole solution u_eps(x, t) for atomic initial data (unnormalised)")
         self.fn("u_exact", u_exact, "exact Hopf-Cole solution (normalised kernel)")
-        res, res_exact = self.hj_residual(u), self.hj_residual(u_exact)
+        res = self.hj_residual(u)
+        # u_exact = u + const(t): the gradient and the second derivatives agree, only u_t gains d const/dt
+        res_exact = canonical(res + pdiff(const, t)) if not const.has(x) else self.hj_residual(u_exact)
         self.results["residual"], self.results["residual_exact"] = res, res_exact
         self.fn("residual", res, "PDE residual u_t + H(grad u) - eps Lap u of the unnormalised solution (a constant)")
         self.add(
             "residual",
             "PDE residual of u_eps",
             (eq(Tex(r"\mathcal{R}[u_{\varepsilon}]"), res), eq(Tex(r"\mathcal{R}[u_{\mathrm{exact}}]"), res_exact)),
-            "substitute u into the PDE and differentiate through the log-sum-exp (Gibbs averages); everything cancels but a constant",
+            "substitute u into the PDE and differentiate through the log-sum-exp (Gibbs averages); everything cancels but a constant; "
+            "u_exact differs from u by a function of t alone, which adds its t-derivative",
             ("unnormalised-solution", "hj-equation"),
             "verified" if res_exact == 0 else "derived",
         )
         grad = pdiff(u, x[k])
-        lap = laplacian(u, x)
+        lap = laplacian(u, x, self.A)  # tr(A Hess u) when the spec has a diffusion matrix
         ut = pdiff(u, t)
         self.results.update(grad_u=grad, laplacian_u=lap, u_t=ut)
         self.fn("grad_u", grad, "gradient of u_eps", out=(k,))
@@ -466,12 +478,12 @@ class _Deriver:
         Wb, bb = slope[0], offset[0]
         W_of = sp.solve(eq(grad_f, grad_u), Wb[m, k])
         b_of = sp.solve(eq(const_f, const_u), bb[m])
-        y_of = sp.solve(eq(grad_f, grad_u), Y[m, k])
-        if len(W_of) != 1 or len(b_of) != 1 or len(y_of) != 1:
+        y_of = anisotropic.solve_indexed(eq(grad_f, grad_u), Y[m, k])
+        if len(W_of) != 1 or len(b_of) != 1 or y_of is None:
             self.add("parameter-map", "Parameter map", (eq(grad_f, grad_u), eq(const_f, const_u)),
                      "matching the logits does not determine the weights uniquely", ("network",), "failed")
             return
-        W_of, b_of, y_of = canonical(W_of[0]), canonical(b_of[0]), canonical(y_of[0])
+        W_of, b_of = canonical(W_of[0]), canonical(b_of[0])
         const_u_y = substitute_indexed(const_u, Y, y_of, (m, k))
         g_of = sp.solve(eq(const_f, const_u_y), G[m])
         g_of = canonical(g_of[0])

@@ -17,6 +17,9 @@ class HJSymError(Exception):
         self.fix = fix
         super().__init__(f"{problem}; {fix}")
 
+    def __reduce__(self):  # survives pickling (errors raised in report worker processes)
+        return (type(self), (self.problem, self.fix))
+
 
 class SpecError(HJSymError, ValueError):
     """An architecture spec is inconsistent (unbound symbols, unsafe or malformed expressions)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-__all__ = ["Axis", "AXES", "DIM", "ATOM", "axis_of", "bound_index", "free_index", "register_axis"]
+__all__ = ["Axis", "AXES", "DIM", "ATOM", "VALUE", "axis_of", "bound_index", "free_index", "register_axis"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,10 @@ DIM = register_axis(
 )
 ATOM = register_axis(
     Axis("atom", sp.Symbol("N", integer=True, positive=True), "j", ("m", "q"), "atoms / neurons", order=10)
+)
+
+VALUE = register_axis(
+    Axis("value", sp.Symbol("d_v", integer=True, positive=True), "a", ("c", "e"), "value dimension (attention's V)", order=30)
 )
 
 

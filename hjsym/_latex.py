@@ -10,6 +10,8 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
+from ._matrices import InverseBase
+
 __all__ = ["HJLatexPrinter", "to_latex", "Partial", "InfOver", "Limit0", "Tex", "eq", "le"]
 
 
@@ -33,7 +35,8 @@ class HJLatexPrinter(LatexPrinter):
         return self._print(expr.label)
 
     def _print_Indexed(self, expr):
-        base = self._print(expr.base.label)
+        # an inverse prints as (A^{-1}); other bases by their label
+        base = self._print(expr.base) if isinstance(expr.base, InverseBase) else self._print(expr.base.label)
         return f"{base}_{{{' '.join(self._print(i) for i in expr.indices)}}}"
 
     def _limits(self, expr):

@@ -21,7 +21,7 @@ import sympy as sp
 
 from ._calculus import canonical, free_indices
 from ._errors import SpecError
-from ._index import ATOM, DIM
+from ._index import ATOM, DIM, VALUE
 from ._reductions import LogSumExp, ReduceMax, ReduceMin
 
 __all__ = ["FUNCTIONS", "Namespace", "parse"]
@@ -30,7 +30,8 @@ __all__ = ["FUNCTIONS", "Namespace", "parse"]
 # :func:`canonical` renames bound ones.
 I_ = sp.Idx(sp.Symbol("i", integer=True), (1, DIM.extent))
 J_ = sp.Idx(sp.Symbol("j", integer=True), (1, ATOM.extent))
-_PLACEHOLDER = {"dim": I_, "atom": J_}
+C_ = sp.Idx(sp.Symbol("a", integer=True), (1, VALUE.extent))
+_PLACEHOLDER = {"dim": I_, "atom": J_, "value": C_}
 
 _ELEMENTWISE = {
     "exp": sp.exp,

@@ -1,8 +1,15 @@
-"""Bibliography: the paper and the prior work the derivation steps rely on (BibTeX as data)."""
+"""Bibliography: the paper and the prior work the derivation steps rely on (BibTeX as data).
+
+``REFERENCES`` holds the entries; ``STEP_CITATIONS`` says which of them a derivation step relies
+on (matched on the step's id and title, so it serves every architecture whose passes produce such
+a step), with the theorem or section where the result is found.
+"""
 
 from __future__ import annotations
 
-__all__ = ["REFERENCES", "bibtex", "cite_text"]
+import re
+
+__all__ = ["REFERENCES", "STEP_CITATIONS", "bibtex", "cite_text", "step_citations"]
 
 REFERENCES = {
     "hjdl2026": {
@@ -50,6 +57,24 @@ REFERENCES = {
         "year": "1962",
         "short": "L. S. Pontryagin et al. The Mathematical Theory of Optimal Processes. Interscience, 1962.",
     },
+    "vaswani2017": {
+        "type": "inproceedings",
+        "author": "Vaswani, Ashish and Shazeer, Noam and Parmar, Niki and Uszkoreit, Jakob and Jones, Llion and Gomez, Aidan N. and Kaiser, {\\L}ukasz and Polosukhin, Illia",
+        "title": "Attention is All you Need",
+        "booktitle": "Advances in Neural Information Processing Systems",
+        "volume": "30",
+        "year": "2017",
+        "short": "A. Vaswani et al. Attention is all you need. NeurIPS 30, 2017.",
+    },
+    "cuturi2013": {
+        "type": "inproceedings",
+        "author": "Cuturi, Marco",
+        "title": "Sinkhorn Distances: Lightspeed Computation of Optimal Transport",
+        "booktitle": "Advances in Neural Information Processing Systems",
+        "volume": "26",
+        "year": "2013",
+        "short": "M. Cuturi. Sinkhorn distances: lightspeed computation of optimal transport. NeurIPS 26, 2013 (entropic regularisation).",
+    },
     "maclagan2015": {
         "type": "book",
         "author": "Maclagan, Diane and Sturmfels, Bernd",
@@ -58,7 +83,121 @@ REFERENCES = {
         "year": "2015",
         "short": "D. Maclagan, B. Sturmfels. Introduction to Tropical Geometry. AMS, 2015.",
     },
+    # ------------------------------------------------------------------ prior work cited per step
+    "litvinov2007": {
+        "type": "article",
+        "author": "Litvinov, G. L.",
+        "title": "Maslov dequantization, idempotent and tropical mathematics: a brief introduction",
+        "journal": "Journal of Mathematical Sciences",
+        "volume": "140",
+        "number": "3",
+        "pages": "426--444",
+        "year": "2007",
+        "short": "G. L. Litvinov. Maslov dequantization, idempotent and tropical mathematics: a brief introduction. "
+        "J. Math. Sci. 140, 2007.",
+    },
+    "crandall1983": {
+        "type": "article",
+        "author": "Crandall, Michael G. and Lions, Pierre-Louis",
+        "title": "Viscosity solutions of {H}amilton--{J}acobi equations",
+        "journal": "Transactions of the American Mathematical Society",
+        "volume": "277",
+        "number": "1",
+        "pages": "1--42",
+        "year": "1983",
+        "short": "M. G. Crandall, P.-L. Lions. Viscosity solutions of Hamilton-Jacobi equations. Trans. AMS 277, 1983.",
+    },
+    "bellman1957": {
+        "type": "book",
+        "author": "Bellman, Richard",
+        "title": "Dynamic Programming",
+        "publisher": "Princeton University Press",
+        "year": "1957",
+        "short": "R. Bellman. Dynamic Programming. Princeton University Press, 1957.",
+    },
+    "fleming2006": {
+        "type": "book",
+        "author": "Fleming, Wendell H. and Soner, H. Mete",
+        "title": "Controlled {M}arkov Processes and Viscosity Solutions",
+        "publisher": "Springer",
+        "edition": "2",
+        "year": "2006",
+        "short": "W. H. Fleming, H. M. Soner. Controlled Markov Processes and Viscosity Solutions, 2nd ed. Springer, 2006.",
+    },
+    "kalman1960": {
+        "type": "article",
+        "author": "Kalman, R. E.",
+        "title": "Contributions to the theory of optimal control",
+        "journal": "Boletin de la Sociedad Matematica Mexicana",
+        "volume": "5",
+        "pages": "102--119",
+        "year": "1960",
+        "short": "R. E. Kalman. Contributions to the theory of optimal control. Bol. Soc. Mat. Mexicana 5, 1960.",
+    },
+    "lecun1988": {
+        "type": "inproceedings",
+        "author": "LeCun, Yann",
+        "title": "A theoretical framework for back-propagation",
+        "booktitle": "Proceedings of the 1988 Connectionist Models Summer School",
+        "pages": "21--28",
+        "year": "1988",
+        "short": "Y. LeCun. A theoretical framework for back-propagation. Connectionist Models Summer School, 1988.",
+    },
+    "e2017": {
+        "type": "article",
+        "author": "E, Weinan",
+        "title": "A proposal on machine learning via dynamical systems",
+        "journal": "Communications in Mathematics and Statistics",
+        "volume": "5",
+        "number": "1",
+        "pages": "1--11",
+        "year": "2017",
+        "short": "W. E. A proposal on machine learning via dynamical systems. Commun. Math. Stat. 5, 2017.",
+    },
+    "vaswani2017": {
+        "type": "inproceedings",
+        "author": "Vaswani, Ashish and Shazeer, Noam and Parmar, Niki and Uszkoreit, Jakob and Jones, Llion and Gomez, Aidan N. "
+        "and Kaiser, {\\L}ukasz and Polosukhin, Illia",
+        "title": "Attention is all you need",
+        "booktitle": "Advances in Neural Information Processing Systems 30",
+        "year": "2017",
+        "short": "A. Vaswani et al. Attention is all you need. NeurIPS, 2017.",
+    },
 }
+
+#: Which works a derivation step relies on: (pattern on "step-id title", ((key, where), ...)).
+#: Every matching rule contributes, in this order; ``where`` is a theorem or section ("" for the whole work).
+STEP_CITATIONS = (
+    (r"hj-equation|hamilton-jacobi equation", (("evans2010", "Sec. 3.3"), ("crandall1983", ""))),
+    (r"characteristic", (("evans2010", "Sec. 3.2"),)),
+    (r"legendre|convexity", (("evans2010", "Sec. 3.3.2"),)),
+    (r"hopf-lax", (("evans2010", "Sec. 3.3.2"),)),
+    (r"hopf-cole", (("hopf1950", ""), ("cole1951", ""), ("evans2010", "Sec. 4.4.1"))),
+    (r"heat-kernel|fundamental solution|linear-equation", (("evans2010", "Sec. 2.3.1"),)),
+    (r"atomic-solution|unnormalised-solution|residual", (("hjdl2026", ""),)),
+    (r"parameter-map|^identity|network.*identity", (("hjdl2026", "Thm. 4.1"),)),
+    (r"hessian|curvature|robustness", (("hjdl2026", "Cor. 8.2"),)),
+    (r"attribution|influence", (("hjdl2026", ""),)),
+    (r"tropical|max-plus|relu", (("hjdl2026", "Thm. 7.1"), ("litvinov2007", ""), ("maclagan2015", ""))),
+    (r"diagram|commut", (("hjdl2026", "Thm. 7.1"),)),
+    (r"attention", (("vaswani2017", ""), ("hjdl2026", ""))),
+    (r"costate|adjoint|backprop", (("pontryagin1962", ""), ("lecun1988", ""))),
+    (r"control hamiltonian|pontryagin|maximum principle", (("pontryagin1962", ""), ("e2017", ""))),
+    (r"hjb|bellman|value function|dynamic programming", (("bellman1957", ""), ("fleming2006", ""))),
+    (r"riccati|lqr|linear-quadratic", (("kalman1960", ""),)),
+    (r"kolmogorov|noise|viscous resnet", (("fleming2006", ""),)),
+    (r"continuous depth|continuous limit|euler", (("e2017", ""),)),
+)
+
+
+def step_citations(step_id: str, title: str = "") -> list[tuple[str, str]]:
+    """``[(key, where), ...]`` for a step: every matching :data:`STEP_CITATIONS` rule, without repeats."""
+    text = f"{step_id} {title}".lower().replace("_", "-").replace("\u2013", "-")
+    out: list[tuple[str, str]] = []
+    for pattern, cites in STEP_CITATIONS:
+        if re.search(pattern, text):
+            out += [c for c in cites if c not in out and c[0] in REFERENCES]
+    return out
 
 
 def bibtex(keys=None) -> str:

@@ -28,6 +28,7 @@ __all__ = [
     "extent",
     "atom_slices",
     "combine_lse",
+    "gibbs_chunk",
     "combine_gibbs",
     "finish_gibbs",
     "combine_max",
@@ -36,6 +37,10 @@ __all__ = [
     "top_two",
     "combine_top_two",
     "finish_top_gap",
+    "spd_inverse",
+    "matrix_inverse",
+    "logdet_spd",
+    "log1pexp",
 ]
 
 #: Memory budget for the largest per-chunk intermediate (bytes); ``HJSYM_CHUNK_BYTES`` overrides.
@@ -172,10 +177,21 @@ def combine_sum(state, value):
     return value if state is None else state + value
 
 
+def gibbs_chunk(z: torch.Tensor, dim: int, whole: bool):
+    """``(log-sum-exp, softmax)`` of one chunk of logits along ``dim``.
+
+    The log-sum-exp is only needed to merge chunks: when the chunk is the whole atom axis it is
+    None and only the (fused) softmax is computed.
+    """
+    p = torch.softmax(z, dim)
+    return (None if whole else torch.logsumexp(z, dim)), p
+
+
 def combine_gibbs(state, lse, mean, lse_view):
     """Merge the partial Gibbs average ``(lse, mean)`` of one chunk into ``state``.
 
-    ``lse_view`` broadcasts an lse tensor against ``mean`` (it inserts the value axes).
+    ``lse_view`` broadcasts an lse tensor against ``mean`` (it inserts the value axes); ``lse``
+    is None when the chunk is the whole axis (nothing to merge).
     """
     if state is None:
         return lse, mean
@@ -206,3 +222,54 @@ def finish_top_gap(state):
     gap = state[..., 0] - state[..., 1]
     # One atom: no competitor, infinite gap; the sharp tropical bound is then exactly zero.
     return gap
+
+
+# ----------------------------------------------------------------------------- matrices
+def _square(name: str, A: torch.Tensor) -> None:
+    if A.dim() != 2 or A.shape[0] != A.shape[1]:
+        raise InputError(f"argument {name!r} has shape {tuple(A.shape)}; expected a square (d, d) matrix", f"pass {name} as a (d, d) tensor")
+
+
+def _cholesky(name: str, A: torch.Tensor) -> torch.Tensor:
+    _square(name, A)
+    asym = float((A - A.transpose(-1, -2)).abs().max()) if A.numel() else 0.0
+    scale = float(A.abs().max()) if A.numel() else 1.0
+    if asym > 1e3 * torch.finfo(A.dtype).eps * max(1.0, scale):
+        raise InputError(
+            f"{name} is not symmetric (max |{name} - {name}^T| = {asym:.3g})",
+            f"pass a symmetric {name}, e.g. ({name} + {name}.T) / 2",
+        )
+    L, info = torch.linalg.cholesky_ex(A)
+    if int(info) != 0:
+        low = float(torch.linalg.eigvalsh(0.5 * (A + A.transpose(-1, -2))).min())
+        raise InputError(
+            f"{name} is not positive definite (smallest eigenvalue {low:.3g}): H(p) = p^T {name} p is not convex, "
+            f"so there is no Lagrangian, no Hopf-Lax formula and no Gaussian kernel",
+            f"pass a symmetric positive definite {name} (for a network x -> layer(L x): {name} = (L^T L)^-1 with L invertible)",
+        )
+    return L
+
+
+def spd_inverse(name: str, A: torch.Tensor) -> torch.Tensor:
+    """``A^{-1}`` of a symmetric positive definite matrix (Cholesky; a clear error otherwise)."""
+    inv = torch.cholesky_inverse(_cholesky(name, A))
+    return 0.5 * (inv + inv.transpose(-1, -2))  # exactly symmetric, as the derivation assumes
+
+
+def matrix_inverse(name: str, A: torch.Tensor) -> torch.Tensor:
+    """``A^{-1}`` of a square matrix (a clear error when it is singular)."""
+    _square(name, A)
+    inv, info = torch.linalg.inv_ex(A)
+    if int(info) != 0 or not bool(torch.isfinite(inv).all()):
+        raise InputError(f"{name} is singular", f"pass an invertible {name}")
+    return inv
+
+
+def logdet_spd(name: str, A: torch.Tensor) -> torch.Tensor:
+    """``log det A`` of a symmetric positive definite matrix."""
+    return 2 * torch.log(torch.diagonal(_cholesky(name, A))).sum()
+
+
+def log1pexp(a: torch.Tensor) -> torch.Tensor:
+    """``log(1 + e^a)`` without overflow and without softplus's linear cut-off at ``a > 20``."""
+    return torch.logaddexp(a, torch.zeros((), dtype=a.dtype, device=a.device))

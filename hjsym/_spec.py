@@ -28,7 +28,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["Scalar", "Tensor", "AtomicData", "Network", "Dynamics", "Spec", "FAMILIES"]
+__all__ = ["Scalar", "Tensor", "AtomicData", "Network", "Dynamics", "Activation", "Spec", "FAMILIES", "PASSES"]
 
 FAMILIES = ("exact", "control")
 
@@ -86,6 +86,25 @@ class Dynamics:
 
 
 @dataclass(frozen=True)
+class Activation:
+    """An elementwise activation ``sigma_eps(z)`` to classify (exact-family specs).
+
+    ``output`` is an expression in ``variable`` (declared as a real ``Scalar``) and the
+    temperature; ``torch`` names the module it corresponds to (shown in reports, e.g.
+    ``"nn.Softplus(beta=1/eps)"``).
+    """
+
+    name: str
+    output: str
+    variable: str = "z"
+    torch: str = ""
+
+
+#: Optional derivation passes a spec may ask for (see :mod:`hjsym._gibbs`).
+PASSES = ("entropy", "characteristic-step", "convex-view", "semigroup")
+
+
+@dataclass(frozen=True)
 class Spec:
     """Declarative description of one architecture (see the module docstring)."""
 
@@ -104,6 +123,10 @@ class Spec:
     network: Network | None = None
     dynamics: Dynamics | None = None
     references: tuple[str, ...] = field(default=())
+    input_map: str | None = None  # a (d, d) tensor L: the network applies its layer to L x
+    values: str | None = None  # a tensor over ("atom", ...) averaged with the Gibbs weights (attention's V)
+    activations: tuple = field(default=())  # Activation(...) entries to classify
+    passes: tuple[str, ...] = field(default=())  # names from PASSES
 
     def key(self) -> str:
         """A stable hash of everything the derivation reads."""

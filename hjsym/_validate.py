@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy as sp
 
@@ -12,7 +12,7 @@ from ._codegen import ArgSpec
 from ._errors import SpecError
 from ._index import AXES
 from ._parse import FUNCTIONS, Namespace, parse
-from ._spec import FAMILIES, Scalar, Spec, Tensor
+from ._spec import FAMILIES, PASSES, Activation, Scalar, Spec, Tensor
 
 __all__ = ["validate_spec", "SymbolicSpec"]
 
@@ -124,6 +124,38 @@ def validate_spec(self: Spec) -> "SymbolicSpec":
         else:
             problem(f"step size {self.dynamics.step_size!r} is not a declared scalar", "declare it with Scalar(...)")
 
+    if self.input_map is not None:
+        t = sym.tensor_decl.get(self.input_map)
+        if t is None or tuple(t.axes) != ("dim", "dim"):
+            problem(f"input_map {self.input_map!r} is not a declared (d, d) tensor", "declare Tensor(name, ('dim', 'dim'))")
+        else:
+            used.add(self.input_map)
+        if self.diffusion is None:
+            problem("input_map is set but there is no diffusion matrix for it to induce", "set diffusion='A' with A a (d, d) tensor")
+    if self.values is not None:
+        t = sym.tensor_decl.get(self.values)
+        if t is None or len(t.axes) != 2 or t.axes[0] != "atom" or t.axes[1] == "atom":
+            problem(f"values {self.values!r} is not a declared tensor with axes ('atom', X)", "declare e.g. Tensor('V', ('atom', 'value'))")
+        else:
+            used.add(self.values)
+    bad_passes = [p for p in self.passes if p not in PASSES]
+    if bad_passes:
+        problem(f"unknown derivation pass(es) {', '.join(map(repr, bad_passes))}", f"use some of {', '.join(PASSES)}")
+    for act in self.activations:
+        if not isinstance(act, Activation):
+            problem(f"activation {act!r} is not an hjsym.Activation", "declare activations with Activation(name, output)")
+            continue
+        var = sym.scalar_decl.get(act.variable)
+        if var is None or var.positive:
+            problem(f"activation {act.name!r}: its variable {act.variable!r} is not a declared real scalar",
+                    f"declare Scalar({act.variable!r}, positive=False)")
+            continue
+        if act.name in sym.activations:
+            problem(f"activation {act.name!r} is declared twice", "give every activation one name")
+        expr = parsed(act.output, f"activation {act.name!r}", needs={act.variable})
+        if expr is not None:
+            sym.activations[act.name] = expr
+
     unused = [s.name for s in self.symbols if s.name not in used]
     if unused:
         problem(f"declared but never used: {', '.join(unused)}", "remove them or use them in an expression")
@@ -132,6 +164,17 @@ def validate_spec(self: Spec) -> "SymbolicSpec":
     return sym
 
 
+
+
+def _base(t: Tensor) -> sp.IndexedBase:
+    """The SymPy base of a declared tensor; symmetric / positive definite matrices are marked."""
+    from ._matrices import SPDBase, SymmetricBase
+
+    if t.positive_definite:
+        return SPDBase(t.name)
+    if t.symmetric:
+        return SymmetricBase(t.name)
+    return sp.IndexedBase(t.name)
 
 
 @dataclass
@@ -147,6 +190,7 @@ class SymbolicSpec:
     viscosity: sp.Expr | None = None
     network: sp.Expr | None = None
     dynamics: sp.Expr | None = None
+    activations: dict = field(default_factory=dict)  # name -> parsed sigma(z)
 
     @classmethod
     def build(cls, spec: Spec) -> "SymbolicSpec":
@@ -158,7 +202,7 @@ class SymbolicSpec:
         for s in spec.symbols:
             (scalar_decl if isinstance(s, Scalar) else tensor_decl)[s.name] = s
         scalars = {n: sp.Symbol(n, positive=True) if s.positive else sp.Symbol(n, real=True) for n, s in scalar_decl.items()}
-        tensors = {n: sp.IndexedBase(n) for n in tensor_decl}
+        tensors = {n: _base(t) for n, t in tensor_decl.items()}
         return cls(spec, scalars, tensors, tensor_decl, scalar_decl)
 
     @property

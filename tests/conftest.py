@@ -54,3 +54,30 @@ def lse_report():
     import hjsym
 
     return hjsym.check("lse", negative_controls=True)
+
+
+# ----------------------------------------------------------------------------- the exact family
+def _report(name):
+    import hjsym
+
+    return hjsym.check(name, negative_controls=True)
+
+
+@pytest.fixture(scope="session")
+def aniso_report():
+    return _report("lse-aniso")
+
+
+@pytest.fixture(scope="session")
+def softplus_report():
+    return _report("softplus-mlp")
+
+
+@pytest.fixture(scope="session")
+def attention_report():
+    return _report("attention")
+
+
+@pytest.fixture(scope="session")
+def diagram_report():
+    return _report("diagram")

@@ -23,3 +23,16 @@ def write_module_file(path, body: str):
     """Write a Python file defining a user module for ``--module`` tests."""
     path.write_text("import torch\nfrom torch import nn\nimport hjsym\n\n" + body)
     return path
+
+
+def assert_all_pass_and_controls_fail(report, checks, negatives, identity_tol=1e-10):
+    """Every check passes (identities at float64 within ``identity_tol``) and fails on its perturbed network."""
+    assert report.passed, report.table()
+    assert [c.name for c in report.checks] == list(checks)
+    assert set(negatives) == set(checks)
+    for c in report.checks:
+        if c.kind == "identity":
+            assert c.tolerance <= identity_tol and c.max_abs_err <= c.tolerance, c.name
+        neg = c.details["negative_control"]
+        assert not neg["passed"], f"{c.name} passed on a network perturbed by {neg['perturbation']}"
+        assert neg["max_abs_err"] > c.tolerance, c.name

@@ -9,3 +9,10 @@ def test_quick_benchmark_reports_ratios():
     assert r["name"] == "hopf_cole_u" and r["ratio"] > 0 and "limit" in r and "passed" in r
     assert r["max_abs_difference"] < 1e-9  # the timed functions agree
     assert "hopf_cole_u: ratio" in format_table(results)
+
+
+def test_quick_attention_benchmark_runs():
+    results = run_benchmarks(quick=True, only=["generated_attention"])
+    (r,) = results["benchmarks"]
+    assert r["name"] == "generated_attention" and r["ratio"] > 0 and r["limit"] == 1.5
+    assert r["max_abs_difference"] < 1e-5  # float32: the generated path computes the same attention

@@ -87,7 +87,7 @@ def _rows(result) -> list[dict]:
 def write_page(mod, result: dict, out: Path) -> list[Path]:
     """Write every file of one experiment into ``out/NAME/`` and refresh ``out/index.html``."""
     from .._cache import atomic_write
-    from .._report import _copy_static, _envs, _index_rows
+    from .._report import _envs, write_index
 
     folder = out / result["name"]
     folder.mkdir(parents=True, exist_ok=True)
@@ -111,7 +111,4 @@ def write_page(mod, result: dict, out: Path) -> list[Path]:
     for name, text in files.items():
         atomic_write(folder / name, text.encode("utf-8"))
         written.append(folder / name)
-    _copy_static(out)
-    index = out / "index.html"
-    atomic_write(index, html_env.get_template("index.html.j2").render(rows=_index_rows(out), static="_static").encode("utf-8"))
-    return written + [index]
+    return written + write_index(out)

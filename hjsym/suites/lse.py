@@ -16,11 +16,22 @@ from dataclasses import dataclass, field
 import torch
 from torch.func import functional_call
 
-from .._checks import CheckReport, CheckResult, bound, compare, grad_and_hessian, jacobian_rows, scalar_derivative, tolerance
+from .._checks import (
+    CheckReport,
+    CheckResult,
+    bound,
+    compare,
+    grad_and_hessian,
+    jacobian_rows,
+    negative_size,
+    run_checks,
+    scalar_derivative,
+    tolerance,
+)
 from .._derivation import load_functions
 from .._modules import LSEReadout, Perturbed, read_lse, scalar_output, set_eps, train_lse_layer
 
-__all__ = ["run", "CHECKS", "NEGATIVE_CONTROLS", "REFERENCE_DIMS", "T_VALUES", "EPS_GRID", "reference_modules", "figures"]
+__all__ = ["run", "CHECKS", "CHECK_STEPS", "NEGATIVE_CONTROLS", "REFERENCE_DIMS", "T_VALUES", "EPS_GRID", "reference_modules", "figures"]
 
 REFERENCE_DIMS = (1, 2, 8)
 T_VALUES = (0.5, 1.0, 2.0)
@@ -35,23 +46,30 @@ class Context:
     dtype: torch.dtype
     seed: int
     details: dict = field(default_factory=dict)
+    read: object = read_lse  # module -> readout (a suite for another LSE-type layer passes its own)
 
     def points(self, r: LSEReadout) -> torch.Tensor:
         """Test points, from a generator separate from the training data's."""
         gen = torch.Generator().manual_seed(10_000 + self.seed * 97 + r.d)
         return torch.randn(N_POINTS, r.d, generator=gen, dtype=self.dtype)
 
+    def call(self, name: str, r: LSEReadout, **kwargs):
+        """Generated function ``name`` with the readout's extra arguments (e.g. ``A``) it takes."""
+        fn = self.fns[name]
+        return fn(**kwargs, **{k: v for k, v in r.fn_args.items() if k in fn.arg_names})
+
     def atoms(self, r: LSEReadout, t: float = T0):
         """Initial data ``(y, g)`` read out of the module's weights (the generated inverse map)."""
-        return self.fns["atoms_y"](W=r.W, t=t), self.fns["atoms_g"](W=r.W, b=r.b, t=t)
+        return self.call("atoms_y", r, W=r.W, t=t), self.call("atoms_g", r, W=r.W, b=r.b, t=t)
+
+    def weights_at(self, r: LSEReadout, t):
+        """Effective weights ``(W, b)`` at PDE time ``t`` of the same initial data (generated map)."""
+        y, g = self.atoms(r)
+        return self.call("weights_W", r, y=y, t=t), self.call("weights_b", r, y=y, g=g, t=t)
 
     def reparametrised(self, r: LSEReadout, t):
         """The module's parameters at PDE time ``t`` (weights of the same initial data)."""
-        y, g = self.atoms(r)
-        return {
-            f"{r.linear_name}.weight": self.fns["weights_W"](y=y, t=t),
-            f"{r.linear_name}.bias": self.fns["weights_b"](y=y, g=g, t=t),
-        }
+        return r.parameters_for(*self.weights_at(r, t))
 
 
 def _cat(parts):
@@ -68,7 +86,7 @@ def check_identity(ctx: Context, rs) -> CheckResult:
         for t in T_VALUES:
             y, g = ctx.atoms(r, t)
             a.append(fx)
-            b.append(ctx.fns["identity_rhs"](x=x, t=t) - ctx.fns["u"](x=x, eps=r.eps, y=y, g=g, t=t))
+            b.append(ctx.call("identity_rhs", r, x=x, t=t) - ctx.call("u", r, x=x, eps=r.eps, y=y, g=g, t=t))
     return compare(
         "identity",
         "f_eps(x) + u_eps(x, t) = |x|^2/(4t)",
@@ -81,22 +99,27 @@ def check_identity(ctx: Context, rs) -> CheckResult:
 
 
 def autograd_residual(ctx: Context, r: LSEReadout, x: torch.Tensor, t: float) -> torch.Tensor:
-    """``u_t + |grad u|^2 - eps Lap u`` by torch autograd through the module re-parametrised in t.
+    """``u_t + grad u^T A grad u - eps tr(A Hess u)`` by torch autograd through the module re-parametrised in t.
 
     ``u(x, t) = |x|^2/(4t) - f_t(x)``, where ``f_t`` is the module's forward pass with the
-    weights that the parameter map assigns to its initial data at time ``t``.
+    weights that the parameter map assigns to its initial data at time ``t``; ``A`` is the
+    identity, or for a layer after a linear map ``L`` the matrix ``(L^T L)^{-1}`` computed from
+    the real weights (and ``|x|^2`` is ``|L x|^2``).
     """
 
     def u_of(tt, xx):
         out = functional_call(r.module, ctx.reparametrised(r, tt), (xx,))
-        return (xx * xx).sum(-1) / (4 * tt) - out.reshape(xx.shape[0])
+        return r.sq_norm(xx) / (4 * tt) - out.reshape(xx.shape[0])
 
     _, u_t = scalar_derivative(lambda tt: u_of(tt, x), t, ctx.dtype)
     xg = x.detach().clone().requires_grad_(True)
     u = u_of(torch.tensor(t, dtype=ctx.dtype), xg)
     (grad,) = torch.autograd.grad(u.sum(), xg, create_graph=True)
-    lap = sum(torch.autograd.grad(grad[:, i].sum(), xg, retain_graph=True)[0][:, i] for i in range(x.shape[1]))
-    return (u_t + (grad * grad).sum(-1) - r.eps * lap).detach()
+    hess = torch.stack([torch.autograd.grad(grad[:, i].sum(), xg, retain_graph=True)[0] for i in range(x.shape[1])], dim=1)
+    A = r.hj_matrix()
+    if A is None:
+        return (u_t + (grad * grad).sum(-1) - r.eps * torch.diagonal(hess, dim1=1, dim2=2).sum(-1)).detach()
+    return (u_t + torch.einsum("mk,kl,ml->m", grad, A, grad) - r.eps * torch.einsum("kl,mkl->m", A, hess)).detach()
 
 
 def check_pde_residual(ctx: Context, rs) -> CheckResult:
@@ -105,12 +128,12 @@ def check_pde_residual(ctx: Context, rs) -> CheckResult:
         x = ctx.points(r)
         for t in T_VALUES:
             a.append(autograd_residual(ctx, r, x, t))
-            b.append(ctx.fns["residual"](eps=r.eps, t=t, d=r.d).expand(x.shape[0]))
+            b.append(ctx.call("residual", r, eps=r.eps, t=t, d=r.d).expand(x.shape[0]))
     return compare(
         "pde_residual",
-        "u_t + |grad u|^2 - eps Lap u = -eps d / (2t)",
+        "u_t + H(grad u) - eps tr(D Hess u) = -eps d / (2t)",
         _cat(a), _cat(b), tolerance("autograd", ctx.dtype),
-        "torch.autograd through the module re-parametrised in t (u = |x|^2/(4t) - f_t)",
+        "torch.autograd through the module re-parametrised in t (u = |x|^2/(4t) - f_t; with a map L: |L x|^2, A = (L^T L)^-1)",
         "derived constant residual -eps d/(2t)",
         {"d": [r.d for r in rs], "t": list(T_VALUES)},
         point=ctx.points(rs[0])[0],
@@ -162,18 +185,19 @@ def check_hopf_lax(ctx: Context, rs) -> CheckResult:
     for r in rs:
         x = ctx.points(r)
         for t in T_VALUES:
-            params = ctx.reparametrised(r, t)
+            W_t, b_t = ctx.weights_at(r, t)
+            params = r.parameters_for(W_t, b_t)
             eps = 1e-6
             # the forward pass at eps equals max-plus up to the derived sharp bound: make it negligible
-            while eps > 1e-14 and float(ctx.fns["tropical_bound_sharp"](x=x, W=params[f"{r.linear_name}.weight"], b=params[f"{r.linear_name}.bias"], eps=eps).max()) > tol * 1e-3:
+            while eps > 1e-14 and float(ctx.fns["tropical_bound_sharp"](x=x, W=W_t, b=b_t, eps=eps).max()) > tol * 1e-3:
                 eps /= 10
             mod = copy.deepcopy(r.module)
             set_eps(mod, eps)
             with torch.no_grad():
                 f_tiny = functional_call(mod, params, (x,)).reshape(x.shape[0])
             y, g = ctx.atoms(r)
-            a.append(ctx.fns["identity_rhs"](x=x, t=t) - f_tiny)
-            b.append(ctx.fns["hopf_lax"](x=x, y=y, g=g, t=t))
+            a.append(ctx.call("identity_rhs", r, x=x, t=t) - f_tiny)
+            b.append(ctx.call("hopf_lax", r, x=x, y=y, g=g, t=t))
             used.append(eps)
     return compare(
         "hopf_lax",
@@ -258,7 +282,7 @@ def check_attribution(ctx: Context, rs) -> CheckResult:
     for r in rs:
         x = ctx.points(r)
         bias = r.b.clone().requires_grad_(True)
-        params = {f"{r.linear_name}.weight": r.W, f"{r.linear_name}.bias": bias}
+        params = r.parameters_for(r.W, bias)
         out = functional_call(r.module, params, (x,)).reshape(x.shape[0])
         a.append(jacobian_rows(out, bias).detach())
         b.append(ctx.fns["attribution"](x=x, eps=r.eps, W=r.W, b=r.b))
@@ -285,6 +309,20 @@ CHECKS = {
     "attribution": check_attribution,
 }
 
+#: The derivation step (and equation, "step-id:k") each check tests; reports show that equation
+#: beside the check's numbers.
+CHECK_STEPS = {
+    "identity": "identity:1",
+    "pde_residual": "residual:1",
+    "tropical_bound": "tropical-bounds:2",
+    "tropical_bound_sharp": "tropical-bounds:3",
+    "hopf_lax": "hopf-lax-atomic:1",
+    "relu": "relu:2",
+    "hessian": "hessian:1",
+    "hessian_bound": "hessian-bound:1",
+    "attribution": "attribution:1",
+}
+
 #: For every check, the perturbation of the network that must make it fail: (kind, size).
 #: Sizes are multiples of the dtype's tolerance; "scale" means "twice the derived bound".
 NEGATIVE_CONTROLS = {
@@ -300,6 +338,9 @@ NEGATIVE_CONTROLS = {
 }
 
 
+AUTOGRAD_CHECKS = ("pde_residual", "hessian", "attribution")
+
+
 def perturbed_readouts(ctx: Context, rs, name: str):
     """The readouts of the networks perturbed as ``NEGATIVE_CONTROLS[name]`` says."""
     kind, size = NEGATIVE_CONTROLS[name]
@@ -308,9 +349,8 @@ def perturbed_readouts(ctx: Context, rs, name: str):
         if size == "scale":
             delta = float(ctx.fns["hessian_bound"](eps=r.eps, W=r.W))
         else:
-            kind_tol = "autograd" if name in ("pde_residual", "hessian", "attribution") else ("bound" if "bound" in name else "identity")
-            delta = size * tolerance(kind_tol, ctx.dtype)
-        out.append(read_lse(Perturbed(r.module, kind, delta), ctx.dtype))
+            delta = negative_size(name, size, ctx.dtype, AUTOGRAD_CHECKS)
+        out.append(ctx.read(Perturbed(r.module, kind, delta), ctx.dtype))
     return out, kind
 
 
@@ -328,38 +368,28 @@ def reference_modules(seed: int = 0, dtype=torch.float64):
     return [train_lse_layer(d, seed=seed * 100 + d, dtype=dtype) for d in REFERENCE_DIMS]
 
 
-def run(arch, *, module=None, dtype=torch.float64, seed: int = 0, only=None, negative_controls: bool = False, progress: bool = False) -> CheckReport:
-    """Run the LSE checks (see the module docstring); returns a :class:`~hjsym.CheckReport`."""
-    from tqdm.auto import tqdm
-
-    fns = load_functions(arch.spec)
-    ctx = Context(fns, dtype, seed)
-    if module is None:
-        nets = reference_modules(seed, dtype)
-        network = f"LSELayer (N=16, eps=0.5) trained 300 Adam steps, d in {list(REFERENCE_DIMS)}"
-    else:
-        nets = [module]
-        network = None
-    rs = [read_lse(n, dtype) for n in nets]
-    if network is None:
+def run_lse_family(arch, ctx: Context, nets, *, checks, negatives, network, module=None, only=None, negative_controls=False,
+                   progress=False) -> CheckReport:
+    """Run ``checks`` (names of :data:`CHECKS`) on LSE-type networks; shared with ``lse-aniso``."""
+    rs = [ctx.read(n, ctx.dtype) for n in nets]
+    if module is not None:
         network = rs[0].describe()
-    names = [n for n in CHECKS if only is None or n in only]
-    checks = []
-    for name in tqdm(names, desc=f"checking {arch.name}", disable=not progress, leave=False):
-        result = CHECKS[name](ctx, rs)
-        if negative_controls:
-            neg = run_negative_control(ctx, rs, name)
-            kind, size = NEGATIVE_CONTROLS[name]
-            result.details["negative_control"] = {
-                "perturbation": f"{kind} ({size})",
-                "max_abs_err": neg.max_abs_err,
-                "passed": neg.passed,
-            }
-        checks.append(result)
     notes = []
     if module is None:
         notes.append("train losses: " + ", ".join(f"d={r.d}: {getattr(n, 'train_loss', float('nan')):.3g}" for r, n in zip(rs, nets)))
-    return CheckReport(arch.name, str(dtype).replace("torch.", ""), seed, network, checks, notes)
+    return run_checks(
+        arch.name, {n: (lambda n=n: CHECKS[n](ctx, rs)) for n in checks}, negatives, lambda n: run_negative_control(ctx, rs, n),
+        dtype=ctx.dtype, seed=ctx.seed, network=network, only=only, negative_controls=negative_controls, progress=progress, notes=notes,
+    )
+
+
+def run(arch, *, module=None, dtype=torch.float64, seed: int = 0, only=None, negative_controls: bool = False, progress: bool = False) -> CheckReport:
+    """Run the LSE checks (see the module docstring); returns a :class:`~hjsym.CheckReport`."""
+    ctx = Context(load_functions(arch.spec), dtype, seed)
+    nets = reference_modules(seed, dtype) if module is None else [module]
+    return run_lse_family(arch, ctx, nets, checks=CHECKS, negatives=NEGATIVE_CONTROLS, module=module, only=only,
+                          network=f"LSELayer (N=16, eps=0.5) trained 300 Adam steps, d in {list(REFERENCE_DIMS)}",
+                          negative_controls=negative_controls, progress=progress)
 
 
 def figures(arch, report: CheckReport, out_dir, *, seed: int = 0):

@@ -1,0 +1,39 @@
+"""Scaled dot-product attention as a Gibbs average: the gradient of a log-sum-exp.
+
+With the query ``x``, keys ``K_j`` and score offsets ``b_j`` (0, or -inf where a mask hides a
+key), ``f(x) = eps LSE_j((K_j . x + b_j)/eps)`` with ``eps = sqrt(d_k)`` is a log-sum-exp layer,
+hence the Hopf-Cole solution of ``u_t + |grad u|^2 = eps Lap u`` with atoms ``y_j = 2t K_j``. Its
+gradient in the logits is the softmax, so attention is
+``softmax(Q K^T / sqrt(d_k)) V = grad_z LSE_{sqrt(d_k)}(z)|_{z = Q K^T} V = E_pi[V]``. With scores
+``-|x - y_j|^2/(4t)`` and values = keys, attention is one characteristic step
+``x - 2t grad u`` of that solution; the entropy of the weights reads each head as a particle
+(one key wins) or a wave (spread over keys).
+"""
+
+from .._registry import Architecture
+from .._spec import AtomicData, Network, Scalar, Spec, Tensor
+
+SPEC = Spec(
+    name="attention",
+    title="Scaled dot-product attention",
+    family="exact",
+    summary="softmax(Q K^T / sqrt(d_k)) V is the gradient of the log-sum-exp LSE_{sqrt(d_k)} in its logits, "
+    "contracted with V: a Gibbs average; L2 attention with values = keys is one characteristic step x - 2t grad u.",
+    symbols=(
+        Scalar("eps", latex=r"\varepsilon", doc="temperature = viscosity; sqrt(d_k) for scaled dot-product attention"),
+        Tensor("K", ("atom", "dim"), doc="keys (one per atom)"),
+        Tensor("b", ("atom",), doc="score offsets: 0, or -inf where a mask hides the key"),
+        Tensor("V", ("atom", "value"), doc="values"),
+        Tensor("y", ("atom", "dim"), doc="atom positions of the initial data"),
+        Tensor("g", ("atom",), doc="initial values at the atoms"),
+    ),
+    hamiltonian="norm2(p)",
+    viscosity="eps",
+    initial_data=AtomicData(points="y", values="g"),
+    network=Network(output="eps * lse((dot(K, x) + b) / eps)", weights=("K", "b")),
+    values="V",
+    passes=("entropy", "characteristic-step"),
+    references=("hjdl2026", "hopf1950", "cole1951", "vaswani2017"),
+)
+
+ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.attention:run", figures="hjsym.suites.attention:figures", position=40)
