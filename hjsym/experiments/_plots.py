@@ -22,7 +22,7 @@ def band(ax, x, ys, label: str, color: str, *, loglog: bool = True, marker: str 
         ax.set_yscale("log")
 
 
-def ci_panel(ax, labels, cis, targets=None, *, xlabel: str = "") -> None:
+def ci_panel(ax, labels, cis, targets=None, *, xlabel: str, ylabel: str) -> None:
     """Horizontal 95 % intervals (mean, lo, hi dicts) per label, with the paper's values as crosses."""
     for k, (lab, ci) in enumerate(zip(labels, cis)):
         ax.errorbar([ci["mean"]], [k], xerr=[[ci["mean"] - ci["lo"]], [ci["hi"] - ci["mean"]]], fmt="o", color=PALETTE[0], capsize=3,
@@ -32,9 +32,18 @@ def ci_panel(ax, labels, cis, targets=None, *, xlabel: str = "") -> None:
     ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.legend(loc="best")
 
 
 def fig_entry(fig, folder, stem: str, caption: str) -> dict:
-    """Save ``fig`` as ``stem.png``/``stem.pdf`` and return its page entry."""
+    """Save ``fig`` as ``stem.png``/``stem.pdf`` and return its page entry.
+
+    ``stem`` must differ from the folder's name: ``NAME.pdf`` is the page's compiled LaTeX.
+    """
+    from pathlib import Path
+
+    if stem == Path(folder).name:
+        raise ValueError(f"figure {stem!r} would overwrite the page's own {stem}.pdf; fix: name the figure after what it shows "
+                         f"(e.g. {stem + '-rates'!r})")
     return {"stem": stem, "caption": caption, **save(fig, folder, stem)}

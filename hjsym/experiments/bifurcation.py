@@ -368,6 +368,7 @@ def figures(result, folder) -> list[dict]:
                 _, _, _, H = entropy_terms(s, torch.full((400,), math.log(e), dtype=torch.float64), W[:, :1].contiguous(), b)
                 axes[1].plot(s[:, 0].numpy(), H.numpy(), color=PALETTE[n], label=f"H along x = (s, 0), eps = {e:g}")
             axes[1].set_xlabel("s")
+            axes[1].set_ylabel("entropy H(pi(x; eps))")
         else:
             for f in r["folds"]:
                 axes[1].plot(f["x"][0], f["x"][1], "o" if f["turn"] == "annihilation" else "s", ms=4,
@@ -376,6 +377,8 @@ def figures(result, folder) -> list[dict]:
             axes[1].plot(y[:, 0].numpy(), y[:, 1].numpy(), "k^", ms=3, label="atoms")
             axes[1].set_xlim(-BOX, BOX)
             axes[1].set_ylim(-BOX, BOX)
+            axes[1].set_xlabel("$x_1$")
+            axes[1].set_ylabel("$x_2$")
             axes[1].set_title("fold points (dots: pair annihilates)")
         axes[1].legend(fontsize=6)
         stem = "bifurcation-slice" if sl else "bifurcation-2d"

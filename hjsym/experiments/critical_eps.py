@@ -143,9 +143,9 @@ def figures(result, folder) -> list[dict]:
     axes[0].legend(fontsize=7)
     keys = [f"{kind}-{value:g}" for kind, value in SCALINGS]
     ci_panel(axes[1], [f"{kind} x{value:g}" for kind, value in SCALINGS], [result["fits"][k] for k in keys], [1.0] * len(keys),
-             xlabel="eps_opt(rescaled) / eps_opt(original)")
+             xlabel="eps_opt(rescaled) / eps_opt(original)", ylabel="rescaling of the outputs")
     axes[1].set_xscale("log")
-    out = [fig_entry(fig, folder, "critical-eps", "Left: validation-optimal eps against N (mean and range over seeds) and N^{-1/d}. "
+    out = [fig_entry(fig, folder, "critical-eps-optimum", "Left: validation-optimal eps against N (mean and range over seeds) and N^{-1/d}. "
                      "Right: how eps_opt moves when the data are rescaled (paper: not at all).")]
     fig, axes = figure(ncols=2, width=4.4, height=3.4)
     for ax, d in zip(axes, (1, 2)):

@@ -115,6 +115,7 @@ def figures(result, folder) -> list[dict]:
     axes[0].set_ylabel("test RMSE (noise-free target)")
     axes[0].set_title("dashed: slope -1/(d+2)")
     axes[0].legend()
-    ci_panel(axes[1], [f"d = {d}" for d in DIMS], [result["fits"][f"d{d}"] for d in DIMS], [-1 / (d + 2) for d in DIMS], xlabel="fitted slope")
-    return [fig_entry(fig, folder, "generalization", "Left: test RMSE of the validation-selected estimator against n (mean and range over "
+    ci_panel(axes[1], [f"d = {d}" for d in DIMS], [result["fits"][f"d{d}"] for d in DIMS], [-1 / (d + 2) for d in DIMS],
+             xlabel="fitted slope", ylabel="input dimension")
+    return [fig_entry(fig, folder, "generalization-rates", "Left: test RMSE of the validation-selected estimator against n (mean and range over "
                       "seeds). Right: fitted slopes with 95 % intervals against -1/(d+2).")]

@@ -214,5 +214,5 @@ def figures(result, folder) -> list[dict]:
     axes[1].set_xlabel("width N")
     axes[1].set_ylabel("seconds")
     axes[1].legend(fontsize=7)
-    return [fig_entry(fig, folder, "influence", "Left: attribution weight against the retrained leave-one-neuron-out change, one dot per "
+    return [fig_entry(fig, folder, "influence-ranking", "Left: attribution weight against the retrained leave-one-neuron-out change, one dot per "
                       "neuron. Right: cost of the closed form and of the Hessian-inverse influence function, measured in the same run.")]

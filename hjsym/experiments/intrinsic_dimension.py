@@ -103,9 +103,9 @@ def figures(result, folder) -> list[dict]:
     axes[0].set_ylabel("sup error at the kinks")
     axes[0].legend(fontsize=7)
     ci_panel(axes[1], [f"k={k}, D={D}" for k, D in CASES], [result["fits"][f"k{k}-D{D}"] for k, D in CASES], [-1 / k for k, _ in CASES],
-             xlabel="fitted slope (crosses: -1/k)")
+             xlabel="fitted slope (crosses: -1/k)", ylabel="manifold (intrinsic k, ambient D)")
     for n, (k, D) in enumerate(CASES):
         axes[1].plot([-1 / D], [n], "s", color=PALETTE[1], ms=4, label="-1/D" if n == 0 else None)
     axes[1].legend(fontsize=7)
-    return [fig_entry(fig, folder, "intrinsic-dimension", "Left: sup error against N on k-dimensional manifolds in R^D (mean and range over "
+    return [fig_entry(fig, folder, "intrinsic-dimension-rates", "Left: sup error against N on k-dimensional manifolds in R^D (mean and range over "
                       "seeds). Right: fitted slopes with 95 % intervals against -1/k (crosses) and -1/D (squares).")]

@@ -136,7 +136,9 @@ def figures(result, folder) -> list[dict]:
                            entropy_map(x, W, b, e).reshape(side, side).numpy(), shading="auto", cmap="cividis", vmin=0, vmax=math.log(N))
         ax.plot(y[:, 0].numpy(), y[:, 1].numpy(), "w.", ms=2)
         ax.set_title(f"eps = {e / es:g} eps*")
-    fig.colorbar(im, ax=axes, label="H")
+        ax.set_xlabel("$x_1$")
+        ax.set_ylabel("$x_2$")
+    fig.colorbar(im, ax=axes, label="entropy H of the Gibbs weights pi")
     out.append(fig_entry(fig, folder, "phase-maps", f"Entropy maps for N = {N} at eps*/10, eps* and 10 eps* (dots: atoms)."))
     # the animation across eps
     from matplotlib.animation import FuncAnimation, PillowWriter
@@ -146,6 +148,9 @@ def figures(result, folder) -> list[dict]:
     frames = [float(v) for v in torch.logspace(-2.5, 0.5, 6 if result["quick"] else 24, dtype=torch.float64)]
     mesh = ax.pcolormesh(x[:, 0].reshape(side, side).numpy(), x[:, 1].reshape(side, side).numpy(), torch.zeros(side, side).numpy(),
                          shading="auto", cmap="cividis", vmin=0, vmax=math.log(N))
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    fig.colorbar(mesh, ax=ax, label="entropy H of the Gibbs weights pi")
 
     def draw(e):
         mesh.set_array(entropy_map(x, W, b, e).reshape(side, side).numpy().ravel())

@@ -161,6 +161,6 @@ def figures(result, folder) -> list[dict]:
     fig, ax = figure(width=6.4, height=3.6)
     labels = [f"d={d} {k}" for d in DIMS for k in REGIMES]
     ci_panel(ax, labels, [result["fits"][f"d{d}-{k}"] for d in DIMS for k in REGIMES], [-1 / d for d in DIMS for _ in REGIMES],
-             xlabel="fitted log-log slope")
+             xlabel="fitted log-log slope", ylabel="dimension and regime")
     out.append(fig_entry(fig, folder, "quadrature-slopes", "Fitted slopes with 95 % intervals over seeds (dots) against the claimed -1/d (crosses)."))
     return out

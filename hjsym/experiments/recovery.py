@@ -117,5 +117,5 @@ def figures(result, folder) -> list[dict]:
     ax.set_xlabel("eps")
     ax.set_ylabel("error")
     ax.legend(fontsize=7)
-    return [fig_entry(fig, folder, "recovery", "Errors of the read-out initial data against the generating atoms along the eps schedule "
+    return [fig_entry(fig, folder, "recovery-errors", "Errors of the read-out initial data against the generating atoms along the eps schedule "
                       "(mean and range over seeds), with the smoothing-bias bound eps log N.")]

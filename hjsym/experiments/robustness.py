@@ -220,5 +220,5 @@ def figures(result, folder) -> list[dict]:
         ax.set_ylabel("curvature")
         ax.set_title(ds)
         ax.legend(fontsize=6)
-    return [fig_entry(fig, folder, "robustness", "Largest Hessian norm of the trained networks over 64 test points (dots) and the curvature bound "
+    return [fig_entry(fig, folder, "robustness-bounds", "Largest Hessian norm of the trained networks over 64 test points (dots) and the curvature bound "
                       "with the readout scale (crosses) against eps; mean and range over seeds.")]
