@@ -71,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print JSON")
     s.add_argument("--quick", action="store_true", help="small sizes (seconds; for smoke tests)")
     s.add_argument("--only", nargs="+", metavar="NAME", help="run only these benchmarks")
+
+    s = sub.add_parser("experiment", help="run the paper's quantitative claims as experiments (claim, measurement with CI, verdict)")
+    s.add_argument("names", nargs="+", metavar="NAME", help="experiment names (quadrature, generalization, critical-eps, "
+                   "intrinsic-dimension, robustness, influence, bifurcation, recovery, phase) or 'all'")
+    s.add_argument("--quick", action="store_true", help="small settings (seconds; a smoke run, not the measurement)")
+    s.add_argument("--json", action="store_true", help="print the results as JSON")
+    s.add_argument("--out", default="reports", help="output folder; pages go to OUT/NAME/ (default: reports)")
+    s.add_argument("--scheduler", metavar="ADDRESS", help="run the sweeps on a Dask cluster (needs hjsym[dask])")
+    s.add_argument("--workers", type=_non_negative_int, help="local worker processes (default: CPU count; 0: in this process)")
     return p
 
 
@@ -171,8 +180,24 @@ def _cmd_bench(args) -> int:
     return EXIT_OK if all(r.get("passed", True) for r in results["benchmarks"]) else EXIT_FAILED
 
 
+def _cmd_experiment(args) -> int:
+    from .experiments import run_experiments
+    from .experiments._page import jsonable
+
+    results = run_experiments(args.names, quick=args.quick, out=args.out, workers=args.workers, scheduler=args.scheduler,
+                              progress=sys.stderr.isatty() and not args.json)
+    if args.json:
+        keys = ("name", "title", "claim", "measurement", "verdict", "verdict_reason", "rows", "config", "seeds", "timings", "quick")
+        print(json.dumps(jsonable([{k: r[k] for k in keys} for r in results]), indent=2))
+    else:
+        for r in results:
+            print(f"{r['name']}: {r['verdict']} ({r['timings']['total_s']:.1f} s) - {r['measurement']}")
+        print(f"pages: {args.out}/<name>/index.html")
+    return EXIT_OK
+
+
 COMMANDS = {"list": _cmd_list, "derive": _cmd_derive, "check": _cmd_check, "report": _cmd_report, "verify": _cmd_verify,
-            "bench": _cmd_bench}
+            "bench": _cmd_bench, "experiment": _cmd_experiment}
 
 
 def main(argv=None) -> int:

@@ -682,20 +682,6 @@ def _index_context(out: Path) -> dict:
     }
 
 
-class IndexRows(list):
-    """Every page's index row (architectures, then experiments), carrying the full index in ``.context``."""
-
-    context: dict
-
-
-def _index_rows(out) -> IndexRows:
-    """The rows of the index (kept for pages that render ``index.html.j2`` themselves with ``rows=``)."""
-    context = _index_context(Path(out))
-    rows = IndexRows(context["architectures"] + context["experiments"])
-    rows.context = context
-    return rows
-
-
 def write_index(out, formats=("html",)) -> list[Path]:
     """Write ``out/index.html`` (and with ``pdf`` the combined ``out/hjsym.tex`` and ``hjsym.pdf``) from the pages under ``out``."""
     out = Path(out)

@@ -1,0 +1,114 @@
+"""Experiment pages: ``result.json``, ``summary.json``, ``index.html``, ``NAME.tex`` and figures.
+
+The page puts the paper's claim, the measurement (mean and 95 % interval over seeds) and the
+verdict side by side, then the figures, the numbers behind them, the configuration, timings,
+versions and the git revision. Files are written atomically; the report index (``DIR/index.html``)
+is re-rendered so that it lists the experiment next to the architectures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+__all__ = ["write_page", "provenance", "git_revision", "jsonable"]
+
+
+def git_revision() -> str | None:
+    """``HEAD`` of the source checkout hjsym runs from (``+dirty`` when it has changes), or None."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if rev.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10)
+        return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance() -> dict:
+    """Package versions, git revision and machine facts recorded with every result."""
+    import torch
+
+    from .._report import _versions
+
+    versions = _versions()
+    for dist in ("scikit-learn", "dask", "distributed"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "not installed"
+    return {"versions": versions, "git_revision": git_revision(), "machine": {
+        "platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads()}}
+
+
+def jsonable(obj):
+    """Tensors to lists, non-finite floats to strings; recursively."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return jsonable(obj.tolist())
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    return obj
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if value != value:
+        return "nan"
+    if value == 0:
+        return "0"
+    a = abs(value)
+    return f"{value:.3g}" if 1e-3 <= a < 1e4 else f"{value:.2e}"
+
+
+def _rows(result) -> list[dict]:
+    out = []
+    for r in result["rows"]:
+        ci = "" if r.get("lo") is None else f"[{_fmt(r['lo'])}, {_fmt(r['hi'])}]"
+        out.append({**r, "measured_text": _fmt(r.get("measured")), "ci_text": ci, "slug": r["verdict"].replace(" ", "-")})
+    return out
+
+
+def write_page(mod, result: dict, out: Path) -> list[Path]:
+    """Write every file of one experiment into ``out/NAME/`` and refresh ``out/index.html``."""
+    from .._cache import atomic_write
+    from .._report import _envs, write_index
+
+    folder = out / result["name"]
+    folder.mkdir(parents=True, exist_ok=True)
+    figures = mod.figures(result, folder)
+    result["figures"] = figures
+    result["provenance"] = provenance()
+    html_env, tex_env = _envs()
+    page = {**result, "rows": _rows(result), "slug": result["verdict"].replace(" ", "-")}
+    summary = {
+        "name": result["name"], "title": result["title"], "kind": "experiment", "family": "experiment",
+        "classification": result["verdict"], "statement": result["measurement"], "claim": result["claim"], "quick": result["quick"],
+        "checks_passed": None, "checks_total": None, "worst_error_over_tolerance": None, "negative_controls_fail": None,
+    }
+    files = {
+        "result.json": json.dumps(jsonable(result), indent=2, sort_keys=True) + "\n",
+        "summary.json": json.dumps(jsonable(summary), indent=2, sort_keys=True) + "\n",
+        "index.html": html_env.get_template("experiment.html.j2").render(page=page, static="../_static"),
+        f"{result['name']}.tex": tex_env.get_template("experiment.tex.j2").render(page=page),
+    }
+    written = []
+    for name, text in files.items():
+        atomic_write(folder / name, text.encode("utf-8"))
+        written.append(folder / name)
+    return written + write_index(out)
