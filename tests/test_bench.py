@@ -16,3 +16,18 @@ def test_quick_attention_benchmark_runs():
     (r,) = results["benchmarks"]
     assert r["name"] == "generated_attention" and r["ratio"] > 0 and r["limit"] == 1.5
     assert r["max_abs_difference"] < 1e-5  # float32: the generated path computes the same attention
+
+
+def test_quick_control_benchmarks_time_the_same_gradients():
+    results = run_benchmarks(quick=True, only=["costate_resnet", "costate_lstm"])
+    assert [r["name"] for r in results["benchmarks"]] == ["costate_resnet", "costate_lstm"]
+    for r in results["benchmarks"]:
+        assert r["ratio"] > 0 and r["limit"] in (1.5, 2.0)
+        assert r["max_abs_difference"] < 1e-10  # the two timed routes compute the same gradients
+
+
+def test_quick_bifurcation_benchmark_compares_counts():
+    results = run_benchmarks(quick=True, only=["bifurcation_continuation"])
+    (r,) = results["benchmarks"]
+    assert r["ratio"] > 0 and r["limit"] == 1 / 20
+    assert 0 <= r["levels_agreeing"] <= 1 and r["folds"] >= 0
