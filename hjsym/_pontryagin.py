@@ -690,12 +690,12 @@ class ControlPass:
             gap = gap_display
             kind = "structural"
             statement = ("an explicit Euler step of ds/dt = F: the costate recursion is exactly backprop (verified), while the step "
-                         "departs from the exact flow of F by the local gap -(h^2/2)(dF/ds)F + O(h^3) (global O(h))")
+                         f"departs from the exact flow of F by the local gap -({h}^2/2)(dF/ds)F + O({h}^3) (global O({h}))")
             extra = self.dyn_structure_statement()
             if extra:
                 statement += "; " + extra
         self.add("euler-gap", "Gap to the continuous flow", eq(Tex(r"s^{+} - \varphi_h(s)"), gap if exact else gap_display),
-                 "Taylor expansion of the exact flow phi_h(s) = s + h F + (h^2/2)(dF/ds)F + O(h^3) against the step s + h F"
+                 f"Taylor expansion of the exact flow phi_{h}(s) = s + {h} F + ({h}^2/2)(dF/ds)F + O({h}^3) against the step s + {h} F"
                  + (": zero, the step is the flow" if exact else ""), ("continuous-limit",), "verified" if exact else "derived")
         self.d.classification = Classification(kind, statement, gap)
         self.d.results["euler_gap"] = gap

@@ -185,3 +185,14 @@ def test_full_run(tmp_path, name):
     r = run_experiment(name, out=tmp_path)
     assert r["verdict"] in VERDICTS and all(row["n"] >= 1 for row in r["rows"])
     assert all(row["measured"] is None or math.isfinite(row["measured"]) for row in r["rows"])
+
+
+def test_method_text_is_rendered_not_shown_as_markup():
+    from hjsym.experiments._page import method_blocks
+
+    doc = "Title.\n\nData ``g(y)`` on a grid. Two regimes:\n\n  * **viscous** (fixed ``eps``): one;\n  * **tropical**: the\n    limit.\n\nSlopes per seed."
+    blocks = method_blocks(doc)
+    assert [b["kind"] for b in blocks] == ["p", "ul", "p"]
+    assert ("code", "g(y)") in blocks[0]["spans"]
+    assert blocks[1]["entries"][0][:2] == [("bold", "viscous"), ("text", " (fixed ")]
+    assert blocks[1]["entries"][1] == [("bold", "tropical"), ("text", ": the limit.")]

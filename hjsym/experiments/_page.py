@@ -12,11 +12,12 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["write_page", "provenance", "git_revision", "jsonable"]
+__all__ = ["write_page", "provenance", "git_revision", "jsonable", "method_blocks"]
 
 
 def git_revision() -> str | None:
@@ -84,6 +85,46 @@ def _rows(result) -> list[dict]:
     return out
 
 
+_INLINE = re.compile(r"``(.+?)``|\*\*(.+?)\*\*")
+
+
+def _spans(text: str) -> list[tuple[str, str]]:
+    """``(kind, text)`` runs of one paragraph: ``code`` spans, **bold** spans and plain text."""
+    out, pos = [], 0
+    for m in _INLINE.finditer(text):
+        if m.start() > pos:
+            out.append(("text", text[pos:m.start()]))
+        out.append(("code", m.group(1)) if m.group(1) is not None else ("bold", m.group(2)))
+        pos = m.end()
+    if pos < len(text):
+        out.append(("text", text[pos:]))
+    return out
+
+
+def method_blocks(doc: str) -> list[dict]:
+    """An experiment's module docstring, after its title paragraph, as page blocks.
+
+    Returns ``[{"kind": "p", "spans": [...]}, {"kind": "ul", "entries": [[...], ...]}, ...]``:
+    blank lines separate paragraphs, lines starting with ``*`` or ``-`` open list items (indented
+    lines continue them), and each text is split by :func:`_spans` so that both templates render
+    code and bold instead of showing the markup.
+    """
+    blocks = []
+    for para in doc.strip().split("\n\n")[1:]:
+        lines = [line.strip() for line in para.strip().splitlines()]
+        if lines and lines[0][:2] in ("* ", "- "):
+            items: list[str] = []
+            for line in lines:
+                if line[:2] in ("* ", "- "):
+                    items.append(line[2:])
+                elif items:
+                    items[-1] += " " + line
+            blocks.append({"kind": "ul", "entries": [_spans(i) for i in items]})
+        else:
+            blocks.append({"kind": "p", "spans": _spans(" ".join(lines))})
+    return blocks
+
+
 def write_page(mod, result: dict, out: Path) -> list[Path]:
     """Write every file of one experiment into ``out/NAME/`` and refresh ``out/index.html``."""
     from .._cache import atomic_write
@@ -95,7 +136,7 @@ def write_page(mod, result: dict, out: Path) -> list[Path]:
     result["figures"] = figures
     result["provenance"] = provenance()
     html_env, tex_env = _envs()
-    page = {**result, "rows": _rows(result), "slug": result["verdict"].replace(" ", "-")}
+    page = {**result, "rows": _rows(result), "slug": result["verdict"].replace(" ", "-"), "method": method_blocks(result["method"])}
     summary = {
         "name": result["name"], "title": result["title"], "kind": "experiment", "family": "experiment",
         "classification": result["verdict"], "statement": result["measurement"], "claim": result["claim"], "quick": result["quick"],

@@ -339,7 +339,7 @@ def run(ctx) -> dict:
         "timings": {f"{'slice' if r['slice'] else 'd2'}_seed{r['seed']}_{k}": r[k] for r in res for k in ("continuation_s", "brute_force_s")},
         "notes": ["Counting: a level's count is the number of distinct critical points inside the window [-2.5, 2.5]^2; a branch that "
                   "leaves the window is stopped."],
-        "method": [p.replace("\n", " ") for p in __doc__.split("\n\n")[1:]],
+        "method": __doc__,
     }
 
 

@@ -124,7 +124,7 @@ def run(ctx) -> dict:
                   "arithmetic eps_opt scales by a and not at all with s; N^{-1/d} is dimensionless and cannot follow the output units. "
                   "Stated in units, the prescription is eps* ~ C L h, with h ~ diam N^{-1/d} the atom spacing and L the Lipschitz constant.",
                   "Training is 150 full-batch Adam steps per network; optimisation noise shows up as ragged validation curves and widens the intervals."],
-        "method": [__doc__.split("\n\n", 1)[1].replace("\n", " ")],
+        "method": __doc__,
     }
 
 

@@ -96,7 +96,7 @@ def run(ctx) -> dict:
                    "t": T_MODEL, "adam_steps": steps, "validation_fraction": 0.25, "margin_fraction": MARGIN},
         "notes": ["Finite n: the fitted slope over n in "
                   f"[{sizes[0]}, {sizes[-1]}] mixes approximation and estimation error; the minimax exponent is asymptotic."],
-        "method": [__doc__.split("\n\n", 1)[1].replace("\n", " ")],
+        "method": __doc__,
     }
 
 

@@ -194,7 +194,7 @@ def run(ctx) -> dict:
         "timings": {f"closed_form_N{r['N']}": r["closed_s"] for r in cost} | {f"hessian_inverse_N{r['N']}": r["hif_s"] for r in cost},
         "notes": ["The leave-one-out change is measured after retraining the remaining neurons; without retraining it would be "
                   "-eps log(1 - pi_j(x)), a monotone function of pi_j, and the rank correlation would be 1 by construction."],
-        "method": [__doc__.split("\n\n", 1)[1].replace("\n", " ")],
+        "method": __doc__,
     }
 
 

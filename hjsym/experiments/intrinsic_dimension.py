@@ -88,7 +88,7 @@ def run(ctx) -> dict:
                    "embedding": "Q1 z + 0.3 sin(Q2 z + phi), Q1 orthonormal columns, Q2 ~ N(0, 4/k)"},
         "notes": ["This measures the tropical (eps -> 0) quadrature, where the error at a kink is L times the distance to the nearest atom; "
                   "that distance shrinks like the atom spacing on the manifold, N^{-1/k}, whatever D is."],
-        "method": [__doc__.split("\n\n", 1)[1].replace("\n", " ")],
+        "method": __doc__,
     }
 
 

@@ -94,7 +94,7 @@ def run(ctx) -> dict:
                         f"{ratio['mean']:.2f} [{ratio['lo']:.2f}, {ratio['hi']:.2f}] times N^(-1/2)."),
         "rows": rows, "data": {"eps": EPS, "runs": res, "eps_half": halves, "widths": widths},
         "config": {"widths": widths, "eps": EPS, "grid_side": side, "t": T, "domain": "[-1, 1]^2"},
-        "notes": [], "method": [__doc__.split("\n\n", 1)[1].replace("\n", " ")],
+        "notes": [], "method": __doc__,
     }
 
 

@@ -100,7 +100,7 @@ def run(ctx) -> dict:
         "config": {"n_true": N_TRUE, "t": T, "n_data": N_DATA, "restarts": RESTARTS, "schedule": SCHEDULE, "adam_steps_per_eps": steps},
         "notes": ["Only atoms that win somewhere in the sampled domain (active atoms) can be identified; the errors are over those.",
                   "The eps log N term is a bias of the smooth network, not of the read-out: the max-plus network of the read-out atoms removes it."],
-        "method": [__doc__.split("\n\n", 1)[1].replace("\n", " ")],
+        "method": __doc__,
     }
 
 

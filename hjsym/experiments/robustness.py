@@ -202,7 +202,7 @@ def run(ctx) -> dict:
                    "adam_steps": 40 if ctx.quick else 300, "pgd_steps": 8 if ctx.quick else 40, "pgd_starts": 3},
         "notes": notes + ["How tight: the ratio ||Hess F|| / bound measures how much of the worst case a trained network uses; the bound is "
                           "sharp only when the Gibbs weights split evenly between two atoms with opposite weights."],
-        "method": [__doc__.split("\n\n", 1)[1].replace("\n", " ")],
+        "method": __doc__,
     }
 
 
