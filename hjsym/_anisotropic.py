@@ -141,7 +141,6 @@ def input_map(d):
     if not spec.input_map:
         return
     L = d.sym.tensors[spec.input_map]
-    Linv = InverseBase(L)
     k, l, n = d.k, d.l, free_index(DIM, 2)
     a = bound_index(DIM)
     P, p = sp.IndexedBase("P"), d.p

@@ -394,7 +394,7 @@ def _read_resnet(m: nn.Module, spec) -> ControlReadout:
         raise ModuleFormError(f"{type(m).__name__} injects noise (sigma={m.sigma}): its forward pass is random",
                               "check the deterministic module (sigma=0); the noisy one is checked by the Kolmogorov check")
     h = float(getattr(m, "h", getattr(m, "step_size", 1.0)))
-    params, names = {}, {}
+    params = {}
     for n, (l1, l2) in enumerate(linears_all):
         for tag, t in (("W1", l1.weight), ("b1", l1.bias), ("W2", l2.weight), ("b2", l2.bias)):
             params[f"{n}.{tag}"] = t.detach()

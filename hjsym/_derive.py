@@ -377,7 +377,7 @@ class _Deriver:
         data = self.sym.spec.initial_data
         Y, G = self.sym.tensors[data.points], self.sym.tensors[data.values]
         x, t, k = self.x, self.t, self.k
-        j, i = bound_index(ATOM), bound_index(DIM)
+        j = bound_index(ATOM)
         c, log_kernel = self.results["hopf_cole_c"], self.results["log_kernel"]
         log_k = substitute_indexed(log_kernel, x, x[k] - Y[j, k], (k,))  # the kernel centred at y_j
         u_exact = canonical(-c * lse(-G[j] / c + log_k, j))

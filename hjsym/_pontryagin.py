@@ -39,11 +39,11 @@ import sympy as sp
 
 from ._calculus import canonical, fresh_binders, free_indices, instantiate, pdiff, substitute_indexed
 from ._codegen import ArgSpec
-from ._gates import DSigmoid, DTanh, Sigmoid, Softplus, Tanh, from_gates, to_gates
+from ._gates import Sigmoid, Softplus, Tanh, from_gates, to_gates
 from ._index import AXES, DIM, INPUT, axis_of, bound_index, free_index
 from ._latex import Limit0, Partial, Tex, eq
 from ._parse import placeholder
-from ._program import BatchSum, Let, Output, ProgramSpec
+from ._program import Let, Output, ProgramSpec
 
 __all__ = ["control_pass", "Definition", "ChainRule"]
 
@@ -350,7 +350,6 @@ class ControlPass:
 
     # ------------------------------------------------------------------ the step map
     def state_display(self, state, next_=False, idx=None):
-        base = self.S[state]
         label = f"{state}_next" if next_ else state
         if next_:
             self.tex(label, f"{state}^{{+}}")
@@ -816,7 +815,7 @@ class ControlPass:
 
     # ------------------------------------------------------------------ generated functions
     def functions(self):
-        sym, h = self.sym, self.h
+        h = self.h
         state_args = [self.arg(s) for s in self.states]
         costate_args = [ArgSpec(self.P[s].label.name, self.P[s], ("dim",), batched=True, doc=f"costate of {s} at step k+1")
                         for s in self.states]

@@ -154,15 +154,6 @@ REFERENCES = {
         "year": "2017",
         "short": "W. E. A proposal on machine learning via dynamical systems. Commun. Math. Stat. 5, 2017.",
     },
-    "vaswani2017": {
-        "type": "inproceedings",
-        "author": "Vaswani, Ashish and Shazeer, Noam and Parmar, Niki and Uszkoreit, Jakob and Jones, Llion and Gomez, Aidan N. "
-        "and Kaiser, {\\L}ukasz and Polosukhin, Illia",
-        "title": "Attention is all you need",
-        "booktitle": "Advances in Neural Information Processing Systems 30",
-        "year": "2017",
-        "short": "A. Vaswani et al. Attention is all you need. NeurIPS, 2017.",
-    },
 }
 
 #: Which works a derivation step relies on: (pattern on "step-id title", ((key, where), ...)).

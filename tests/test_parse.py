@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from hjsym import SpecError
 from hjsym._calculus import canonical
-from hjsym._index import ATOM, DIM
+from hjsym._index import DIM
 from hjsym._parse import FUNCTIONS, Namespace, parse
 from hjsym._reductions import LogSumExp
 

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from hjsym import AtomicData, Network, Scalar, Spec, SpecError, Tensor
+from hjsym import AtomicData, Network, Scalar, SpecError, Tensor
 from hjsym.architectures.lse import SPEC
 
 

@@ -20,7 +20,6 @@ The checks ``forward`` and ``hidden_states`` hold to 1e-12, the gradient checks 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
