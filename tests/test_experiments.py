@@ -107,6 +107,66 @@ def test_entropy_closed_forms_match_autograd():
         assert torch.allclose(Gx[i] / eps[i], hessian(H)(x[i], lam[i]), atol=1e-8) or not torch.allclose(G[i], torch.zeros(2))
 
 
+def _slice_layer(seed: int = 0):
+    """The bifurcation experiment's 1-D slice x = (s, 0): weights ``(N, 1)`` and biases ``(N,)``."""
+    from hjsym.experiments.bifurcation import two_clusters
+
+    _, _, W, b = two_clusters(seed)
+    return W[:, :1].contiguous(), b
+
+
+def _slice_grid(levels: int = 60):
+    from hjsym.experiments.bifurcation import EPS_RANGE
+
+    return torch.linspace(math.log(EPS_RANGE[0]), math.log(EPS_RANGE[1]), levels)
+
+
+def test_continuation_counts_equal_brute_force_and_a_moved_layer_differs():
+    """Route A: branches followed by continuation, crossing the grid; route B: multi-start Newton at every level."""
+    from hjsym.experiments.bifurcation import brute_force, traced_counts
+
+    W, b = _slice_layer()
+    lams = _slice_grid()
+    traced, folds, branches = traced_counts(W, b, lams, 100)
+    assert folds and branches > 0 and traced.sum() > 0
+    assert torch.equal(traced, brute_force(W, b, lams, 100))
+    moved = b.clone()
+    moved[3] += 0.05  # one atom's value moved: the landscape, and so its counts, change
+    assert not torch.equal(traced, brute_force(W, moved, lams, 100))
+
+
+def test_fold_points_solve_the_fold_system():
+    """Route A: folds where the continuation tangent's lambda-component changes sign (interpolated);
+    route B: SciPy's root of the fold system {G = 0, G_x = 0} started there. A moved layer's folds are not
+    folds of the original layer."""
+    from scipy.optimize import root
+
+    from hjsym.experiments.bifurcation import _dedupe_folds, entropy_terms, traced_counts
+
+    W, b = _slice_layer()
+    lams = _slice_grid()
+
+    def fold_system(v, bias):
+        G, Gx, _, _ = entropy_terms(torch.tensor([[v[0]]]), torch.tensor([v[1]]), W, bias)
+        return [float(G[0, 0]), float(Gx[0, 0, 0])]
+
+    def distance_to_fold(fold, bias):
+        start = [fold["x"][0], math.log(fold["eps"])]
+        sol = root(fold_system, start, args=(bias,), tol=1e-13)
+        residual = max(abs(r) for r in fold_system(sol.x, bias))
+        return math.dist(start, sol.x) if residual < 1e-10 else math.inf
+
+    folds = _dedupe_folds(traced_counts(W, b, lams, 100)[1], W, b)
+    assert len(folds) >= 3
+    assert max(distance_to_fold(f, b) for f in folds) < 1e-3
+    moved = b.clone()
+    moved[3] += 0.05
+    moved_folds = _dedupe_folds(traced_counts(W, moved, lams, 100)[1], W, moved)
+    assert max(distance_to_fold(f, moved) for f in moved_folds) < 1e-3  # folds of the moved layer itself
+    assert max(min(math.dist([f["x"][0], math.log(f["eps"])], [g["x"][0], math.log(g["eps"])]) for g in folds)
+               for f in moved_folds) > 1e-2
+
+
 def test_bank_matches_the_generated_hopf_cole_function():
     import hjsym
     from hjsym.experiments._models import bank_u

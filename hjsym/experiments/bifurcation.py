@@ -11,15 +11,21 @@ parameter map (t = 1); eps in [0.03, 2]; the window ``[-2.5, 2.5]^2``; and the 1
 * the eps-derivative of ``G = W^T a`` along ``lambda = log eps``: ``-W^T J z``.
 
 Critical points solve ``G(x, lambda) = 0``. **Continuation**: every critical point found at
-six eps levels (multi-start Newton: twice the baseline's starts per axis at the smallest eps, half as
-many at the others) is followed in both directions along the solution curve in ``(x, lambda)`` by
-pseudo-arclength steps (tangent from the bordered Jacobian ``[G_x | G_lambda; tau^T]``, Newton
-corrector on the arclength constraint), all branches batched; folds are where the tangent's
-lambda-component changes sign (one eigenvalue of ``G_x`` crosses zero), located by interpolation
-and classified by the Hessian's eigenvalues and by the direction in which the branch turns.
-Counts of minima / saddles / maxima on a shared eps grid come from the branches' crossings of
-the grid, polished by Newton. **Baseline**: brute-force multi-start Newton on a grid of starting
-points at every eps of the same grid. Both are timed in the same run.
+six eps levels (multi-start Newton: sqrt(2) times the baseline's starts per axis at the smallest eps,
+where the basins are smallest, 0.3 times at the other five, which only need to catch closed curves
+and branches entering the window) is followed in both directions along the solution curve in
+``(x, lambda)`` by pseudo-arclength steps (tangent from the bordered Jacobian
+``[G_x | G_lambda; tau^T]``, Newton corrector on the arclength constraint), all branches batched,
+each with its own step size (shortened where the corrector or the tangent says the curve bends,
+grown where it is straight); folds are where the tangent's lambda-component changes sign (one
+eigenvalue of ``G_x`` crosses zero), stepped over with a short step, located by interpolation and
+classified by the Hessian's eigenvalues and by the direction in which the branch turns. Counts of
+minima / saddles / maxima on a shared eps grid come from the branches' crossings of the grid
+(cubic Hermite interpolation along each step), polished by Newton. **Baseline**: brute-force
+multi-start Newton on a grid of starting points at every eps of the same grid, with the same
+Newton routine. Both are timed in the same run, with autograd off: the brute force once (tens of
+seconds), the continuation as the median of three repeats (a fraction of a second, where a single
+scheduler pause would otherwise dominate).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ BOX = 2.5
 T = 1.0
 SPEEDUP_TARGET = 20.0
 SEED_LEVELS = 6  # eps levels at which branches are seeded by multi-start Newton
+SEED_FIRST, SEED_OTHERS = math.sqrt(2), 0.3  # their starts per axis, relative to the baseline's (smallest eps, the others)
 
 
 # ----------------------------------------------------------------------------- the landscape
@@ -57,27 +64,29 @@ def two_clusters(seed: int, n: int = 16, d: int = 2):
     return y, g, function("lse", "weights_W")(y=y, t=T), function("lse", "weights_b")(y=y, g=g, t=T)
 
 
-def entropy_terms(x: torch.Tensor, lam: torch.Tensor, W: torch.Tensor, b: torch.Tensor):
+def entropy_terms(x: torch.Tensor, lam: torch.Tensor, W: torch.Tensor, b: torch.Tensor, WW: torch.Tensor | None = None):
     """``G = W^T a`` ``(B, k)``, ``G_x = W^T J W / eps`` ``(B, k, k)``, ``G_lambda = -W^T J z`` ``(B, k)`` and ``H`` ``(B,)``.
 
-    ``x``: ``(B, k)``; ``lam = log eps``: ``(B,)``; ``W``: ``(N, k)``; ``b``: ``(N,)``. ``grad_x H = G / eps``
-    and ``Hess_x H = G_x / eps`` wherever ``G = 0``.
+    ``x``: ``(B, k)``; ``lam = log eps``: ``(B,)``; ``W``: ``(N, k)``; ``b``: ``(N,)``; ``WW``: the outer
+    products ``W_j W_j^T`` flattened, ``(N, k*k)`` (computed when not given; callers in a loop pass it once).
+    ``grad_x H = G / eps`` and ``Hess_x H = G_x / eps`` wherever ``G = 0``.
     """
+    B, k = x.shape
+    if WW is None:
+        WW = (W[:, :, None] * W[:, None, :]).reshape(len(W), k * k)
     eps = lam.exp()[:, None]
-    z = (x @ W.T + b) / eps
+    z = torch.addmm(b, x, W.T) / eps
     logp = torch.log_softmax(z, -1)
     p = logp.exp()
-    s = -logp
-    H = (p * s).sum(-1, keepdim=True)
-    a = p * (s - H)
-    G = a @ W
-    pW = p @ W  # (B, k)
-    aW = a @ W
-    diagW = (p * (s - H - 1)).unsqueeze(-1) * W  # (B, N, k)
-    JW_T = W.T @ diagW  # (B, k, k): W^T diag(.) W
-    Gx = (JW_T + pW[:, :, None] * pW[:, None, :] - aW[:, :, None] * pW[:, None, :] - pW[:, :, None] * aW[:, None, :]) / eps[..., None]
-    Jz = p * (s - H - 1) * z + p * (p * z).sum(-1, keepdim=True) - a * (p * z).sum(-1, keepdim=True) - p * (a * z).sum(-1, keepdim=True)
-    return G, Gx, -(Jz @ W), H[:, 0]
+    H = -(p * logp).sum(-1, keepdim=True)
+    a = p * (-logp - H)  # pi (s - H)
+    c = a - p  # pi (s - H - 1)
+    pW, aW = p @ W, a @ W  # (B, k)
+    # W^T J W = W^T diag(c) W + pW pW^T - aW pW^T - pW aW^T = W^T diag(c) W + (pW - aW) pW^T - pW aW^T
+    Gx = ((c @ WW).view(B, k, k) + (pW - aW)[:, :, None] * pW[:, None, :] - pW[:, :, None] * aW[:, None, :]) / eps[..., None]
+    pz, az = (p * z).sum(-1, keepdim=True), (a * z).sum(-1, keepdim=True)
+    Jz = c * z + (p - a) * pz - p * az
+    return aW, Gx, -(Jz @ W), H[:, 0]
 
 
 def classify(Gx: torch.Tensor) -> torch.Tensor:
@@ -97,7 +106,9 @@ def newton(x, lam, W, b, iters: int = 60, max_step: float = 0.3):
         step = torch.nan_to_num(step, nan=0.0, posinf=0.0, neginf=0.0)
         norm = step.norm(dim=-1, keepdim=True)
         x = x - step * (max_step / norm).clamp(max=1.0)
-        conv = norm[:, 0] < 1e-11
+        # at a nearly degenerate critical point (a Hessian eigenvalue ~1e-8) rounding in G alone moves x by
+        # ~1e-16 / eigenvalue per step: there a residual at rounding level is convergence too
+        conv = (norm[:, 0] < 1e-11) | ((G.norm(dim=-1) < 1e-14) & (norm[:, 0] < 1e-6))
         if it % 10 == 9 and bool((conv | (x.abs().amax(-1) > 2 * BOX) | ~torch.isfinite(x).all(-1)).all()):
             break  # every start has converged or left the window (the same rule for every caller)
     G, Gx, _, _ = entropy_terms(x, lam, W, b)
@@ -140,23 +151,60 @@ def brute_force(W, b, lams: torch.Tensor, starts_per_axis: int):
 
 
 # ----------------------------------------------------------------------------- continuation
+def _bordered(Gx, Gl, last):
+    """The bordered Jacobian ``[G_x | G_lambda; last^T]``: ``(B, k+1, k+1)``."""
+    return torch.cat([torch.cat([Gx, Gl[:, :, None]], 2), last[:, None, :]], 1)
+
+
 def _tangent(Gx, Gl, prev):
     """Unit null vector of ``[G_x | G_lambda]`` oriented like ``prev``: ``(B, k+1)``."""
-    B, k = Gl.shape
-    A = torch.zeros(B, k + 1, k + 1, dtype=Gx.dtype)
-    A[:, :k, :k], A[:, :k, k], A[:, k] = Gx, Gl, prev
-    rhs = torch.zeros(B, k + 1, dtype=Gx.dtype)
-    rhs[:, k] = 1
-    tau = torch.nan_to_num(torch.linalg.solve_ex(A, rhs[..., None])[0][..., 0])
+    rhs = torch.zeros_like(prev)
+    rhs[:, -1] = 1
+    tau = torch.nan_to_num(torch.linalg.solve_ex(_bordered(Gx, Gl, prev), rhs[..., None])[0][..., 0])
     return tau / tau.norm(dim=-1, keepdim=True).clamp_min(1e-300)
 
 
-def continuation(W, b, starts_x, starts_lam, lams_grid, h: float = 0.03, max_steps: int = 1500):
-    """Follow every start in both directions; returns the grid crossings and the fold points.
+def _correct(Xp, tau, W, b, WW, iters: int = 2):
+    """A fixed number of Newton steps on ``[G(Y) = 0, tau.(Y - Xp) = 0]`` from the predictor ``Xp`` ``(B, k+1)``.
 
-    ``lams_grid`` must be uniform in lambda = log eps (crossings are found by index arithmetic).
+    Returns ``Y`` and ``G``, ``G_x``, ``G_lambda`` at ``Y`` (they also give the next tangent). No
+    convergence test inside: the caller accepts a step by its residual and shortens it otherwise.
     """
     k = W.shape[1]
+    Y = Xp
+    G, Gx, Gl, _ = entropy_terms(Y[:, :k], Y[:, k], W, b, WW)
+    for _ in range(iters):
+        F = torch.cat([G, ((Y - Xp) * tau).sum(-1, keepdim=True)], 1)
+        Y = Y - torch.nan_to_num(torch.linalg.solve_ex(_bordered(Gx, Gl, tau), F[..., None])[0][..., 0])
+        G, Gx, Gl, _ = entropy_terms(Y[:, :k], Y[:, k], W, b, WW)
+    return Y, G, Gx, Gl
+
+
+def _hermite(X, Y, tau0, tau1, w):
+    """Cubic Hermite interpolation along a step (the tangents scaled by its chord length) at ``w`` in [0, 1]."""
+    ds = (Y - X).norm(dim=-1, keepdim=True)
+    w = w[:, None]
+    h00, h10, h01, h11 = 2 * w**3 - 3 * w**2 + 1, w**3 - 2 * w**2 + w, -2 * w**3 + 3 * w**2, w**3 - w**2
+    return h00 * X + h10 * ds * tau0 + h01 * Y + h11 * ds * tau1
+
+
+def continuation(W, b, starts_x, starts_lam, lams_grid, h0: float = 0.03, h_max: float = 0.15, h_fold: float = 0.01,
+                 h_min: float = 1e-4, max_turn: float = 0.2, residual: float = 1e-8, max_steps: int = 3000):
+    """Follow every start in both directions; returns the grid crossings and the fold points.
+
+    Step control per branch: a step is accepted when two corrector steps bring ``|G|`` below
+    ``residual``, the corrector moved less than ``max_turn * h / 2`` and the tangent turned by less than
+    ``max_turn`` radians; otherwise it is halved (a branch stops below ``h_min``). Accepted steps grow by
+    1.5x up to ``h_max`` when the corrector moved less than half of that. A step over a fold (the
+    tangent's lambda-component changing sign) is accepted only once it is shorter than ``h_fold``, so
+    folds are located to that accuracy and no grid level is crossed twice within a step. The loop only
+    steps (a fixed sequence of batched operations); grid crossings and folds are read off the accepted
+    steps afterwards, all at once. ``lams_grid`` must be uniform in lambda = log eps.
+    """
+    k = W.shape[1]
+    if not len(starts_x):
+        return torch.zeros(0, k, dtype=torch.float64), torch.zeros(0, dtype=torch.long), []
+    WW = (W[:, :, None] * W[:, None, :]).reshape(len(W), k * k)
     lo, hi = float(lams_grid[0]), float(lams_grid[-1])
     n_grid = len(lams_grid)
     dl = (hi - lo) / (n_grid - 1)
@@ -164,59 +212,63 @@ def continuation(W, b, starts_x, starts_lam, lams_grid, h: float = 0.03, max_ste
     B = X.shape[0]
     prev = torch.zeros(B, k + 1, dtype=torch.float64)
     prev[:, k] = torch.cat([torch.ones(B // 2), -torch.ones(B // 2)]).to(torch.float64)
-    G, Gx, Gl, _ = entropy_terms(X[:, :k], X[:, k], W, b)
+    _, Gx, Gl, _ = entropy_terms(X[:, :k], X[:, k], W, b, WW)
     tau = _tangent(Gx, Gl, prev)
+    h = torch.full((B,), h0, dtype=torch.float64)
+    arc = torch.zeros(B, dtype=torch.float64)
     alive = torch.ones(B, dtype=torch.bool)
     X0 = X.clone()
-    cross_x, cross_k, folds = [], [], []
-    for step in range(max_steps):
+    steps = []  # (X, Y, tau at X, tau at Y, accepted) per iteration
+    cos_turn = math.cos(max_turn)
+    for _ in range(max_steps):
         if not bool(alive.any()):
             break
-        Xp = X + h * tau
-        Y = Xp.clone()
-        for _ in range(3):  # Newton on [G(Y) = 0, tau.(Y - Xp) = 0]
-            G, Gx, Gl, _ = entropy_terms(Y[:, :k], Y[:, k], W, b)
-            A = torch.zeros(B, k + 1, k + 1, dtype=torch.float64)
-            A[:, :k, :k], A[:, :k, k], A[:, k] = Gx, Gl, tau
-            F = torch.cat([G, ((Y - Xp) * tau).sum(-1, keepdim=True)], 1)
-            Y = Y - torch.nan_to_num(torch.linalg.solve_ex(A, F[..., None])[0][..., 0])
-        G, Gx, Gl, _ = entropy_terms(Y[:, :k], Y[:, k], W, b)
+        Xp = X + h[:, None] * tau
+        Y, G, Gx, Gl = _correct(Xp, tau, W, b, WW)
         new_tau = _tangent(Gx, Gl, tau)
-        ok = alive & (G.norm(dim=-1) < 1e-8) & torch.isfinite(Y).all(-1)
-        # crossings of the shared (uniform in lambda) grid between X and Y, all branches at once
-        la, lb = X[:, k], Y[:, k]
-        q_lo = torch.floor((torch.minimum(la, lb) - lo) / dl).long() + 1
-        q_hi = torch.floor((torch.maximum(la, lb) - lo) / dl).long()
-        for off in range(int((q_hi - q_lo + 1).clamp_min(0).max()) if bool(ok.any()) else 0):
-            q = q_lo + off
-            hit = ok & (q <= q_hi) & (q >= 0) & (q < n_grid)
-            w = ((lo + q * dl - la) / (lb - la))[hit, None]
-            cross_x.append(X[hit, :k] + w * (Y[hit, :k] - X[hit, :k]))
-            cross_k.append(q[hit])
-        flip = ok & (tau[:, k] * new_tau[:, k] < 0)
-        for j in torch.nonzero(flip).flatten().tolist():
-            w = float(tau[j, k] / (tau[j, k] - new_tau[j, k]))
-            Z = X[j] + w * (Y[j] - X[j])
-            folds.append({"x": Z[:k].tolist(), "eps": math.exp(float(Z[k])), "turn": "annihilation" if tau[j, k] > 0 else "creation"})
+        moved = (Y - Xp).norm(dim=-1)
+        flip = tau[:, k] * new_tau[:, k] < 0
+        # NaN anywhere fails these comparisons: such a step is rejected
+        ok = alive & (G.norm(dim=-1) < residual) & (moved < 0.5 * max_turn * h) & ((tau * new_tau).sum(-1) > cos_turn) & (~flip | (h <= h_fold))
+        steps.append((X, Y, tau, new_tau, ok))
+        arc = torch.where(ok, arc + (Y - X).norm(dim=-1), arc)
         X = torch.where(ok[:, None], Y, X)
         tau = torch.where(ok[:, None], new_tau, tau)
-        closed = (step > 10) & ((X - X0).norm(dim=-1) < 0.6 * h)  # back at its start: a closed curve (isola), traced once
-        alive = ok & ~closed & (X[:, k] > lo - h) & (X[:, k] < hi + h) & (X[:, :k].abs().amax(-1) < BOX)
-    return cross_x, cross_k, folds
+        h = torch.where(ok, torch.where(moved < 0.25 * max_turn * h, (1.5 * h).clamp(max=h_max), h), 0.5 * h)
+        closed = (arc > 4 * h) & ((X - X0).norm(dim=-1) < 0.6 * h)  # back at its start: a closed curve (isola), traced once
+        alive = alive & (h >= h_min) & ~closed & (X[:, k] > lo - dl) & (X[:, k] < hi + dl) & (X[:, :k].abs().amax(-1) < BOX)
+    X, Y, T0, T1, ok = (torch.cat(parts) for parts in zip(*steps))
+    X, Y, T0, T1 = X[ok], Y[ok], T0[ok], T1[ok]
+    # crossings of the shared (uniform in lambda) grid by every accepted step
+    la, lb = X[:, k], Y[:, k]
+    q_lo = torch.floor((torch.minimum(la, lb) - lo) / dl).long() + 1
+    q_hi = torch.floor((torch.maximum(la, lb) - lo) / dl).long()
+    n_cross = int((q_hi - q_lo + 1).clamp_min(0).max()) if len(la) else 0
+    q = q_lo[:, None] + torch.arange(n_cross)  # (S, n_cross) candidate levels
+    row, col = torch.nonzero((q <= q_hi[:, None]) & (q >= 0) & (q < n_grid), as_tuple=True)
+    q = q[row, col]
+    w = (lo + q * dl - la[row]) / (lb[row] - la[row])
+    cross_x = _hermite(X[row], Y[row], T0[row], T1[row], w)[:, :k]
+    folds = []
+    for j in torch.nonzero(T0[:, k] * T1[:, k] < 0).flatten().tolist():
+        w = float(T0[j, k] / (T0[j, k] - T1[j, k]))
+        Z = X[j] + w * (Y[j] - X[j])
+        folds.append({"x": Z[:k].tolist(), "eps": math.exp(float(Z[k])), "turn": "annihilation" if T0[j, k] > 0 else "creation"})
+    return cross_x, q, folds
 
 
 def traced_counts(W, b, lams_grid, starts_per_axis: int):
     """Counts on the grid from continuation, with the fold points and the number of branches.
 
     Branches are seeded by multi-start Newton at ``SEED_LEVELS`` levels: the smallest eps (where the
-    landscape is richest, with the smallest basins) with twice the baseline's ``starts_per_axis``,
-    the others with half as many.
+    landscape is richest, with the smallest basins) with ``SEED_FIRST`` times the baseline's
+    ``starts_per_axis``, the others with ``SEED_OTHERS`` times as many (at least 8 per axis).
     """
     k = W.shape[1]
     idx = torch.linspace(0, len(lams_grid) - 1, SEED_LEVELS).round().long().unique()
     xs, ls, ks = [], [], []
     for n, q in enumerate(idx.tolist()):
-        per_axis = 2 * starts_per_axis if n == 0 else max(8, starts_per_axis // 2)
+        per_axis = max(8, round(starts_per_axis * (SEED_FIRST if n == 0 else SEED_OTHERS)))
         side = torch.linspace(-BOX + 0.05, BOX - 0.05, per_axis, dtype=torch.float64)
         pts = torch.cartesian_prod(*([side] * k)).reshape(-1, k)
         xs.append(pts)
@@ -231,12 +283,9 @@ def traced_counts(W, b, lams_grid, starts_per_axis: int):
         0, inverse, torch.arange(len(inverse)), reduce="amin")
     keep = torch.zeros(len(x), dtype=torch.bool)
     keep[first] = True
-    cross_x, cross_k, folds = continuation(W, b, x[keep], lam0[keep], lams_grid)
-    seed_k = seed_k[keep]  # the seeds themselves lie on grid levels
-    X = torch.cat(cross_x) if cross_x else torch.zeros(0, k, dtype=torch.float64)
-    K = torch.cat(cross_k) if cross_k else torch.zeros(0, dtype=torch.long)
-    X = torch.cat([X, x[keep]])
-    K = torch.cat([K, seed_k])
+    X, K, folds = continuation(W, b, x[keep], lam0[keep], lams_grid)
+    X = torch.cat([X, x[keep]])  # the seeds themselves lie on grid levels
+    K = torch.cat([K, seed_k[keep]])
     Xp, good, Gx = newton(X, lams_grid[K], W, b, iters=12)
     kinds = classify(Gx)
     return unique_counts(K[good], Xp[good], kinds[good], len(lams_grid)), folds, int(keep.sum())
@@ -267,12 +316,16 @@ def one(cfg: dict) -> dict:
     K = cfg["levels"]
     lams = torch.linspace(math.log(EPS_RANGE[0]), math.log(EPS_RANGE[1]), K, dtype=torch.float64)
     starts = cfg["starts"]
-    t0 = time.perf_counter()
-    traced, folds, n_branches = traced_counts(W, b, lams, starts)
-    t_cont = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    brute = brute_force(W, b, lams, starts)
-    t_brute = time.perf_counter() - t0
+    with torch.inference_mode():  # both routes: no autograd bookkeeping on the many small tensors
+        runs = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            traced, folds, n_branches = traced_counts(W, b, lams, starts)
+            runs.append(time.perf_counter() - t0)
+        t_cont = sorted(runs)[1]
+        t0 = time.perf_counter()
+        brute = brute_force(W, b, lams, starts)
+        t_brute = time.perf_counter() - t0
     folds = _dedupe_folds(folds, W, b)
     agree = (traced == brute).all(-1)
     # where the two disagree, a brute force with twice the starts per axis (on those levels only) says who missed roots
@@ -281,11 +334,17 @@ def one(cfg: dict) -> dict:
     return {"seed": seed, "slice": slice_, "eps": lams.exp().tolist(), "traced": traced.tolist(), "brute": brute.tolist(),
             "agree_fraction": float(agree.double().mean()), "disagree_eps": lams.exp()[~agree].tolist(), "folds": folds,
             "dense_brute_on_disagreements": dense.tolist(), "agree_fraction_after_dense": float((agree.sum() + resolved.sum()) / len(agree)),
-            "branches": n_branches, "continuation_s": t_cont, "brute_force_s": t_brute, "speedup": t_brute / t_cont}
+            "branches": n_branches, "continuation_s": t_cont, "continuation_repeats_s": runs, "brute_force_s": t_brute,
+            "speedup": t_brute / t_cont}
 
 
 def settings(quick: bool) -> dict:
     return {"levels": 30 if quick else 200, "starts_2d": 16 if quick else 40, "starts_1d": 64 if quick else 400}
+
+
+def _span(values) -> str:
+    lo, hi = f"{min(values):.0f}", f"{max(values):.0f}"
+    return lo if lo == hi else f"{lo}-{hi}"
 
 
 def run(ctx) -> dict:
@@ -305,7 +364,7 @@ def run(ctx) -> dict:
         agree = mean_ci([r["agree_fraction"] for r in mine])
         v_f = "holds" if folds and simple else ("does not hold" if not folds else "inconclusive")
         rows.append({"quantity": f"{label}: fold points per configuration (all simple: {simple})", "paper": "folds occur", "measured": n_folds["mean"],
-                     "lo": n_folds["lo"], "hi": n_folds["hi"], "n": n_folds["n"], "verdict": v_f,
+                     "lo": max(0.0, n_folds["lo"]), "hi": n_folds["hi"], "n": n_folds["n"], "verdict": v_f,
                      "rule": "holds iff folds are found and each has one eigenvalue crossing zero"})
         frac = sum(ann) / len(ann) if ann else None
         v_m = "holds" if ann and all(ann) else ("inconclusive" if not ann else "does not hold")
@@ -313,10 +372,14 @@ def run(ctx) -> dict:
                      "measured": frac, "lo": None, "hi": None, "n": len(ann), "verdict": v_m,
                      "rule": f"holds iff every fold annihilates a pair as eps increases ({len(ann) - sum(ann)} create one)"})
         dense = mean_ci([r["agree_fraction_after_dense"] for r in mine])
+        differ = sum(len(r["disagree_eps"]) for r in mine)
+        sided = sum(round((r["agree_fraction_after_dense"] - r["agree_fraction"]) * len(r["eps"])) for r in mine)
         rows.append({"quantity": f"{label}: levels where continuation and brute force give the same counts", "paper": "-", "measured": agree["mean"],
-                     "lo": agree["lo"], "hi": agree["hi"], "n": agree["n"], "verdict": "holds" if min(r["agree_fraction"] for r in mine) >= 0.95 else "inconclusive",
-                     "rule": f"holds iff >= 95 % in every run; after re-running brute force with 2x starts per axis on the disagreeing levels: "
-                             f"{100 * dense['mean']:.1f} %"})
+                     "lo": max(0.0, agree["lo"]), "hi": min(1.0, agree["hi"]), "n": agree["n"],  # a fraction: the t-interval clipped to [0, 1]
+                     "verdict": "holds" if min(r["agree_fraction_after_dense"] for r in mine) >= 0.95 else "does not hold",
+                     "rule": "holds iff >= 95 % in every run once a brute force with 2x starts per axis re-checks the levels where the two differ"
+                             + (f" ({100 * dense['mean']:.1f} % then; on {sided} of those {differ} levels the denser brute force finds continuation's "
+                                "counts: the baseline's starts missed roots there)" if differ else " (no level differs)")})
         sp = mean_ci([r["speedup"] for r in mine])
         rows.append({"quantity": f"{label}: speed-up of continuation over brute force", "paper": f">= {SPEEDUP_TARGET:g}x (requirement)",
                      "measured": sp["mean"], "lo": sp["lo"], "hi": sp["hi"], "n": sp["n"],
@@ -329,7 +392,9 @@ def run(ctx) -> dict:
                    + f"; {sum(f['turn'] == 'annihilation' for f in folds2)} annihilate a pair as eps grows. Continuation matches brute force on "
                    + f"{100 * mean_ci([r['agree_fraction'] for r in res])['mean']:.1f} % of grid levels ("
                    + f"{100 * mean_ci([r['agree_fraction_after_dense'] for r in res])['mean']:.1f} % once a denser brute force re-checks the rest) and is "
-                   + f"{min(r['speedup'] for r in res):.0f}-{max(r['speedup'] for r in res):.0f}x faster.")
+                   + " and ".join(f"{_span(sp)}x faster {where}" for where, sp in (
+                       ("in d = 2", [r["speedup"] for r in res if not r["slice"]]), ("on the 1-D slice", [r["speedup"] for r in res if r["slice"]])))
+                   + ".")
     return {
         "verdict": overall,
         "verdict_reason": "folds (one Hessian eigenvalue through zero, the branch turning back in eps) are found and classified; the verdict "
@@ -338,7 +403,10 @@ def run(ctx) -> dict:
         "config": {"eps_range": EPS_RANGE, "box": BOX, "t": T, **st, "atoms": 16, "clusters": "(-1, 0), (1, 0), spread 0.3"},
         "timings": {f"{'slice' if r['slice'] else 'd2'}_seed{r['seed']}_{k}": r[k] for r in res for k in ("continuation_s", "brute_force_s")},
         "notes": ["Counting: a level's count is the number of distinct critical points inside the window [-2.5, 2.5]^2; a branch that "
-                  "leaves the window is stopped."],
+                  "leaves the window is stopped.",
+                  "Timing: by default the configurations run side by side (one per worker process), so both routes share the machine alike. On the 1-D slice "
+                  "the brute force is cheap (scalar Newton from a few hundred starts per level) while continuation still takes its "
+                  "~60-90 batched steps, whose cost is per step rather than per branch: there the speed-up stays below 20x."],
         "method": __doc__,
     }
 
