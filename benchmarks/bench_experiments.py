@@ -3,8 +3,8 @@
 Both find the critical points of the attribution entropy of the two-cluster LSE layer (d = 2,
 N = 16) on the same grid of eps values and must give the same counts of minima, saddles and
 maxima (on at least 95 % of the levels, where a brute force with twice the starts per axis decides
-the levels on which the two differ); the ratio is continuation time (median of three) / brute-force
-time, both measured in the same run (limit 1/20: continuation at least 20x faster).
+the levels on which the two differ); the ratio is continuation time (median of six, around the brute
+force) / brute-force time, both measured in the same run (limit 1/20: continuation at least 20x faster).
 
 Run with ``hjsym bench --only bifurcation_continuation``.
 """
