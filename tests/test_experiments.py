@@ -187,6 +187,7 @@ def test_statistics():
     ci = mean_ci([1.0, 2.0, 3.0])
     assert ci["mean"] == 2.0 and ci["lo"] == pytest.approx(2 - 4.303 / math.sqrt(3)) and ci["n"] == 3
     assert math.isinf(mean_ci([1.0])["hi"])
+    assert mean_ci([0.9, 1.0, 1.0], bounds=(0.0, 1.0))["hi"] == 1.0 and mean_ci([0.9, 1.0, 1.0])["hi"] > 1.0  # a fraction stays in [0, 1]
     x = torch.tensor([1.0, 2.0, 4.0, 8.0])
     assert fit_slope(x, 3 * x ** -0.5)[0] == pytest.approx(-0.5)
     assert verdict({"lo": -0.52, "hi": -0.48}, -0.5, 0.05) == "holds"

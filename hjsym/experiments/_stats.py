@@ -28,14 +28,18 @@ def t_quantile(df: int) -> float:
     return _T975[df - 1] if df <= 30 else 1.96
 
 
-def mean_ci(values) -> dict:
-    """Mean and 95 % t-interval of independent measurements: ``{"mean", "lo", "hi", "sd", "n"}``."""
+def mean_ci(values, bounds: tuple[float, float] = (-math.inf, math.inf)) -> dict:
+    """Mean and 95 % t-interval of independent measurements: ``{"mean", "lo", "hi", "sd", "n"}``.
+
+    ``bounds``: the range the quantity lives in (``(0, 1)`` for a fraction, ``(0, inf)`` for a count); the
+    interval is clipped to it, so it never reports a value the quantity cannot take.
+    """
     v = [float(x) for x in values]
     n = len(v)
     mean = sum(v) / n if n else float("nan")
     sd = math.sqrt(sum((x - mean) ** 2 for x in v) / (n - 1)) if n > 1 else float("nan")
     half = t_quantile(n - 1) * sd / math.sqrt(n) if n > 1 else float("inf")
-    return {"mean": mean, "lo": mean - half, "hi": mean + half, "sd": sd, "n": n}
+    return {"mean": mean, "lo": max(bounds[0], mean - half), "hi": min(bounds[1], mean + half), "sd": sd, "n": n}
 
 
 def fit_slope(x, y) -> tuple[float, float]:
