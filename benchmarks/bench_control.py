@@ -38,10 +38,10 @@ def _median_of(setup, timed, repeat):
 
 def _generated(arch, module, x, s0, loss_seeds):
     """(setup, timed) of the generated route for one module."""
-    from hjsym._control_modules import read_control
-    from hjsym._control_runtime import costates, rollout
-    from hjsym._derivation import load_functions
-    from hjsym._registry import get
+    from hjsym.networks.control import read_control
+    from hjsym.codegen.adjoint_sweep import costates, rollout
+    from hjsym.derivation.derivation import load_functions
+    from hjsym.spec.registry import get
 
     spec = get(arch).spec
     fns = load_functions(spec)
@@ -64,7 +64,7 @@ def _generated(arch, module, x, s0, loss_seeds):
 
 
 def bench_costate_resnet(quick: bool) -> dict:
-    from hjsym._control_modules import ResidualMLP, seeded
+    from hjsym.networks.control import ResidualMLP, seeded
 
     width, depth, batch = (64, 16, 64) if quick else (256, 64, 256)
     with seeded(0):
@@ -99,7 +99,7 @@ def bench_costate_resnet(quick: bool) -> dict:
 
 
 def bench_costate_lstm(quick: bool) -> dict:
-    from hjsym._control_modules import seeded
+    from hjsym.networks.control import seeded
 
     seq, hidden, batch = (32, 32, 8) if quick else (256, 128, 32)
     with seeded(0):

@@ -34,7 +34,7 @@ def _report(args, cache: str, out: str) -> float:
 
 
 def _archs(quick: bool) -> list[str]:
-    from hjsym._registry import names
+    from hjsym.spec.registry import names
 
     return ["lse"] if quick else names()
 

@@ -18,7 +18,7 @@ import torch
 
 import hjsym
 from hjsym.architectures.lse_aniso import SPEC as spec
-from hjsym._modules import read_aniso_lse
+from hjsym.networks.lse import read_aniso_lse
 
 # 1. The spec: H(p) = quad(p, A) = p^T A p, with A declared symmetric positive definite.
 print("Hamiltonian:", spec.hamiltonian, "| diffusion:", spec.diffusion, "| input map:", spec.input_map)

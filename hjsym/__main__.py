@@ -1,3 +1,3 @@
-from hjsym._cli import entry
+from ._cli import entry
 
 entry()

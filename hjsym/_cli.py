@@ -101,7 +101,7 @@ def _positive_int(text: str) -> int:
 
 
 def _cmd_list(args) -> int:
-    from ._api import list_architectures
+    from .checks.api import list_architectures
 
     rows = list_architectures()
     if args.json:
@@ -114,7 +114,7 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_derive(args) -> int:
-    from ._derivation import derive
+    from .derivation.derivation import derive
 
     d = derive(args.arch, cache=not args.no_cache)
     if args.format == "json":
@@ -129,7 +129,7 @@ def _cmd_derive(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from ._api import check
+    from .checks.api import check
 
     report = check(
         args.arch,
@@ -148,7 +148,7 @@ def _cmd_check(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from ._report import report
+    from .reports.pages import report
 
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
     written = report(args.archs, out=args.out, formats=formats, seed=args.seed, progress=sys.stderr.isatty(), jobs=args.jobs,
@@ -159,7 +159,7 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_verify(args) -> int:
-    from ._verify import verify_reports
+    from .verify.reports import verify_reports
 
     result = verify_reports(args.out, artifacts=args.artifacts, tex=not args.no_tex, browser=not args.no_browser,
                             progress=sys.stderr.isatty() and not args.json)

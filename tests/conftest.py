@@ -44,7 +44,7 @@ def lse_fns(lse_derivation):
 
 @pytest.fixture(scope="session")
 def reference_nets():
-    from hjsym.suites.lse import reference_modules
+    from hjsym.checks.suites.lse import reference_modules
 
     return reference_modules(seed=0)
 

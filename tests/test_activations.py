@@ -10,9 +10,9 @@ from torch import nn
 
 import hjsym
 from hjsym import ModuleFormError
-from hjsym._activations import structure_form, table_latex, table_markdown
-from hjsym._nets import make_mlp, read_mlp, relu_twin
-from hjsym.suites.softplus_mlp import CHECKS, NEGATIVE_CONTROLS, depth_bound_factor
+from hjsym.derivation.activations import structure_form, table_latex, table_markdown
+from hjsym.networks.mlp import make_mlp, read_mlp, relu_twin
+from hjsym.checks.suites.softplus_mlp import CHECKS, NEGATIVE_CONTROLS, depth_bound_factor
 
 z = sp.Symbol("z", real=True)
 eps = sp.Symbol("eps", positive=True)

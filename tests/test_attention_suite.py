@@ -7,8 +7,8 @@ from torch import nn
 
 import hjsym
 from hjsym import ModuleFormError
-from hjsym._attention_nets import LSEFeedForward, causal_mask, read_mha, toy_task
-from hjsym.suites.attention import CHECKS, D_K, MHA_CONFIGS, NEGATIVE_CONTROLS
+from hjsym.networks.attention import LSEFeedForward, causal_mask, read_mha, toy_task
+from hjsym.checks.suites.attention import CHECKS, D_K, MHA_CONFIGS, NEGATIVE_CONTROLS
 
 
 def test_checks_pass_and_fail_on_perturbed_modules(attention_report):

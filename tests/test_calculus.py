@@ -5,9 +5,19 @@ import pickle
 import pytest
 import sympy as sp
 
-from hjsym._calculus import canonical, free_indices, index_sum, instantiate, laplacian, pdiff, substitute_indexed
-from hjsym._index import ATOM, DIM, axis_of, bound_index, free_index
-from hjsym._reductions import GibbsMean, GibbsWeight, LogSumExp, ReduceMax, ReduceMin, TopGap, gibbs_mean, gibbs_weight, lse
+from hjsym.symbolic.calculus import canonical, free_indices, index_sum, instantiate, laplacian, pdiff, substitute_indexed
+from hjsym.symbolic.axes import ATOM, DIM, axis_of, bound_index, free_index
+from hjsym.symbolic.reductions import (
+    GibbsMean,
+    GibbsWeight,
+    LogSumExp,
+    ReduceMax,
+    ReduceMin,
+    TopGap,
+    gibbs_mean,
+    gibbs_weight,
+    lse,
+)
 
 d, N = DIM.extent, ATOM.extent
 i, i1 = bound_index(DIM), bound_index(DIM, 1)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from hjsym._checks import bound, compare, grad_and_hessian, jacobian_rows, scalar_derivative, tolerance
+from hjsym.checks.engine import bound, compare, grad_and_hessian, jacobian_rows, scalar_derivative, tolerance
 
 
 def test_identity_criterion_is_absolute_then_relative():

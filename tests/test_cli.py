@@ -45,7 +45,7 @@ def test_check_json_schema_and_exit_zero(capsys):
 def test_check_exits_one_when_a_check_fails(capsys, tmp_path):
     path = write_module_file(
         tmp_path / "bad.py",
-        "from hjsym._modules import Perturbed\n"
+        "from hjsym.networks.lse import Perturbed\n"
         "model = Perturbed(hjsym.train_lse_layer(d=2, n_atoms=4, seed=0, steps=10), 'bump', 1e-6)\n",
     )
     code, out, _ = run(capsys, "check", "lse", "--module", f"{path}:model", "--only", "identity")

@@ -6,10 +6,10 @@ import torch
 from helpers import lse_inputs, reference_f
 
 from hjsym import InputError, SpecError
-from hjsym._calculus import canonical, pdiff
-from hjsym._codegen import ArgSpec, FunctionSpec, HJTorchPrinter, generate
-from hjsym._index import ATOM, DIM, bound_index, free_index
-from hjsym._reductions import ReduceMax, ReduceMin, TopGap, gibbs_mean, gibbs_weight, lse
+from hjsym.symbolic.calculus import canonical, pdiff
+from hjsym.codegen.printer import ArgSpec, FunctionSpec, HJTorchPrinter, generate
+from hjsym.symbolic.axes import ATOM, DIM, bound_index, free_index
+from hjsym.symbolic.reductions import ReduceMax, ReduceMin, TopGap, gibbs_mean, gibbs_weight, lse
 
 d, N = DIM.extent, ATOM.extent
 i, j = bound_index(DIM), bound_index(ATOM)
@@ -89,7 +89,7 @@ def test_tropical_reductions(data):
 def _runtime_source():
     import inspect
 
-    from hjsym import _runtime
+    from hjsym.codegen import runtime as _runtime
 
     return inspect.getsource(_runtime)
 

@@ -7,9 +7,9 @@ from torch import nn
 
 import hjsym
 from hjsym import InputError, ModuleFormError
-from hjsym._control_modules import ResidualMLP, perturbed_copy, read_control, seeded
-from hjsym._registry import get
-from hjsym.suites.control import BASIC, CHECKS, EXACT, NEGATIVE_CONTROLS, applicable
+from hjsym.networks.control import ResidualMLP, perturbed_copy, read_control, seeded
+from hjsym.spec.registry import get
+from hjsym.checks.suites.control import BASIC, CHECKS, EXACT, NEGATIVE_CONTROLS, applicable
 
 CONTROL = ("resnet", "rnn", "gru", "lstm", "ssm", "ssm-selective", "mgu")
 

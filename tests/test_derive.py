@@ -8,10 +8,10 @@ import pytest
 import sympy as sp
 
 import hjsym
-from hjsym._calculus import canonical
-from hjsym._index import ATOM, DIM, bound_index, free_index
-from hjsym._jets import Dt, Dxx
-from hjsym._reductions import ReduceMax, ReduceMin, lse
+from hjsym.symbolic.calculus import canonical
+from hjsym.symbolic.axes import ATOM, DIM, bound_index, free_index
+from hjsym.symbolic.jets import Dt, Dxx
+from hjsym.symbolic.reductions import ReduceMax, ReduceMin, lse
 from hjsym.architectures.lse import SPEC
 
 d, N = DIM.extent, ATOM.extent
@@ -123,6 +123,6 @@ def test_function_lookup_errors(lse_derivation):
 def test_derivation_is_cached_by_spec(lse_derivation):
     again = hjsym.derive("lse")
     assert again.results["u"] == lse_derivation.results["u"]
-    from hjsym._derivation import cache_key
+    from hjsym.derivation.derivation import cache_key
 
     assert cache_key(spec_with("2 * norm2(p)")) != cache_key(SPEC)

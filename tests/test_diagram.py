@@ -8,8 +8,8 @@ import torch
 from helpers import assert_all_pass_and_controls_fail
 
 import hjsym
-from hjsym._diagram import EDGES, NODES
-from hjsym.suites.diagram import CHECKS, EPS_GRID, NEGATIVE_CONTROLS, maximise_entropic
+from hjsym.derivation.diagram import EDGES, NODES
+from hjsym.checks.suites.diagram import CHECKS, EPS_GRID, NEGATIVE_CONTROLS, maximise_entropic
 
 
 def test_graph_has_the_corners_the_convex_view_and_the_quadratures():

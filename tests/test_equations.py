@@ -1,9 +1,9 @@
-"""Displayed equations: the width estimate and the line breaker of hjsym._equations."""
+"""Displayed equations: the width estimate and the line breaker of hjsym.reports.equations."""
 
 import pytest
 
-from hjsym._equations import MAX_EM, break_tex, parse_tex, render_nodes, tex_width
-from hjsym._report import display_tex
+from hjsym.reports.equations import MAX_EM, break_tex, parse_tex, render_nodes, tex_width
+from hjsym.reports.pages import display_tex
 
 
 def _lines(tex: str) -> list[str]:

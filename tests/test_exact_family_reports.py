@@ -5,7 +5,7 @@ import json
 import pytest
 
 import hjsym
-from hjsym._registry import get
+from hjsym.spec.registry import get
 
 FIGURES = {
     "lse-aniso": ("lse-aniso-metric", "lse-aniso-tropical", "lse-aniso-residual"),

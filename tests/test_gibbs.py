@@ -8,9 +8,9 @@ import torch
 
 import hjsym
 from hjsym import SpecError
-from hjsym._calculus import canonical
-from hjsym._index import ATOM, DIM, VALUE, bound_index, free_index
-from hjsym._reductions import GibbsMean, gibbs_mean, gibbs_weight
+from hjsym.symbolic.calculus import canonical
+from hjsym.symbolic.axes import ATOM, DIM, VALUE, bound_index, free_index
+from hjsym.symbolic.reductions import GibbsMean, gibbs_mean, gibbs_weight
 from hjsym.architectures.attention import SPEC
 
 d, N = DIM.extent, ATOM.extent

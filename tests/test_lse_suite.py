@@ -9,8 +9,8 @@ from torch import nn
 
 import hjsym
 from hjsym import InputError, ModuleFormError
-from hjsym._modules import LSELayer, Perturbed, read_lse
-from hjsym.suites.lse import CHECKS, NEGATIVE_CONTROLS, Context, reference_modules, run_negative_control
+from hjsym.networks.lse import LSELayer, Perturbed, read_lse
+from hjsym.checks.suites.lse import CHECKS, NEGATIVE_CONTROLS, Context, reference_modules, run_negative_control
 
 
 def test_every_check_passes_in_float64(lse_report):

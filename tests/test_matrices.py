@@ -5,11 +5,11 @@ import sympy as sp
 import torch
 
 from hjsym import InputError
-from hjsym._calculus import canonical, index_sum, instantiate, laplacian, pdiff
-from hjsym._codegen import ArgSpec, FunctionSpec, generate
-from hjsym._index import DIM, bound_index, free_index
-from hjsym._matrices import InverseBase, LogDet, SPDBase, SymmetricBase, inverse_of
-from hjsym._runtime import logdet_spd, matrix_inverse, spd_inverse
+from hjsym.symbolic.calculus import canonical, index_sum, instantiate, laplacian, pdiff
+from hjsym.codegen.printer import ArgSpec, FunctionSpec, generate
+from hjsym.symbolic.axes import DIM, bound_index, free_index
+from hjsym.symbolic.matrices import InverseBase, LogDet, SPDBase, SymmetricBase, inverse_of
+from hjsym.codegen.runtime import logdet_spd, matrix_inverse, spd_inverse
 
 i, i1, a = bound_index(DIM), bound_index(DIM, 1), bound_index(DIM, 2)
 k, l, n = free_index(DIM), free_index(DIM, 1), free_index(DIM, 2)

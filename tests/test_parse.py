@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hjsym import SpecError
-from hjsym._calculus import canonical
-from hjsym._index import DIM
-from hjsym._parse import FUNCTIONS, Namespace, parse
-from hjsym._reductions import LogSumExp
+from hjsym.symbolic.calculus import canonical
+from hjsym.symbolic.axes import DIM
+from hjsym.spec.parse import FUNCTIONS, Namespace, parse
+from hjsym.symbolic.reductions import LogSumExp
 
 d = DIM.extent
 x, p, W, b, A = (sp.IndexedBase(n) for n in "x p W b A".split())

@@ -6,9 +6,9 @@ import torch
 
 import hjsym
 from hjsym import SpecError
-from hjsym._codegen import ArgSpec
-from hjsym._index import DIM, HIDDEN, bound_index, free_index
-from hjsym._program import Let, Output, ProgramSpec, generate_program
+from hjsym.codegen.printer import ArgSpec
+from hjsym.symbolic.axes import DIM, HIDDEN, bound_index, free_index
+from hjsym.codegen.program import Let, Output, ProgramSpec, generate_program
 
 d, m = DIM.extent, HIDDEN.extent
 i, mu = bound_index(DIM), bound_index(HIDDEN)

@@ -2,7 +2,7 @@
 
 One session fixture reports every registered architecture (HTML, LaTeX and, when pdflatex is
 installed, PDF and the combined document); the tests read what it wrote. The LaTeX and browser
-checks run :func:`hjsym._verify.verify_reports` on it, which keeps a screenshot of every page
+checks run :func:`hjsym.verify.reports.verify_reports` on it, which keeps a screenshot of every page
 (and every compiled PDF and log) under ``test-artifacts/reports/`` as the test artefact.
 """
 
@@ -19,7 +19,7 @@ import pytest
 from conftest import require
 
 import hjsym
-from hjsym._registry import all_architectures
+from hjsym.spec.registry import all_architectures
 
 ARTIFACTS = Path(os.environ.get("HJSYM_ARTIFACTS_DIR", Path(__file__).resolve().parent.parent / "test-artifacts"))
 HAVE_TEX = shutil.which("pdflatex") is not None
@@ -78,7 +78,7 @@ def test_index_lists_everything_the_library_can_derive_and_check(report_dir):
 
 def test_index_is_generic_over_experiments_and_the_diagram(tmp_path):
     """Experiment pages (``"kind": "experiment"``) and the diagram's figure are picked up from summary.json alone."""
-    from hjsym._report import write_index
+    from hjsym.reports.pages import write_index
 
     exp = tmp_path / "quadrature"
     exp.mkdir()
@@ -177,7 +177,7 @@ def test_two_runs_give_identical_bytes(report_dir, tmp_path):
 
 
 def test_a_second_report_comes_from_the_cache(report_dir, tmp_path, monkeypatch):
-    import hjsym._report as rep
+    import hjsym.reports.pages as rep
 
     def boom(*a, **k):
         raise AssertionError("recomputed a cached page")
@@ -191,7 +191,7 @@ def test_a_second_report_comes_from_the_cache(report_dir, tmp_path, monkeypatch)
 @pytest.mark.tex
 def test_every_latex_file_compiles_without_errors_or_cut_off_equations(report_dir):
     require("pdflatex", "HJSYM_REQUIRE_TEX")
-    from hjsym._verify import verify_reports
+    from hjsym.verify.reports import verify_reports
 
     result = verify_reports(report_dir, ARTIFACTS / "reports", browser=False)
     assert result.ok, result.text()
@@ -205,7 +205,7 @@ def test_every_latex_file_compiles_without_errors_or_cut_off_equations(report_di
 @pytest.mark.browser
 def test_every_page_renders_in_headless_chromium_offline(report_dir):
     require("chromium", "HJSYM_REQUIRE_BROWSER")
-    from hjsym._verify import verify_reports
+    from hjsym.verify.reports import verify_reports
 
     result = verify_reports(report_dir, ARTIFACTS / "reports", tex=False)
     assert result.ok, result.text()
@@ -220,8 +220,8 @@ def test_every_page_renders_in_headless_chromium_offline(report_dir):
 def test_the_browser_check_catches_what_it_must(tmp_path):
     """Negative control of the browser harness: a page with every kind of fault fails with each named."""
     require("chromium", "HJSYM_REQUIRE_BROWSER")
-    from hjsym._browser import Chromium
-    from hjsym._report import _copy_static
+    from hjsym.verify.browser import Chromium
+    from hjsym.reports.pages import _copy_static
 
     _copy_static(tmp_path)
     page = tmp_path / "bad.html"
@@ -242,7 +242,7 @@ def test_the_browser_check_catches_what_it_must(tmp_path):
 @pytest.mark.tex
 def test_the_latex_check_catches_cut_off_equations_and_broken_references(tmp_path):
     require("pdflatex", "HJSYM_REQUIRE_TEX")
-    from hjsym._texbuild import compile_pdf, latex_problems
+    from hjsym.reports.texbuild import compile_pdf, latex_problems
 
     wide = "+".join("abcdefghijklmnopqrstuvwxyz") * 2
     (tmp_path / "bad.tex").write_text("\\documentclass{article}\\usepackage{amsmath}\\begin{document}\n"
@@ -263,7 +263,7 @@ def test_pdf_without_tex_engine_says_how_to_install(monkeypatch, tmp_path):
 
 # ----------------------------------------------------------------------------- figures
 def test_figures_refuse_unlabelled_axes(tmp_path):
-    from hjsym._figures import figure, save
+    from hjsym.reports.figures.common import figure, save
 
     fig, ax = figure()
     ax.plot([0, 1], [0, 1])
@@ -287,9 +287,9 @@ def test_derivation_graph_boxes_are_inside_the_figure_and_apart(report_dir, lse_
 
 def test_a_page_without_checks_or_figures_renders_and_compiles(tmp_path, lse_derivation):
     """Pages are data-driven: an architecture with no suite and no figures still gets a full page."""
-    import hjsym._report as rep
-    from hjsym._figures import derivation_graph_figure
-    from hjsym._registry import get
+    import hjsym.reports.pages as rep
+    from hjsym.reports.figures.common import derivation_graph_figure
+    from hjsym.spec.registry import get
 
     graph = derivation_graph_figure(lse_derivation.graph(), tmp_path, "lse-graph")
     page = rep._page(get("lse"), lse_derivation, None, [], graph, 0)
@@ -299,7 +299,7 @@ def test_a_page_without_checks_or_figures_renders_and_compiles(tmp_path, lse_der
     assert 'id="checks"' not in html and 'id="fig-graph"' in html and html.count('class="node-link"') == len(lse_derivation.steps)
     (tmp_path / "lse.tex").write_text(tex_env.get_template("report.tex.j2").render(page=page, graph_scale=0.8))
     if HAVE_TEX:
-        from hjsym._texbuild import compile_pdf, latex_problems
+        from hjsym.reports.texbuild import compile_pdf, latex_problems
 
         log = compile_pdf(tmp_path / "lse.tex").with_suffix(".log").read_text()
         assert not latex_problems(log).failures
@@ -308,8 +308,8 @@ def test_a_page_without_checks_or_figures_renders_and_compiles(tmp_path, lse_der
 @pytest.mark.slow
 def test_pages_computed_in_worker_processes_match_the_in_process_ones(report_dir):
     """Uncached pages go to spawned workers (one torch thread each): same bytes as computed in-process."""
-    import hjsym._report as rep
-    from hjsym._registry import get
+    import hjsym.reports.pages as rep
+    from hjsym.spec.registry import get
 
     lse = get("lse")
     data = rep._collect([lse, lse], seed=0, cache=False, jobs=2, progress=False)["lse"]  # two tasks: the pool path
@@ -320,7 +320,7 @@ def test_pages_computed_in_worker_processes_match_the_in_process_ones(report_dir
 
 def test_a_figure_named_like_the_report_is_renamed():
     """A figure 'diagram.pdf' on the 'diagram' page would be overwritten by the compiled report: it is renamed."""
-    from hjsym._report import _rename_reserved
+    from hjsym.reports.pages import _rename_reserved
 
     figures = [{"stem": "diagram", "caption": "c", "png": "diagram.png", "pdf": "diagram.pdf"}]
     files = _rename_reserved("diagram", {"diagram.png": b"p", "diagram.pdf": b"d", "other.pdf": b"o"}, figures)
@@ -330,7 +330,7 @@ def test_a_figure_named_like_the_report_is_renamed():
 
 def test_a_document_that_includes_its_own_pdf_name_is_refused(tmp_path):
     """Compiling NAME.tex writes NAME.pdf: a figure of that name would be overwritten (and read half-written)."""
-    from hjsym._texbuild import compile_pdf
+    from hjsym.reports.texbuild import compile_pdf
 
     (tmp_path / "page.tex").write_text("\\documentclass{article}\\usepackage{graphicx}\\begin{document}"
                                        "\\includegraphics[width=3cm]{page.pdf}\\end{document}\n")

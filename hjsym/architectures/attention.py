@@ -10,8 +10,8 @@ gradient in the logits is the softmax, so attention is
 (one key wins) or a wave (spread over keys).
 """
 
-from .._registry import Architecture
-from .._spec import AtomicData, Network, Scalar, Spec, Tensor
+from ..spec.registry import Architecture
+from ..spec.spec import AtomicData, Network, Scalar, Spec, Tensor
 
 SPEC = Spec(
     name="attention",
@@ -36,4 +36,4 @@ SPEC = Spec(
     references=("hjdl2026", "hopf1950", "cole1951", "vaswani2017"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.attention:run", figures="hjsym.suites.attention:figures", position=40)
+ARCHITECTURE = Architecture(SPEC, suite="hjsym.checks.suites.attention:run", figures="hjsym.checks.suites.attention:figures", position=40)

@@ -9,7 +9,7 @@ The spec is the LSE layer's with the convex-view and semigroup passes.
 
 import dataclasses
 
-from .._registry import Architecture
+from ..spec.registry import Architecture
 from .lse import SPEC as LSE_SPEC
 
 SPEC = dataclasses.replace(
@@ -23,4 +23,4 @@ SPEC = dataclasses.replace(
     references=LSE_SPEC.references + ("maclagan2015", "cuturi2013"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.diagram:run", figures="hjsym.suites.diagram:figures", position=50)
+ARCHITECTURE = Architecture(SPEC, suite="hjsym.checks.suites.diagram:run", figures="hjsym.checks.suites.diagram:figures", position=50)

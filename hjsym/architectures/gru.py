@@ -2,8 +2,8 @@
 ``ds/dt = n - s`` whose step size is the update gate ``1 - z``.
 """
 
-from .._registry import Architecture
-from .._spec import Claim, Dynamics, Scalar, Spec, Tensor
+from ..spec.registry import Architecture
+from ..spec.spec import Claim, Dynamics, Scalar, Spec, Tensor
 
 SPEC = Spec(
     name="gru",
@@ -46,5 +46,5 @@ SPEC = Spec(
     references=("hjdl2026", "pontryagin1962", "lecun1988", "cho2014", "chen2018"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.control:run", figures="hjsym.suites.control:figures", position=130,
-                            modules="hjsym.suites.control:gru_references")
+ARCHITECTURE = Architecture(SPEC, suite="hjsym.checks.suites.control:run", figures="hjsym.checks.suites.control:figures", position=130,
+                            modules="hjsym.checks.suites.control:gru_references")

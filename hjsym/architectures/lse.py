@@ -5,8 +5,8 @@ Its Hamiltonian is ``H(p) = |p|^2`` with viscosity ``eps``; with atomic initial 
 the parameter map ``W_j = y_j/(2t)``, ``b_j = -g_j - |y_j|^2/(4t)`` (the paper's Theorem 4.1).
 """
 
-from .._registry import Architecture
-from .._spec import AtomicData, Network, Scalar, Spec, Tensor
+from ..spec.registry import Architecture
+from ..spec.spec import AtomicData, Network, Scalar, Spec, Tensor
 
 SPEC = Spec(
     name="lse",
@@ -28,4 +28,4 @@ SPEC = Spec(
     references=("hjdl2026", "hopf1950", "cole1951", "evans2010"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.lse:run", figures="hjsym.suites.lse:figures", position=10)
+ARCHITECTURE = Architecture(SPEC, suite="hjsym.checks.suites.lse:run", figures="hjsym.checks.suites.lse:figures", position=10)

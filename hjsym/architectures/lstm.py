@@ -2,8 +2,8 @@
 leaky integrator ``dc/dt = -(1 - f) c + i g``) and ``h' = o tanh(c')``.
 """
 
-from .._registry import Architecture
-from .._spec import Claim, Dynamics, Scalar, Spec, Tensor
+from ..spec.registry import Architecture
+from ..spec.spec import Claim, Dynamics, Scalar, Spec, Tensor
 
 _GATES = (("ig", "i", "input gate", "sigmoid"), ("fg", "f", "forget gate", "sigmoid"), ("gg", "g", "cell candidate", "tanh"),
           ("og", "o", "output gate", "sigmoid"))
@@ -46,5 +46,5 @@ SPEC = Spec(
     references=("hjdl2026", "pontryagin1962", "lecun1988", "hochreiter1997", "chen2018"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.control:run", figures="hjsym.suites.control:figures", position=140,
-                            modules="hjsym.suites.control:lstm_references")
+ARCHITECTURE = Architecture(SPEC, suite="hjsym.checks.suites.control:run", figures="hjsym.checks.suites.control:figures", position=140,
+                            modules="hjsym.checks.suites.control:lstm_references")

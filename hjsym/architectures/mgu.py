@@ -8,8 +8,8 @@ takes. ``f = sigmoid(W_f x + U_f s + b_f)``, ``n = tanh(W_h x + U_h (f s) + b_h)
 import torch
 from torch import nn
 
-from .._registry import Architecture
-from .._spec import Claim, Dynamics, Scalar, Spec, Tensor
+from ..spec.registry import Architecture
+from ..spec.spec import Claim, Dynamics, Scalar, Spec, Tensor
 
 SPEC = Spec(
     name="mgu",
@@ -74,7 +74,7 @@ class MinimalGatedUnit(nn.Module):
 
 def reference_modules(seed: int = 0, dtype=torch.float64):
     """Two MGUs (input 6, hidden 16 and input 3, hidden 8), initialised from the seed."""
-    from .._control_modules import seeded
+    from ..networks.control import seeded
 
     out = []
     for n, (i, d) in enumerate(((6, 16), (3, 8))):
@@ -83,5 +83,5 @@ def reference_modules(seed: int = 0, dtype=torch.float64):
     return out
 
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.control:run", figures="hjsym.suites.control:figures", position=170,
+ARCHITECTURE = Architecture(SPEC, suite="hjsym.checks.suites.control:run", figures="hjsym.checks.suites.control:figures", position=170,
                             modules="hjsym.architectures.mgu:reference_modules")

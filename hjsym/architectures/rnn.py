@@ -2,8 +2,8 @@
 ``ds/dt = tanh(W s + U x + b) - s``.
 """
 
-from .._registry import Architecture
-from .._spec import Dynamics, Scalar, Spec, Tensor
+from ..spec.registry import Architecture
+from ..spec.spec import Dynamics, Scalar, Spec, Tensor
 
 SPEC = Spec(
     name="rnn",
@@ -23,5 +23,5 @@ SPEC = Spec(
     references=("hjdl2026", "pontryagin1962", "lecun1988", "chen2018"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.control:run", figures="hjsym.suites.control:figures", position=120,
-                            modules="hjsym.suites.control:rnn_references")
+ARCHITECTURE = Architecture(SPEC, suite="hjsym.checks.suites.control:run", figures="hjsym.checks.suites.control:figures", position=120,
+                            modules="hjsym.checks.suites.control:rnn_references")

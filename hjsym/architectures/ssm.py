@@ -4,8 +4,8 @@ step of a piecewise constant input. Linear in state and input: with a quadratic 
 equation reduces to the LQR Riccati equation.
 """
 
-from .._registry import Architecture
-from .._spec import Dynamics, Scalar, Spec, Tensor
+from ..spec.registry import Architecture
+from ..spec.spec import Dynamics, Scalar, Spec, Tensor
 
 SPEC = Spec(
     name="ssm",
@@ -29,5 +29,5 @@ SPEC = Spec(
     references=("hjdl2026", "pontryagin1962", "gu2022", "kalman1960", "bellman1957"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.control:run", figures="hjsym.suites.control:figures", position=150,
-                            modules="hjsym.suites.control:ssm_references")
+ARCHITECTURE = Architecture(SPEC, suite="hjsym.checks.suites.control:run", figures="hjsym.checks.suites.control:figures", position=150,
+                            modules="hjsym.checks.suites.control:ssm_references")

@@ -2,8 +2,8 @@
 an input-dependent step ``Delta = dt softplus(W_d x + b_d)`` per state.
 """
 
-from .._registry import Architecture
-from .._spec import Dynamics, Scalar, Spec, Tensor
+from ..spec.registry import Architecture
+from ..spec.spec import Dynamics, Scalar, Spec, Tensor
 
 SPEC = Spec(
     name="ssm-selective",
@@ -30,5 +30,5 @@ SPEC = Spec(
     references=("hjdl2026", "pontryagin1962", "gu2022", "gu2023"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.suites.control:run", figures="hjsym.suites.control:figures", position=160,
-                            modules="hjsym.suites.control:selective_references")
+ARCHITECTURE = Architecture(SPEC, suite="hjsym.checks.suites.control:run", figures="hjsym.checks.suites.control:figures", position=160,
+                            modules="hjsym.checks.suites.control:selective_references")

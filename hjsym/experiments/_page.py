@@ -37,7 +37,7 @@ def provenance() -> dict:
     """Package versions, git revision and machine facts recorded with every result."""
     import torch
 
-    from .._report import _versions
+    from ..reports.pages import _versions
 
     versions = _versions()
     for dist in ("scikit-learn", "dask", "distributed"):
@@ -128,7 +128,7 @@ def method_blocks(doc: str) -> list[dict]:
 def write_page(mod, result: dict, out: Path) -> list[Path]:
     """Write every file of one experiment into ``out/NAME/`` and refresh ``out/index.html``."""
     from .._cache import atomic_write
-    from .._report import _envs, write_index
+    from ..reports.pages import _envs, write_index
 
     folder = out / result["name"]
     folder.mkdir(parents=True, exist_ok=True)

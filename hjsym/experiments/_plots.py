@@ -1,10 +1,10 @@
-"""Plot helpers shared by the experiment figures (on top of :mod:`hjsym._figures`)."""
+"""Plot helpers shared by the experiment figures (on top of :mod:`hjsym.reports.figures.common`)."""
 
 from __future__ import annotations
 
 import torch
 
-from .._figures import PALETTE, figure, save
+from ..reports.figures.common import PALETTE, figure, save
 
 __all__ = ["band", "ci_panel", "figure", "save", "PALETTE", "fig_entry"]
 

@@ -1,7 +1,7 @@
 """Influence of a neuron: closed-form Gibbs weights vs autograd vs leave-one-neuron-out retraining.
 
 A Hopf-Cole / LSE network with N atoms (``t = 0.25``, eps = 0.2) is trained on 512 samples of
-:func:`~hjsym._modules.lipschitz_target` on ``[-1, 1]^2`` and read as an LSE layer ``(W, b)``
+:func:`~hjsym.networks.lse.lipschitz_target` on ``[-1, 1]^2`` and read as an LSE layer ``(W, b)``
 through the generated parameter map. At 64 query points:
 
 1. the closed form ``pi_j(x)`` (the generated ``attribution``) against ``torch.autograd``'s
@@ -41,7 +41,7 @@ COST_WIDTHS_QUICK = (8, 16)
 
 
 def _train(N: int, seed: int, steps: int):
-    from .._modules import lipschitz_target
+    from ..networks.lse import lipschitz_target
 
     gen = torch.Generator().manual_seed(2029 * seed + N)
     x = uniform(N_TRAIN, 2, gen)

@@ -40,7 +40,7 @@ TANH2 = 4 / (3 * math.sqrt(3))  # max |tanh''|
 def load_data(name: str, gen: torch.Generator, quick: bool):
     """``(x_train, y_train, x_eval)`` for 'synthetic' or 'digits' (scikit-learn's bundled copy)."""
     if name == "synthetic":
-        from .._modules import lipschitz_target
+        from ..networks.lse import lipschitz_target
 
         x = -1 + 2 * torch.rand(400 if quick else 1000, 2, generator=gen, dtype=torch.float64)
         xe = -1 + 2 * torch.rand(N_EVAL // (4 if quick else 1), 2, generator=gen, dtype=torch.float64)

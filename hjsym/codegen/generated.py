@@ -1,0 +1,97 @@
+"""A generated torch function: its source, its signature as data, and the compiled callable.
+
+This module needs neither SymPy nor the code generator, so functions cached on disk load fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import linecache
+from dataclasses import dataclass, field
+
+__all__ = ["GeneratedFunction", "compile_function"]
+
+_HEADER = "import math\nimport torch\nfrom hjsym.codegen import runtime as _rt\n\n"
+
+
+def compile_function(source: str, name: str):
+    """Execute generated source (hjsym's own output, never user text) and return the function."""
+    digest = hashlib.sha1(source.encode()).hexdigest()[:12]
+    filename = f"<hjsym-generated {name} {digest}>"
+    full = _HEADER + source
+    linecache.cache[filename] = (len(full), None, full.splitlines(True), filename)
+    namespace: dict = {}
+    exec(compile(full, filename, "exec"), namespace)  # noqa: S102 - hjsym's generated code
+    return namespace[name]
+
+
+@dataclass
+class GeneratedFunction:
+    """A torch function generated from a symbolic derivation.
+
+    Call it like the function it wraps (its docstring gives argument order and shapes).
+    ``signature`` holds the same as data: one ``{"name", "shape", "doc"}`` per argument, in
+    call order; ``returns`` is the output shape, ``expression`` the SymPy expression computed
+    and ``source`` the generated Python.
+    """
+
+    name: str
+    source: str
+    signature: tuple
+    returns: str
+    expression: str
+    doc: str = ""
+    latex: str = ""
+    outputs: tuple = ()  # names of the returned tensors when there are several (a generated program)
+    _fn: object = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        self.signature = tuple(dict(s) for s in self.signature)
+        self.outputs = tuple(self.outputs)
+        if self._fn is None:
+            self._fn = compile_function(self.source, self.name)
+        self.__doc__ = self._fn.__doc__
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_fn"] = None  # compiled code objects do not pickle; recompile on load
+        state.pop("__doc__", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._fn = compile_function(self.source, self.name)
+        self.__doc__ = self._fn.__doc__
+
+    def __call__(self, *args, **kwargs):
+        return self._fn(*args, **kwargs)
+
+    @property
+    def unchecked(self):
+        """The same function without argument validation, where the code generator made one
+        (generated programs); otherwise the function itself. For loops that validated once."""
+        return getattr(self._fn, "unchecked", self._fn)
+
+    @property
+    def arg_names(self) -> tuple[str, ...]:
+        return tuple(s["name"] for s in self.signature)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "signature": list(self.signature),
+            "returns": self.returns,
+            "expression": self.expression,
+            "doc": self.doc,
+            "latex": self.latex,
+            "outputs": list(self.outputs),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "GeneratedFunction":
+        return cls(**{k: data[k] for k in ("name", "source", "signature", "returns", "expression", "doc", "latex")},
+                   outputs=tuple(data.get("outputs", ())))
+
+    def __repr__(self):
+        return f"<generated {self.name}({', '.join(self.arg_names)}) -> {self.returns}>"

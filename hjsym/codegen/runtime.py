@@ -1,0 +1,275 @@
+"""Helpers called by generated torch functions: argument validation and streaming over atoms.
+
+Generated code (see :mod:`hjsym.codegen.printer`) stays short and readable by delegating here. A
+reduction over the atoms is evaluated in chunks when the ``(batch x atoms)`` intermediates
+would exceed a memory budget; each chunk yields a *partial state* that is combined exactly:
+
+* log-sum-exp: ``logaddexp`` of the partial values;
+* Gibbs average ``E_pi[a]``: ``(lse, mean)`` pairs, reweighted by ``exp(lse_c - lse)``;
+* max / min / sum: ``maximum`` / ``minimum`` / ``+``;
+* top-two gap: the two largest values so far.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator, Sequence
+
+import torch
+
+from .._errors import InputError
+
+__all__ = [
+    "DEFAULT_CHUNK_BYTES",
+    "resolve_dtype_device",
+    "tensor_arg",
+    "scalar_arg",
+    "extent",
+    "atom_slices",
+    "combine_lse",
+    "gibbs_chunk",
+    "combine_gibbs",
+    "finish_gibbs",
+    "combine_max",
+    "combine_min",
+    "combine_sum",
+    "top_two",
+    "combine_top_two",
+    "finish_top_gap",
+    "spd_inverse",
+    "matrix_inverse",
+    "logdet_spd",
+    "log1pexp",
+]
+
+#: Memory budget for the largest per-chunk intermediate (bytes); ``HJSYM_CHUNK_BYTES`` overrides.
+DEFAULT_CHUNK_BYTES = int(os.environ.get("HJSYM_CHUNK_BYTES", 2**27))
+
+
+def resolve_dtype_device(values: dict) -> tuple[torch.dtype, torch.device]:
+    """dtype and device of the tensor arguments; all tensors must agree.
+
+    Python numbers follow the tensors. With no tensor at all, torch's default dtype on the CPU.
+    """
+    dtype = device = None
+    first = None
+    for name, v in values.items():
+        if isinstance(v, torch.Tensor):
+            if not (v.is_floating_point() or v.is_complex()) and v.dim() > 0:
+                raise InputError(
+                    f"argument {name!r} has integer dtype {v.dtype}",
+                    f"pass a floating tensor, e.g. {name}.double()",
+                )
+            if not v.is_floating_point():
+                continue
+            if dtype is None:
+                dtype, device, first = v.dtype, v.device, name
+            elif v.dtype != dtype:
+                raise InputError(
+                    f"argument {name!r} is {v.dtype} but {first!r} is {dtype}",
+                    f"cast every tensor argument to one dtype, e.g. {name}.to({first}.dtype)",
+                )
+            elif v.device != device:
+                raise InputError(
+                    f"argument {name!r} is on {v.device} but {first!r} is on {device}",
+                    f"move every tensor argument to one device, e.g. {name}.to({first}.device)",
+                )
+    if dtype is None:
+        return torch.get_default_dtype(), torch.device("cpu")
+    return dtype, device
+
+
+def tensor_arg(name: str, value, rank: int, dtype, device, batched: bool) -> torch.Tensor:
+    """Convert an argument and check its number of (non-batch) dimensions."""
+    if not isinstance(value, torch.Tensor):
+        try:
+            value = torch.as_tensor(value, dtype=dtype, device=device)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise InputError(f"argument {name!r} is not array-like ({type(value).__name__})", "pass a torch.Tensor") from exc
+    elif not value.is_floating_point():
+        value = value.to(dtype)
+    if batched:
+        if value.dim() < rank:
+            raise InputError(
+                f"argument {name!r} has shape {tuple(value.shape)}; expected (*batch, {_dims(rank)})",
+                f"give {name} at least {rank} dimension(s), e.g. {name}.reshape(1, -1) for one point",
+            )
+    elif value.dim() != rank:
+        raise InputError(
+            f"argument {name!r} has shape {tuple(value.shape)}; expected {rank} dimension(s)",
+            f"reshape {name} to {rank} dimension(s)",
+        )
+    return value
+
+
+def _dims(rank: int) -> str:
+    return ", ".join(["..."] * rank)
+
+
+def scalar_arg(name: str, value, dtype, device, positive: bool = False, batch_shape=None) -> torch.Tensor:
+    """A scalar parameter (``eps``, ``t``): a number, a 0-d tensor or one value per batch point."""
+    v = value if isinstance(value, torch.Tensor) else torch.as_tensor(value, dtype=dtype, device=device)
+    if not v.is_floating_point():
+        v = v.to(dtype)
+    if v.dim() > 0:
+        if batch_shape is None or tuple(v.shape) != tuple(batch_shape):
+            raise InputError(
+                f"argument {name!r} has shape {tuple(v.shape)}; expected a scalar"
+                + ("" if batch_shape is None else f" or the batch shape {tuple(batch_shape)}"),
+                f"pass {name} as a Python float or a 0-d tensor",
+            )
+        v = v.reshape(-1)
+    if not bool(torch.isfinite(v).all()):
+        raise InputError(f"argument {name!r} is not finite ({_show(v)})", f"pass a finite {name}")
+    if positive and not bool((v > 0).all()):
+        raise InputError(f"argument {name!r} must be > 0, got {_show(v)}", f"pass a positive {name}, e.g. {name}=0.1")
+    return v
+
+
+def _show(v: torch.Tensor) -> str:
+    return f"{v.item():g}" if v.numel() == 1 else f"min {v.min().item():g}"
+
+
+def extent(symbol: str, sources: Sequence[tuple[str, torch.Tensor, int]], given=None) -> int:
+    """Read the size ``symbol`` from tensor axes; all readings (and ``given``) must agree."""
+    seen = []
+    for name, tensor, axis in sources:
+        seen.append((name, int(tensor.shape[axis])))
+    if given is not None:
+        seen.append(("given", int(given)))
+    if not seen:
+        raise InputError(f"the size {symbol!r} cannot be read from any argument", f"pass {symbol}= explicitly")
+    sizes = {s for _, s in seen}
+    if len(sizes) > 1:
+        detail = ", ".join(f"{n} gives {s}" for n, s in seen)
+        raise InputError(f"inconsistent size {symbol}: {detail}", f"make every argument agree on {symbol}")
+    (size,) = sizes
+    if size < 1:
+        raise InputError(f"size {symbol} is {size}", f"pass at least one element along {symbol}")
+    return size
+
+
+def atom_slices(n_atoms: int, bytes_per_atom: int, budget: int | None = None) -> Iterator[slice]:
+    """Chunks of the atom axis whose largest intermediate fits in ``budget`` bytes."""
+    budget = DEFAULT_CHUNK_BYTES if budget is None else int(budget)
+    per = max(1, budget // max(1, bytes_per_atom))
+    if per >= n_atoms:
+        yield slice(0, n_atoms)
+        return
+    for start in range(0, n_atoms, per):
+        yield slice(start, min(n_atoms, start + per))
+
+
+def combine_lse(state, value):
+    return value if state is None else torch.logaddexp(state, value)
+
+
+def combine_max(state, value):
+    return value if state is None else torch.maximum(state, value)
+
+
+def combine_min(state, value):
+    return value if state is None else torch.minimum(state, value)
+
+
+def combine_sum(state, value):
+    return value if state is None else state + value
+
+
+def gibbs_chunk(z: torch.Tensor, dim: int, whole: bool):
+    """``(log-sum-exp, softmax)`` of one chunk of logits along ``dim``.
+
+    The log-sum-exp is only needed to merge chunks: when the chunk is the whole atom axis it is
+    None and only the (fused) softmax is computed.
+    """
+    p = torch.softmax(z, dim)
+    return (None if whole else torch.logsumexp(z, dim)), p
+
+
+def combine_gibbs(state, lse, mean, lse_view):
+    """Merge the partial Gibbs average ``(lse, mean)`` of one chunk into ``state``.
+
+    ``lse_view`` broadcasts an lse tensor against ``mean`` (it inserts the value axes); ``lse``
+    is None when the chunk is the whole axis (nothing to merge).
+    """
+    if state is None:
+        return lse, mean
+    lse0, mean0 = state
+    total = torch.logaddexp(lse0, lse)
+    return total, mean0 * torch.exp(lse_view(lse0 - total)) + mean * torch.exp(lse_view(lse - total))
+
+
+def finish_gibbs(state):
+    return state[1]
+
+
+def top_two(z: torch.Tensor, dim: int) -> torch.Tensor:
+    """The two largest values along ``dim`` (a single atom has no competitor: -inf)."""
+    if z.shape[dim] >= 2:
+        return torch.topk(z, 2, dim=dim).values.movedim(dim, -1)
+    top = z.movedim(dim, -1)
+    return torch.cat([top, torch.full_like(top, -math.inf)], dim=-1)
+
+
+def combine_top_two(state, pair):
+    if state is None:
+        return pair
+    return torch.topk(torch.cat([state, pair], dim=-1), 2, dim=-1).values
+
+
+def finish_top_gap(state):
+    gap = state[..., 0] - state[..., 1]
+    # One atom: no competitor, infinite gap; the sharp tropical bound is then exactly zero.
+    return gap
+
+
+# ----------------------------------------------------------------------------- matrices
+def _square(name: str, A: torch.Tensor) -> None:
+    if A.dim() != 2 or A.shape[0] != A.shape[1]:
+        raise InputError(f"argument {name!r} has shape {tuple(A.shape)}; expected a square (d, d) matrix", f"pass {name} as a (d, d) tensor")
+
+
+def _cholesky(name: str, A: torch.Tensor) -> torch.Tensor:
+    _square(name, A)
+    asym = float((A - A.transpose(-1, -2)).abs().max()) if A.numel() else 0.0
+    scale = float(A.abs().max()) if A.numel() else 1.0
+    if asym > 1e3 * torch.finfo(A.dtype).eps * max(1.0, scale):
+        raise InputError(
+            f"{name} is not symmetric (max |{name} - {name}^T| = {asym:.3g})",
+            f"pass a symmetric {name}, e.g. ({name} + {name}.T) / 2",
+        )
+    L, info = torch.linalg.cholesky_ex(A)
+    if int(info) != 0:
+        low = float(torch.linalg.eigvalsh(0.5 * (A + A.transpose(-1, -2))).min())
+        raise InputError(
+            f"{name} is not positive definite (smallest eigenvalue {low:.3g}): H(p) = p^T {name} p is not convex, "
+            f"so there is no Lagrangian, no Hopf-Lax formula and no Gaussian kernel",
+            f"pass a symmetric positive definite {name} (for a network x -> layer(L x): {name} = (L^T L)^-1 with L invertible)",
+        )
+    return L
+
+
+def spd_inverse(name: str, A: torch.Tensor) -> torch.Tensor:
+    """``A^{-1}`` of a symmetric positive definite matrix (Cholesky; a clear error otherwise)."""
+    inv = torch.cholesky_inverse(_cholesky(name, A))
+    return 0.5 * (inv + inv.transpose(-1, -2))  # exactly symmetric, as the derivation assumes
+
+
+def matrix_inverse(name: str, A: torch.Tensor) -> torch.Tensor:
+    """``A^{-1}`` of a square matrix (a clear error when it is singular)."""
+    _square(name, A)
+    inv, info = torch.linalg.inv_ex(A)
+    if int(info) != 0 or not bool(torch.isfinite(inv).all()):
+        raise InputError(f"{name} is singular", f"pass an invertible {name}")
+    return inv
+
+
+def logdet_spd(name: str, A: torch.Tensor) -> torch.Tensor:
+    """``log det A`` of a symmetric positive definite matrix."""
+    return 2 * torch.log(torch.diagonal(_cholesky(name, A))).sum()
+
+
+def log1pexp(a: torch.Tensor) -> torch.Tensor:
+    """``log(1 + e^a)`` without overflow and without softplus's linear cut-off at ``a > 20``."""
+    return torch.logaddexp(a, torch.zeros((), dtype=a.dtype, device=a.device))

@@ -1,0 +1,773 @@
+"""Reports: HTML (formulas rendered offline by a bundled KaTeX), LaTeX and PDF, an index, exports.
+
+``report(["lse"], out="reports")`` derives, checks (with negative controls) and draws each
+architecture, then writes into ``out/NAME/``: ``index.html``, ``NAME.tex`` (and ``NAME.pdf``
+with ``--format pdf``), the figures (PNG and PDF) including the derivation graph,
+``derivation.tex`` and ``derivation.md`` (the derivation as fragments to paste into a paper or a
+notebook), ``derivation.json``, ``checks.json``, ``summary.json`` and ``references.bib``. Then
+it writes the index of every page under ``out`` (architectures and experiments, from their
+``summary.json``): ``out/index.html`` and, with ``pdf``, the combined ``out/hjsym.tex`` /
+``out/hjsym.pdf``.
+
+Speed: the derived, checked and drawn content of a page is cached on disk, keyed by the spec,
+the seed and the versions of hjsym's sources, SymPy, torch, Python and matplotlib; pages not in
+the cache are computed in parallel worker processes (one torch thread each, as ``hjsym check``:
+the check networks are small, and threads only contend). Templates are rendered on every run. Every file is written
+through a temporary file and a rename, and two runs give identical bytes (no timestamps; seeded
+networks; PDFs compiled with a fixed source date and no trailer id).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import tempfile
+import warnings
+from contextlib import contextmanager
+from importlib import metadata, resources
+from pathlib import Path
+
+from .. import _cache
+from .._cache import atomic_write
+from .equations import MAX_EM, break_tex
+from .._errors import InputError
+from .references import REFERENCES, bibtex, step_citations
+from .texbuild import compile_many, compile_pdf, label_pages, overfull_boxes, require_tex_engine
+
+__all__ = ["report", "latex_fragment", "markdown_fragment", "display_tex", "compile_pdf", "overfull_boxes", "FORMATS",
+           "index_rows", "write_index", "tex_escape"]
+
+FORMATS = ("html", "tex", "pdf")
+STATUS_TEXT = {
+    "derived": "derived by SymPy",
+    "verified": "verified: the difference reduces to zero",
+    "stated": "stated (inequality or definition; reason given)",
+    "failed": "could not be completed",
+}
+#: Files every architecture folder gets (besides figures and the formats' documents).
+FRAGMENT_TEX, FRAGMENT_MD = "derivation.tex", "derivation.md"
+
+_TEX_SPECIALS = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+                 "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}", "<": r"\textless{}",
+                 ">": r"\textgreater{}", "\u2212": "-", "\u2013": "--", "\u2014": "---", "\u2192": r"$\to$",
+                 "\u2264": r"$\le$", "\u2265": r"$\ge$", "\u03b5": r"$\varepsilon$", "\u00d7": r"$\times$"}
+
+
+def tex_escape(text) -> str:
+    """Escape plain text for LaTeX (also the few non-ASCII symbols hjsym's texts use)."""
+    return "".join(_TEX_SPECIALS.get(ch, ch) for ch in str(text))
+
+
+def tex_breakable(text) -> str:
+    """Escape text for LaTeX and let it break after ``_ - / ( | = ,`` and a dot before a letter (code written as text)."""
+    return re.sub(r"(\\_|[-/(|=,]|\.(?=[A-Za-z]))(?!\s)", r"\1\\allowbreak{}", tex_escape(text))
+
+
+def _envs():
+    """The two Jinja environments: HTML (autoescaped) and LaTeX (``((* *))`` / ``((( )))`` delimiters)."""
+    import jinja2
+
+    loader = jinja2.PackageLoader("hjsym.reports", "templates")
+    html = jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(["html", "j2"]), keep_trailing_newline=True,
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    tex = jinja2.Environment(
+        loader=loader,
+        autoescape=False,
+        block_start_string="((*",
+        block_end_string="*))",
+        variable_start_string="(((",
+        variable_end_string=")))",
+        comment_start_string="((=",
+        comment_end_string="=))",
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    tex.filters["e"] = tex_escape
+    tex.filters["ident"] = tex_breakable
+    tex.filters["comment"] = lambda text: " ".join(str(text).split())  # inside a % comment: one line, verbatim
+    for env in (html, tex):
+        env.filters["sci"] = _sci
+        env.filters["full"] = _full
+        env.filters["texsci"] = _texsci
+    return html, tex
+
+
+def _sci(value) -> str:
+    """A number in short scientific notation ('4.4e-16'); strings and None pass through."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "-"
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    return f"{value:.1e}" if value != 0 else "0"
+
+
+def _texsci(value) -> str:
+    """A number as LaTeX math: ``4.4\\times10^{-16}``."""
+    text = _sci(value)
+    m = re.fullmatch(r"(-?[\d.]+)e([+-]\d+)", text)
+    if not m:
+        return text.replace("inf", r"\infty")
+    return rf"{m.group(1)}\times 10^{{{int(m.group(2))}}}"
+
+
+def _full(value) -> str:
+    """A float with every digit it has (Python's shortest round-trip form)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(float(value))
+    return str(value)
+
+
+# ----------------------------------------------------------------------------- equations
+def display_tex(derivation, expr, max_em: float = MAX_EM) -> str:
+    """LaTeX of a displayed relation; wider than ``max_em`` it becomes ``aligned`` lines (see :mod:`hjsym.reports.equations`)."""
+    return break_tex(derivation.latex_of(expr), max_em)
+
+
+def _anchor(label: str) -> str:
+    """HTML id of a LaTeX label: the same name with ``-`` for ``:`` (``eq:lse:identity:1`` -> ``eq-lse-identity-1``)."""
+    return label.replace(":", "-")
+
+
+def _steps(derivation) -> list[dict]:
+    """Numbered steps with labelled equations, cross-references and citations (renderer-neutral)."""
+    numbers = {s.id: n for n, s in enumerate(derivation.steps, 1)}
+    out = []
+    for n, s in enumerate(derivation.steps, 1):
+        eqs = []
+        for k, e in enumerate(s.equations, 1):
+            label = f"eq:{derivation.name}:{s.id}:{k}"
+            eqs.append({"tex": display_tex(derivation, e), "tag": f"{n}.{k}", "label": label, "anchor": _anchor(label)})
+        out.append({
+            "number": n,
+            "id": s.id,
+            "anchor": f"step-{s.id}",
+            "label": f"step:{derivation.name}:{s.id}",
+            "title": s.title,
+            "status": s.status,
+            "status_text": STATUS_TEXT.get(s.status, s.status),
+            "reason": s.reason,
+            "equations": eqs,
+            "citations": [{"key": k, "where": w} for k, w in step_citations(s.id, s.title)],
+        })
+    by_id = {s["id"]: s for s in out}
+    for s, step in zip(out, derivation.steps):
+        s["uses"] = [_ref(by_id[u], numbers[u]) for u in step.uses if u in by_id]
+    return out
+
+
+def _ref(step: dict, number: int) -> dict:
+    """A cross-reference to a step: its first equation when it has one, else the step itself."""
+    first = step["equations"][0] if step["equations"] else None
+    return {"id": step["id"], "number": number, "title": step["title"],
+            "tag": first["tag"] if first else str(number), "label": first["label"] if first else step["label"],
+            "anchor": first["anchor"] if first else step["anchor"], "is_equation": first is not None}
+
+
+def _references(steps: list[dict], spec_refs) -> list[dict]:
+    """The page's bibliography, numbered: the spec's references, then what the steps cite; fills each citation's number."""
+    keys = [k for k in spec_refs if k in REFERENCES]
+    for s in steps:
+        keys += [c["key"] for c in s["citations"] if c["key"] not in keys]
+    number = {k: n for n, k in enumerate(keys, 1)}
+    for s in steps:
+        for c in s["citations"]:
+            c["number"] = number[c["key"]]
+    return [{"key": k, "number": number[k], "text": REFERENCES[k]["short"]} for k in keys]
+
+
+def latex_fragment(derivation) -> str:
+    """The derivation as a LaTeX fragment with labelled equations (``hjsym derive --format latex``)."""
+    steps = _steps(derivation)
+    refs = _references(steps, derivation.spec.references)
+    return _render_fragment("fragment.tex.j2", derivation.name, derivation.spec.title, steps, refs)
+
+
+def markdown_fragment(derivation) -> str:
+    """The derivation as Markdown with tagged, anchored equations (``hjsym derive --format markdown``)."""
+    steps = _steps(derivation)
+    refs = _references(steps, derivation.spec.references)
+    return _render_fragment("fragment.md.j2", derivation.name, derivation.spec.title, steps, refs)
+
+
+def _render_fragment(template: str, name: str, title: str, steps, refs) -> str:
+    html, tex = _envs()
+    env = tex if template.endswith(".tex.j2") else html.overlay(autoescape=False)
+    return env.get_template(template).render(name=name, title=title, steps=steps, references=refs)
+
+
+# ----------------------------------------------------------------------------- page content
+def _versions() -> dict:
+    out = {"python": platform.python_version()}
+    for dist in ("hjsym", "torch", "sympy", "numpy", "matplotlib", "jinja2", "networkx"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def _spec_rows(derivation) -> dict:
+    spec = derivation.spec
+    res = derivation.results
+    fields = []
+    if spec.hamiltonian is not None:
+        fields.append(("Hamiltonian H(x, p)", spec.hamiltonian, derivation.latex_of(res["hamiltonian"]) if "hamiltonian" in res else ""))
+    fields.append(("viscosity", spec.viscosity, derivation.latex_of(res["viscosity"]) if "viscosity" in res else ""))
+    if spec.diffusion:
+        fields.append(("diffusion matrix", spec.diffusion, ""))
+    if spec.network is not None:
+        fields.append(("network", spec.network.output, derivation.latex_of(res["f"]) if "f" in res else ""))
+    if spec.initial_data is not None:
+        fields.append(("initial data", f"atoms {spec.initial_data.points}, values {spec.initial_data.values}", ""))
+    if spec.dynamics is not None:
+        fields.append(("dynamics F", spec.dynamics.field, ""))
+    symbols = [(spec.state, "(*batch, d)", "query point / state"), (spec.costate, "(d,)", "costate"), (spec.time, "scalar > 0", "PDE time")]
+    for s in spec.symbols:
+        axes = getattr(s, "axes", None)
+        shape = "scalar" + (" > 0" if getattr(s, "positive", False) else "") if axes is None else "(" + ", ".join(
+            {"atom": "N", "dim": "d"}.get(a, a) for a in axes) + ("," if len(axes) == 1 else "") + ")"
+        symbols.append((s.name, shape, s.doc))
+    return {"fields": fields, "symbols": symbols}
+
+
+def _check_step_map(arch) -> dict:
+    """``CHECK_STEPS`` of the architecture's suite module (check name -> "step-id" or "step-id:k"), if any."""
+    if not arch.suite:
+        return {}
+    import importlib
+
+    try:
+        return dict(getattr(importlib.import_module(arch.suite.partition(":")[0]), "CHECK_STEPS", {}))
+    except ImportError:
+        return {}
+
+
+def _check_step(name: str, mapping: dict, steps: list[dict]):
+    """The step (and equation) a check tests: the suite's ``CHECK_STEPS``, else the step whose id matches its name."""
+    by_id = {s["id"]: s for s in steps}
+    target = mapping.get(name)
+    if target is None:
+        key = name.replace("_", "-")
+        found = [s for s in steps if s["id"] == key] or sorted(
+            (s for s in steps if s["id"] in key or key in s["id"]), key=lambda s: -len(s["id"]))
+        if not found:
+            return None
+        target = found[0]["id"]
+    sid, _, k = str(target).partition(":")
+    step = by_id.get(sid)
+    if step is None:
+        return None
+    eqs = step["equations"]
+    chosen = eqs[int(k) - 1] if k.isdigit() and 0 < int(k) <= len(eqs) else (eqs[0] if eqs else None)
+    return {"id": step["id"], "number": step["number"], "title": step["title"], "anchor": step["anchor"], "label": step["label"],
+            "equation": chosen}
+
+
+def _check_rows(arch, check_report, steps, seed) -> list[dict]:
+    mapping = _check_step_map(arch)
+    rows = []
+    for c in check_report.checks:
+        neg = c.details.get("negative_control")
+        rows.append({
+            "name": c.name,
+            "anchor": f"check-{c.name}",
+            "title": c.title,
+            "route_a": c.route_a,
+            "route_b": c.route_b,
+            "max_abs_err": c.max_abs_err,
+            "max_rel_err": c.max_rel_err,
+            "tolerance": c.tolerance,
+            "passed": c.passed,
+            "kind": c.kind,
+            "criterion": c.criterion,
+            "example": _example(c.example),
+            "negative": neg,
+            "step": _check_step(c.name, mapping, steps),
+            "command": f"hjsym check {arch.name} --only {c.name} --seed {seed} --negative-controls --json",
+        })
+    return rows
+
+
+def _example(example: dict | None) -> dict | None:
+    """A check's first-point values (route A, route B, difference; the point when the suite gave it), or None."""
+    if not example or "route_a" not in example or "route_b" not in example:
+        return None
+    diff = example.get("difference", example["route_a"] - example["route_b"])
+    point = example.get("point")
+    text = "(" + ", ".join(f"{v:.4g}" for v in point) + ")" if point else ""
+    return {"route_a": example["route_a"], "route_b": example["route_b"], "difference": diff, "point": point, "point_text": text}
+
+
+def _ratio(row) -> float | None:
+    err, tol = row["max_abs_err"], row["tolerance"]
+    if not isinstance(err, (int, float)) or not isinstance(tol, (int, float)) or tol <= 0:
+        return None
+    return err / tol
+
+
+def _checks_page(arch, check_report, steps, seed) -> dict | None:
+    if check_report is None:
+        return None
+    rows = _check_rows(arch, check_report, steps, seed)
+    ratios = [(r, _ratio(r)) for r in rows]
+    worst_row, worst = max(((r, q) for r, q in ratios if q is not None), key=lambda rq: rq[1], default=(None, 0.0))
+    return {
+        "rows": rows,
+        "passed": check_report.passed,
+        "n_passed": sum(bool(r["passed"]) for r in rows),
+        "n": len(rows),
+        "network": check_report.network,
+        "dtype": check_report.dtype,
+        "notes": list(check_report.notes),
+        "worst_ratio": worst,
+        "worst": None if worst_row is None else {"name": worst_row["name"], "error": worst_row["max_abs_err"],
+                                                 "tolerance": worst_row["tolerance"], "anchor": worst_row["anchor"]},
+        "negatives_fail": all(r["negative"] is None or not r["negative"]["passed"] for r in rows),
+    }
+
+
+def _graph_links(graph: dict, steps: list[dict]) -> dict:
+    """Attach to every node of a drawn derivation graph the anchor and label of its step's first equation."""
+    by_id = {s["id"]: s for s in steps}
+    for node in graph["nodes"]:
+        ref = _ref(by_id[node["id"]], by_id[node["id"]]["number"])
+        node.update({"anchor": ref["anchor"], "label": ref["label"], "tag": ref["tag"]})
+    return graph
+
+
+def _page(arch, derivation, check_report, figures, graph, seed) -> dict:
+    """Everything a page template needs, as plain data (cached, then rendered as HTML, LaTeX, Markdown)."""
+    c = derivation.classification
+    steps = _steps(derivation)
+    refs = _references(steps, derivation.spec.references)
+    name = arch.name
+    figures = [dict(f, number=n, anchor=f"fig-{f['stem']}", label=f"fig:{name}:{f['stem']}") for n, f in enumerate(figures, 1)]
+    return {
+        "kind": "architecture",
+        "name": name,
+        "title": derivation.spec.title,
+        "summary": derivation.spec.summary,
+        "family": derivation.spec.family,
+        "classification": {"kind": c.kind, "statement": c.statement, "gap_tex": derivation.latex_of(c.gap)},
+        "spec": _spec_rows(derivation),
+        "steps": steps,
+        "graph": _graph_links(graph, steps),
+        "functions": [
+            {"name": f.name, "signature": ", ".join(f"{s['name']}: {s['shape']}" for s in f.signature), "returns": f.returns,
+             "doc": f.doc, "tex": f.latex, "source": f.source}
+            for f in sorted(derivation.functions.values(), key=lambda f: f.name)
+        ],
+        "checks": _checks_page(arch, check_report, steps, seed),
+        "figures": figures,
+        "seed": seed,
+        "commands": {
+            "derive": f"hjsym derive {name}",
+            "derive_latex": f"hjsym derive {name} --format latex",
+            "derive_markdown": f"hjsym derive {name} --format markdown",
+            "check": f"hjsym check {name} --seed {seed} --negative-controls",
+            "report": f"hjsym report {name} --seed {seed}",
+            "report_pdf": f"hjsym report {name} --seed {seed} --format html,tex,pdf",
+        },
+        "versions": _versions(),
+        "references": refs,
+        "files": {"html": "index.html", "tex": f"{name}.tex", "pdf": f"{name}.pdf", "fragment_tex": FRAGMENT_TEX,
+                  "fragment_md": FRAGMENT_MD, "derivation_json": "derivation.json", "checks_json": "checks.json",
+                  "summary_json": "summary.json", "bib": "references.bib"},
+    }
+
+
+# ----------------------------------------------------------------------------- computing a page
+@contextmanager
+def _pinned_torch():
+    """One torch thread and torch's own default dtype while a page is computed, whatever the caller set.
+
+    A page then has the same bytes whether it is computed here, in a worker process or by the
+    command line (a generated function called with Python scalars only takes the default dtype).
+    """
+    import torch
+
+    from ..checks.engine import torch_threads
+
+    dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        with torch_threads(1):
+            yield
+    finally:
+        torch.set_default_dtype(dtype)
+
+
+def _data_key(arch, seed: int) -> str:
+    from ..derivation.derivation import cache_key
+
+    try:
+        mpl = metadata.version("matplotlib")
+    except metadata.PackageNotFoundError:
+        mpl = "none"
+    return f"{cache_key(arch.spec)}-seed{seed}-mpl{mpl}"
+
+
+def _compute(name: str, seed: int) -> dict:
+    """Derive, check (with negative controls) and draw one architecture: its page data and figure files.
+
+    A top-level function of names and numbers, so that worker processes can run it.
+    """
+    from ..checks.api import check
+    from ..derivation.derivation import derive
+    from .figures.common import derivation_graph_figure
+    from ..spec.registry import get
+
+    arch = get(name)
+    with _pinned_torch():
+        derivation = derive(arch.spec)
+        check_report = check(arch, seed=seed, negative_controls=True) if arch.suite else None
+        with tempfile.TemporaryDirectory(prefix="hjsym-figures-") as tmp:
+            figures = []
+            fig_fn = arch.figures_function()
+            if fig_fn is not None and check_report is not None:
+                figures = [dict(f) for f in fig_fn(arch, check_report, Path(tmp), seed=seed)]
+            graph = derivation_graph_figure(derivation.graph(), Path(tmp), f"{name}-graph")
+            files = {p.relative_to(tmp).as_posix(): p.read_bytes() for p in sorted(Path(tmp).rglob("*")) if p.is_file()}
+    files = _rename_reserved(name, files, figures)
+    page = _page(arch, derivation, check_report, figures, graph, seed)
+    return {
+        "page": page,
+        "derivation_json": json.dumps(derivation.to_dict(), indent=2, sort_keys=True) + "\n",
+        "checks_json": None if check_report is None else json.dumps(check_report.to_dict(), indent=2, sort_keys=True) + "\n",
+        "files": files,
+    }
+
+
+def _reserved(name: str) -> set[str]:
+    """File names a page folder keeps for the report itself (a figure must not overwrite them)."""
+    return {"index.html", "summary.json", "checks.json", "derivation.json", "references.bib", FRAGMENT_TEX, FRAGMENT_MD,
+            *(f"{name}.{ext}" for ext in ("tex", "pdf", "log", "aux", "out", "toc"))}
+
+
+def _rename_reserved(name: str, files: dict, figures: list[dict]) -> dict:
+    """Rename figure files that would collide with the report's own files (a figure ``diagram.pdf`` on the ``diagram`` page).
+
+    ``X.ext`` becomes ``X-figure.ext``, in ``files`` and in the figure entries that name it.
+    """
+    reserved = _reserved(name)
+    clash = {f for f in files if f in reserved}
+    if not clash:
+        return files
+    renamed = {}
+    for f in files:
+        stem, dot, ext = f.rpartition(".")
+        if any(c.rpartition(".")[0] == stem for c in clash):
+            renamed[f] = f"{stem}-figure{dot}{ext}"
+    for fig in figures:
+        for key in ("png", "pdf"):
+            if fig.get(key) in renamed:
+                fig[key] = renamed[fig[key]]
+    return {renamed.get(f, f): blob for f, blob in files.items()}
+
+
+def _jobs(jobs: int | None) -> int:
+    if jobs is None:
+        env = os.environ.get("HJSYM_JOBS", "")
+        jobs = int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
+    if not isinstance(jobs, int) or jobs < 1:
+        raise InputError(f"jobs must be a positive integer, got {jobs!r}", "pass e.g. jobs=2 (or set HJSYM_JOBS)")
+    return jobs
+
+
+def _collect(arch_list, seed: int, cache: bool, jobs: int, progress: bool) -> dict:
+    """Page data of every architecture: from the cache, else computed (in parallel processes when several)."""
+    from tqdm.auto import tqdm
+
+    data, todo = {}, []
+    for arch in arch_list:
+        hit = _cache.load("report", _data_key(arch, seed)) if cache else None
+        if isinstance(hit, dict) and "page" in hit:
+            data[arch.name] = hit
+        else:
+            todo.append(arch)
+    bar = tqdm(total=len(arch_list), desc="reports", disable=not progress, initial=len(data))
+
+    def done(arch, result):
+        data[arch.name] = result
+        if cache:
+            _cache.store("report", _data_key(arch, seed), result)
+        bar.update(1)
+
+    if len(todo) > 1 and jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [(arch, pool.submit(_compute, arch.name, seed)) for arch in todo]
+            for arch, fut in futures:
+                done(arch, fut.result())
+    else:
+        for arch in todo:
+            done(arch, _compute(arch.name, seed))
+    bar.close()
+    return data
+
+
+# ----------------------------------------------------------------------------- writing
+def _write_text(path: Path, text: str) -> None:
+    atomic_write(path, text.encode("utf-8"))
+
+
+def _copy_static(out: Path) -> None:
+    """Copy the bundled KaTeX, the stylesheet and the math renderer into ``out/_static``."""
+    static = Path(out) / "_static"
+    root = resources.files("hjsym.reports")
+    katex = root / "_vendor" / "katex"
+    for item in ("katex.min.js", "katex.min.css", "LICENSE"):
+        _copy_if_changed(katex / item, static / "katex" / item)
+    for font in sorted((katex / "fonts").iterdir(), key=lambda f: f.name):
+        _copy_if_changed(font, static / "katex" / "fonts" / font.name)
+    _copy_if_changed(root / "templates" / "hjsym.css", static / "hjsym.css")
+    _copy_if_changed(root / "templates" / "render-math.js", static / "render-math.js")
+
+
+def _copy_if_changed(src, dst: Path) -> None:
+    data = src.read_bytes()
+    if not dst.exists() or dst.read_bytes() != data:
+        atomic_write(dst, data)
+
+
+def _write_page(out: Path, data: dict, formats, html_env, tex_env) -> list[Path]:
+    page = data["page"]
+    folder = out / page["name"]
+    files = {name: blob for name, blob in data["files"].items()}
+    texts = {
+        "derivation.json": data["derivation_json"],
+        "summary.json": json.dumps(_summary(page), indent=2, sort_keys=True) + "\n",
+        FRAGMENT_TEX: tex_env.get_template("fragment.tex.j2").render(name=page["name"], title=page["title"], steps=page["steps"],
+                                                                     references=page["references"]),
+        FRAGMENT_MD: html_env.overlay(autoescape=False).get_template("fragment.md.j2").render(
+            name=page["name"], title=page["title"], steps=page["steps"], references=page["references"]),
+        "references.bib": bibtex([r["key"] for r in page["references"]]),
+    }
+    if data["checks_json"] is not None:
+        texts["checks.json"] = data["checks_json"]
+    if "html" in formats:
+        texts["index.html"] = html_env.get_template("report.html.j2").render(page=page, static="../_static")
+    if "tex" in formats or "pdf" in formats:
+        texts[f"{page['name']}.tex"] = tex_env.get_template("report.tex.j2").render(page=page, graph_scale=_graph_scale(page["graph"]))
+    written = []
+    for name, blob in files.items():
+        atomic_write(folder / name, blob)
+        written.append(folder / name)
+    for name, text in texts.items():
+        _write_text(folder / name, text)
+        written.append(folder / name)
+    return written
+
+
+def _graph_scale(graph: dict) -> float:
+    """Width of a derivation-graph figure in the PDF, as a fraction of the text width (fits the page height)."""
+    return round(min(0.9, 1.2 / max(graph.get("aspect", 1.0), 1e-3)), 3)
+
+
+def _summary(page) -> dict:
+    """The index row of an architecture page (``summary.json``)."""
+    checks = page["checks"]
+    worst = (checks or {}).get("worst") or {}
+    return {
+        "kind": "architecture",
+        "name": page["name"],
+        "title": page["title"],
+        "family": page["family"],
+        "classification": page["classification"]["kind"],
+        "statement": page["classification"]["statement"],
+        "checks_passed": None if checks is None else checks["n_passed"],
+        "checks_total": None if checks is None else checks["n"],
+        "worst_error_over_tolerance": None if checks is None else checks["worst_ratio"],
+        "worst_check": worst.get("name"),
+        "worst_error": worst.get("error"),
+        "worst_tolerance": worst.get("tolerance"),
+        "negative_controls_fail": None if checks is None else checks["negatives_fail"],
+        "seed": page["seed"],
+        "figures": [{k: f[k] for k in ("stem", "caption", "png", "pdf")} for f in page["figures"]],
+        "graph": {k: page["graph"][k] for k in ("png", "pdf", "aspect", "caption", "nodes", "width_px", "height_px")},
+        "commands": page["commands"],
+    }
+
+
+# ----------------------------------------------------------------------------- the index
+_VERDICT_CLASS = (("fail", "fail"), ("refut", "fail"), ("not hold", "fail"), ("does not", "fail"), ("partial", "structural"),
+                  ("inconclusive", "inconclusive"), ("hold", "pass"), ("confirm", "pass"), ("support", "pass"), ("reproduc", "pass"))
+
+
+def _verdict_class(verdict) -> str:
+    text = str(verdict or "").lower()
+    return next((cls for key, cls in _VERDICT_CLASS if key in text), "inconclusive")
+
+
+def index_rows(out) -> dict:
+    """Every page under ``out`` (its ``*/summary.json``), and the registered architectures not reported yet.
+
+    Returns ``{"architectures", "experiments", "missing"}``; each row carries the links that exist
+    on disk (``has_html``, ``has_tex``, ``has_pdf``, ``has_fragments``).
+    """
+    from ..spec.registry import all_architectures
+
+    out = Path(out)
+    order = {a.name: k for k, a in enumerate(all_architectures())}
+    archs, experiments = [], []
+    for path in sorted(out.glob("*/summary.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        name = data.get("name") or path.parent.name
+        folder = path.parent
+        data.update({
+            "name": name,
+            "folder": folder.name,
+            "has_html": (folder / "index.html").exists(),
+            "has_tex": (folder / f"{name}.tex").exists(),
+            "has_pdf": (folder / f"{name}.pdf").exists(),
+            "has_fragments": (folder / FRAGMENT_TEX).exists() and (folder / FRAGMENT_MD).exists(),
+        })
+        for key, default in (("title", name), ("family", "-"), ("classification", "-"), ("statement", ""), ("figures", []),
+                             ("graph", None), ("checks_passed", None), ("checks_total", None), ("worst_check", None),
+                             ("worst_error", None), ("worst_tolerance", None), ("worst_error_over_tolerance", None),
+                             ("negative_controls_fail", None), ("claim", "")):
+            data.setdefault(key, default)  # a page may omit any field
+        if data.get("kind") == "experiment":
+            data["verdict"] = data.get("classification") or data.get("verdict") or "-"
+            data["verdict_class"] = _verdict_class(data["verdict"])
+            experiments.append(data)
+        else:
+            data.setdefault("kind", "architecture")
+            archs.append(data)
+    reported = {r["name"] for r in archs}
+    missing = [{"name": a.name, "title": a.spec.title, "family": a.spec.family} for a in all_architectures() if a.name not in reported]
+    archs.sort(key=lambda r: (order.get(r["name"], 10**6), r["name"]))
+    experiments.sort(key=lambda r: r["name"])
+    return {"architectures": archs, "experiments": experiments, "missing": missing}
+
+
+def _diagram(rows: list[dict]) -> dict | None:
+    """The commutative diagram to show on the index: the ``diagram`` page's figure named like it, if reported."""
+    for r in sorted(rows, key=lambda r: r["name"] != "diagram"):
+        for f in r.get("figures") or []:
+            if r["name"] == "diagram" or "diagram" in f.get("stem", ""):
+                return {"page": r["folder"], "title": r.get("title", r["name"]), **f}
+    return None
+
+
+def _index_context(out: Path) -> dict:
+    rows = index_rows(out)
+    archs = rows["architectures"]
+    checked = [r for r in archs if r.get("checks_total")]
+    return {
+        **rows,
+        "diagram": _diagram(archs),
+        "diagram_registered": any(m["name"] == "diagram" for m in rows["missing"]) or any(r["name"] == "diagram" for r in archs),
+        "graphs": [r for r in archs if r.get("graph")],
+        "totals": {
+            "architectures": len(archs),
+            "experiments": len(rows["experiments"]),
+            "checks_passed": sum(r.get("checks_passed") or 0 for r in checked),
+            "checks_total": sum(r.get("checks_total") or 0 for r in checked),
+        },
+        "has_combined_pdf": (out / "hjsym.pdf").exists(),
+    }
+
+
+def write_index(out, formats=("html",)) -> list[Path]:
+    """Write ``out/index.html`` (and with ``pdf`` the combined ``out/hjsym.tex`` and ``hjsym.pdf``) from the pages under ``out``."""
+    out = Path(out)
+    html_env, tex_env = _envs()
+    written = []
+    if "pdf" in formats:
+        written += _write_combined(out, tex_env)
+    if "html" in formats:
+        _copy_static(out)
+        index = out / "index.html"
+        _write_text(index, html_env.get_template("index.html.j2").render(static="_static", index=_index_context(out)))
+        written.append(index)
+    return written
+
+
+def _write_combined(out: Path, tex_env) -> list[Path]:
+    """The combined document: overview, diagram, derivation graphs, then every page's PDF (compiled when missing or stale)."""
+    context = _index_context(out)
+    pages = context["architectures"] + context["experiments"]
+    written = []
+    for r in pages:  # pages whose PDF is missing or older than their source (an experiment's, say); a failure skips the page
+        tex, pdf = out / r["folder"] / f"{r['name']}.tex", out / r["folder"] / f"{r['name']}.pdf"
+        if tex.exists() and (not pdf.exists() or pdf.stat().st_mtime < tex.stat().st_mtime):
+            try:
+                written.append(compile_pdf(tex))
+            except (RuntimeError, InputError) as exc:
+                r["pdf_error"] = str(exc).splitlines()[0]
+                warnings.warn(f"{tex}: not in the combined document: {r['pdf_error']}; 'hjsym verify {out}' shows the details",
+                              stacklevel=2)
+    for r in pages:
+        pdf = out / r["folder"] / f"{r['name']}.pdf"
+        r["has_pdf"] = pdf.exists() and "pdf_error" not in r
+        aux = pdf.with_suffix(".aux")
+        r["label_pages"] = label_pages(aux.read_text(errors="replace")) if aux.exists() else {}
+        for node in (r.get("graph") or {}).get("nodes", []):
+            node["page"] = r["label_pages"].get(node.get("label") or "", 1)
+        if r.get("graph"):
+            r["graph_scale"] = _graph_scale(r["graph"])
+    tex_path = out / "hjsym.tex"
+    _write_text(tex_path, tex_env.get_template("index.tex.j2").render(**context))
+    written += [tex_path, compile_pdf(tex_path)]
+    return written
+
+
+# ----------------------------------------------------------------------------- entry point
+def _resolve_archs(archs):
+    from ..spec.registry import all_architectures, get
+
+    if isinstance(archs, str):
+        archs = [archs]
+    archs = list(archs) or ["all"]
+    if "all" in archs:
+        return all_architectures()
+    return [get(a) for a in archs]
+
+
+def report(archs=("all",), out="reports", formats=("html", "tex"), *, seed: int = 0, progress: bool = False,
+           jobs: int | None = None, cache: bool = True) -> list[Path]:
+    """Derive, check and write the report of each architecture, then the index; returns the files written.
+
+    Args:
+        archs: architecture names, or ``"all"``.
+        out: output folder (created if needed).
+        formats: any of ``"html"``, ``"tex"``, ``"pdf"`` (``pdf`` compiles every page's ``.tex``
+            and the combined ``hjsym.pdf`` with pdflatex).
+        seed: seeds the reference networks of the checks.
+        progress: show a progress bar.
+        jobs: worker processes for pages not in the cache (default: ``$HJSYM_JOBS`` or the CPU count).
+        cache: reuse (and store) derived, checked and drawn pages keyed by spec, seed and versions.
+    """
+    formats = tuple(formats)
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise InputError(f"unknown report format(s) {', '.join(bad) or '(none)'}", f"use a comma-separated subset of {','.join(FORMATS)}")
+    if "pdf" in formats:
+        require_tex_engine()  # say how to install one before any work
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise InputError(f"seed must be a non-negative integer, got {seed!r}", "pass e.g. seed=0")
+    out = Path(out)
+    arch_list = _resolve_archs(archs)
+    data = _collect(arch_list, seed, cache, _jobs(jobs), progress)
+    html_env, tex_env = _envs()
+    written: list[Path] = []
+    for arch in arch_list:
+        written += _write_page(out, data[arch.name], formats, html_env, tex_env)
+    if "pdf" in formats:
+        written += compile_many([out / a.name / f"{a.name}.tex" for a in arch_list], jobs=_jobs(jobs))
+    written += write_index(out, formats)
+    return written
