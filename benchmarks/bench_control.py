@@ -40,7 +40,7 @@ def _generated(arch, module, x, s0, loss_seeds):
     """(setup, timed) of the generated route for one module."""
     from hjsym.networks.control import read_control
     from hjsym.codegen.adjoint_sweep import costates, rollout
-    from hjsym.derivation.derivation import load_functions
+    from hjsym.codegen.pipeline import load_functions
     from hjsym.spec.registry import get
 
     spec = get(arch).spec

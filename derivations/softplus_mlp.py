@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 import hjsym
-from hjsym.derivation.activations import table_markdown
+from hjsym.reports.tables import table_markdown
 from hjsym.architectures.softplus_mlp import SPEC as spec
 
 for act in spec.activations:

@@ -20,13 +20,15 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "derive": ".derivation.derivation",
+    "derive": ".codegen.pipeline",
     "Derivation": ".derivation.derivation",
-    "load_functions": ".derivation.derivation",
+    "load_functions": ".codegen.pipeline",
     "check": ".checks.api",
     "function": ".checks.api",
     "list_architectures": ".checks.api",
     "report": ".reports.pages",
+    "latex_fragment": ".reports.pages",
+    "markdown_fragment": ".reports.pages",
     "Spec": ".spec.spec",
     "Scalar": ".spec.spec",
     "Tensor": ".spec.spec",

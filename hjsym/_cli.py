@@ -114,15 +114,19 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_derive(args) -> int:
-    from .derivation.derivation import derive
+    from .codegen.pipeline import derive
 
     d = derive(args.arch, cache=not args.no_cache)
     if args.format == "json":
         print(json.dumps(d.to_dict(), indent=2))
     elif args.format == "latex":
-        print(d.latex(), end="")
+        from .reports.pages import latex_fragment
+
+        print(latex_fragment(d), end="")
     elif args.format == "markdown":
-        print(d.markdown(), end="")
+        from .reports.pages import markdown_fragment
+
+        print(markdown_fragment(d), end="")
     else:
         print(d.text())
     return EXIT_OK

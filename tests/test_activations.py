@@ -10,7 +10,8 @@ from torch import nn
 
 import hjsym
 from hjsym import ModuleFormError
-from hjsym.derivation.activations import structure_form, table_latex, table_markdown
+from hjsym.derivation.activations import structure_form
+from hjsym.reports.tables import table_latex, table_markdown
 from hjsym.networks.mlp import make_mlp, read_mlp, relu_twin
 from hjsym.checks.suites.softplus_mlp import CHECKS, NEGATIVE_CONTROLS, depth_bound_factor
 

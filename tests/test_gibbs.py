@@ -76,7 +76,7 @@ def test_convex_view_and_semigroup_are_verified():
 def test_spec_extension_fields_are_validated():
     import dataclasses
 
-    with pytest.raises(SpecError, match="unknown derivation pass"):
-        dataclasses.replace(SPEC, passes=("entropie",)).validate()
+    with pytest.raises(SpecError, match="unknown derivation pass.*'entropie'.*use some of entropy"):
+        hjsym.derive(dataclasses.replace(SPEC, name="attention-typo", passes=("entropie",)), cache=False)
     with pytest.raises(SpecError, match="values 'b' is not a declared tensor"):
         dataclasses.replace(SPEC, values="b").validate()

@@ -6,7 +6,8 @@ import torch
 
 from hjsym import InputError
 from hjsym.symbolic.calculus import canonical, index_sum, instantiate, laplacian, pdiff
-from hjsym.codegen.printer import ArgSpec, FunctionSpec, generate
+from hjsym.codegen.generate import generate
+from hjsym.ir import ArgSpec, FunctionSpec
 from hjsym.symbolic.axes import DIM, bound_index, free_index
 from hjsym.symbolic.matrices import InverseBase, LogDet, SPDBase, SymmetricBase, inverse_of
 from hjsym.codegen.runtime import logdet_spd, matrix_inverse, spd_inverse

@@ -94,7 +94,7 @@ def list_architectures() -> list[dict]:
 
 def function(arch, name: str):
     """The generated torch function ``name`` of an architecture (from the cache when possible)."""
-    from ..derivation.derivation import load_functions
+    from ..codegen.pipeline import load_functions
 
     fns = load_functions(_arch(arch).spec)
     if name not in fns:

@@ -16,7 +16,7 @@ computed once per block.
 
 from __future__ import annotations
 
-import textwrap
+import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -24,60 +24,23 @@ import sympy as sp
 from sympy.printing.pytorch import TorchPrinter
 
 from .._errors import SpecError
-from .generated import GeneratedFunction
+from ..ir import ArgSpec, BatchSum, FunctionSpec
 from ..symbolic.axes import AXES, axis_of
-from ..symbolic.matrices import derived_arg
+from ..symbolic.matrices import InverseBase, SPDBase
 from ..symbolic.reductions import GibbsMean, GibbsWeight, LogSumExp, ReduceMax, ReduceMin, Reduction, TopGap
 
-__all__ = ["ArgSpec", "FunctionSpec", "HJTorchPrinter", "generate_source", "generate"]
+__all__ = ["HJTorchPrinter", "Compiler", "BATCH", "wrap"]
 
 BATCH = "@batch"
 
 
-@dataclass(frozen=True)
-class ArgSpec:
-    """One argument of a generated function.
-
-    ``axes`` names the axis kind of every tensor slot (``("atom", "dim")`` for ``W``); a
-    ``batched`` argument has any number of leading batch dimensions in front of them. A
-    scalar (``axes == ()``) is a number or 0-d tensor, or one value per batch point when
-    ``per_point`` is set.
-    """
-
-    name: str
-    symbol: sp.Basic
-    axes: tuple[str, ...] = ()
-    batched: bool = False
-    positive: bool = False
-    per_point: bool = False
-    doc: str = ""
-
-    @property
-    def is_tensor(self) -> bool:
-        return isinstance(self.symbol, sp.IndexedBase)
-
-    def shape_text(self) -> str:
-        dims = [str(AXES[a].extent) for a in self.axes]
-        if self.batched:
-            dims = ["*batch"] + dims
-        if not dims:
-            text = "scalar"
-            if self.per_point:
-                text += " or (*batch,)"
-            return text + (" > 0" if self.positive else "")
-        return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    """What to generate: an expression, its arguments (in order) and its output index order."""
-
-    name: str
-    expr: sp.Expr
-    args: tuple[ArgSpec, ...]
-    out_indices: tuple = ()
-    doc: str = ""
-    extents: tuple[str, ...] = field(default=())  # extents passed explicitly (not readable from tensors)
+def derived_arg(base, args: dict):
+    """For ``InverseBase(A)`` with ``A`` an argument: ``(name, code)`` of the tensor computed from it."""
+    if not isinstance(base, InverseBase) or base.of not in args:
+        return None
+    src = args[base.of].name
+    fn = "spd_inverse" if isinstance(base.of, SPDBase) else "matrix_inverse"
+    return f"{src}_inv", f"_rt.{fn}({src!r}, {src})"
 
 
 def _label(idx) -> str:
@@ -90,7 +53,7 @@ def _sort_key(label: str, kinds: dict[str, str]):
     return (1, AXES[kinds[label]].order, label)
 
 
-class _Compiler:
+class Compiler:
     """Axis bookkeeping and emitted statements while one function is printed."""
 
     def __init__(self, fspec: FunctionSpec, printer=None):
@@ -124,7 +87,9 @@ class _Compiler:
         """Named axes of the tensor that holds ``e``, in canonical order."""
         if e in self.axes_memo:
             return self.axes_memo[e]
-        if isinstance(e, sp.Symbol) and e in self.sym_axes:
+        if isinstance(e, BatchSum):
+            out = tuple(a for a in self.axes(e.args[0]) if a != BATCH)
+        elif isinstance(e, sp.Symbol) and e in self.sym_axes:
             out = self.sym_axes[e]
         elif isinstance(e, sp.Idx):
             out = (self.register(e),)
@@ -180,7 +145,7 @@ class _Compiler:
         if have == want or not have:
             return code
         idx = ", ".join(":" if a in have else "None" for a in want)
-        return f"{_wrap(code)}[{idx}]"
+        return f"{wrap(code)}[{idx}]"
 
     def fresh(self, prefix: str) -> str:
         self.counter[prefix] += 1
@@ -212,7 +177,7 @@ class _Compiler:
         return self.printer.doprint(e)
 
 
-def _wrap(code: str) -> str:
+def wrap(code: str) -> str:
     """Parenthesise ``code`` unless it is a name or a single call/subscript."""
     if code.isidentifier() or _single_term(code):
         return code
@@ -255,11 +220,12 @@ class HJTorchPrinter(TorchPrinter):
 
     printmethod = "_hjsym_torchcode"
 
-    def __init__(self, compiler: _Compiler | None = None, settings=None):
+    def __init__(self, compiler: Compiler | None = None, settings=None):
         super().__init__(settings or {})
         # standalone (no function being generated): symbols print by name, no CSE
         self.standalone = compiler is None
-        self.c = compiler if compiler is not None else _Compiler(FunctionSpec("standalone", sp.S.Zero, ()), printer=self)
+        self.c = compiler if compiler is not None else Compiler(FunctionSpec("standalone", sp.S.Zero, ()), printer=self)
+        self.locals: dict = {}  # scalar intermediates of a program (Let targets that are Symbols) -> variable name
 
     # -- CSE hook
     def _print(self, expr, **kwargs):
@@ -277,6 +243,8 @@ class HJTorchPrinter(TorchPrinter):
     # -- leaves
     def _print_Symbol(self, expr):
         c = self.c
+        if expr in self.locals:
+            return self.locals[expr]
         if self.standalone:
             return expr.name
         if expr in c.args:
@@ -298,7 +266,7 @@ class HJTorchPrinter(TorchPrinter):
         spec = c.arg_for(expr.base)
         have = ([BATCH] if spec.batched else []) + [c.register(ix) for ix in expr.indices]
         if len(set(have)) != len(have):
-            raise SpecError(f"repeated index in {expr}", "write the diagonal explicitly (not supported)")
+            return self._diagonal(expr, spec, have)
         code = spec.name
         if c.streamed is not None and c.streamed in expr.indices:
             pos = list(expr.indices).index(c.streamed) + (1 if spec.batched else 0)
@@ -306,6 +274,22 @@ class HJTorchPrinter(TorchPrinter):
         want = list(c.order(have))
         if want != have:
             code = f"{code}.permute({', '.join(str(have.index(a)) for a in want)})"
+        return code
+
+    def _diagonal(self, expr, spec, have):
+        """A repeated index (a trace ``P[i, i]``) takes the diagonal."""
+        if self.c.streamed is not None and self.c.streamed in expr.indices:
+            raise SpecError(f"repeated atom index in {expr}", "write the diagonal over the atoms explicitly (not supported)")
+        code = spec.name
+        while len(set(have)) != len(have):
+            lab = next(x for x in have if have.count(x) > 1)
+            a = have.index(lab)
+            b = have.index(lab, a + 1)
+            code = f"torch.diagonal({code}, dim1={a}, dim2={b})"
+            have = [x for n, x in enumerate(have) if n not in (a, b)] + [lab]
+        want = list(self.c.order(have))
+        if want != have:
+            code = f"{code}.permute({', '.join(str(have.index(x)) for x in want)})"
         return code
 
     def _print_Idx(self, expr):
@@ -340,7 +324,163 @@ class HJTorchPrinter(TorchPrinter):
         return None
 
     # -- arithmetic with broadcasting
+    def _print_BatchSum(self, expr):
+        c = self.c
+        want = c.axes(expr)
+        codes = []
+        for term in sp.Add.make_args(expr.args[0]):
+            if BATCH not in c.axes(term):
+                codes.append(f"_M * {wrap(c.align(self._print(term), c.axes(term), want))}")
+                continue
+            coeff, rest = term.as_coeff_Mul()
+            operands, scalars = self._operands(list(sp.Mul.make_args(rest)))
+            total = coeff * sp.Mul(*scalars)
+            codes.append(self._einsum(operands, want, None if total == 1 else self._print(total)))
+        return " + ".join(codes) if len(codes) == 1 else " + ".join(wrap(code) for code in codes)
+
     def _print_Add(self, expr, order=None):
+        """``A1 @ B1 + A2 @ B2 + ...`` with one output shape becomes ``cat(A) @ cat(B)``: one matrix product.
+
+        (The costate of a gated cell sums one product per gate: ``sum_g abar_g U_g``.)
+        """
+        c = self.c
+        groups: dict = {}
+        rest = []
+        for term in expr.args:
+            m = self._matmul_term(term)
+            if m is None:
+                rest.append(term)
+            else:
+                groups.setdefault(m[2], []).append((term, m))
+        if not any(len(g) > 1 for g in groups.values()):
+            return self._print_plain_add(expr, order)
+        want = c.axes(expr)
+        codes = []
+        for out_axes, g in groups.items():
+            if len(g) == 1:
+                rest.append(g[0][0])
+                continue
+            scales = {m[3] for _, m in g}
+            common = scales.pop() if len(scales) == 1 else sp.S.One
+            left = ", ".join(m[0] if m[3] == common else f"{wrap(self._print(m[3]))} * {wrap(m[0])}" for _, m in g)
+            right = ", ".join(m[1] for _, m in g)
+            code = f"torch.matmul(torch.cat([{left}], dim=-1), torch.cat([{right}], dim=0))"
+            if common != 1:
+                code = f"{wrap(self._print(common))} * {code}"
+            codes.append(c.align(code if tuple(out_axes) == tuple(c.order(out_axes)) else f"{code}.transpose(0, 1)",
+                                 tuple(c.order(out_axes)), want))
+        if rest:
+            codes.append(c.align(self._print_plain_add(sp.Add(*rest), order) if len(rest) > 1 else self._print(rest[0]),
+                                 c.axes(sp.Add(*rest)), want))
+        return " + ".join(codes)
+
+    def _matmul_term(self, term):
+        """``(left code, right code, (left axis, right axis))`` when ``term`` is ``coeff * sum_mu L[x, mu] R[mu, y]``."""
+        c = self.c
+        outer = [f for f in sp.Mul.make_args(term) if not isinstance(f, sp.Sum)]
+        sums = [f for f in sp.Mul.make_args(term) if isinstance(f, sp.Sum)]
+        if len(sums) != 1 or len(sums[0].limits) != 1 or any(c.axes(f) for f in outer):
+            return None
+        s = sums[0]
+        factors = sp.Mul.make_args(s.function)
+        tensors = [f for f in factors if c.axes(f)]
+        scalars = [f for f in factors if not c.axes(f)] + outer
+        if len(tensors) != 2 or any(f.is_Pow for f in tensors):
+            return None
+        mu = c.register(s.limits[0][0])
+        (ca, xa), (cb, xb) = [(None, c.axes(f)) for f in tensors]
+        if len(xa) != 2 or len(xb) != 2 or mu not in xa or mu not in xb or set(xa) & set(xb) != {mu}:
+            return None
+        want = c.axes(s)
+        a_other = next(x for x in xa if x != mu)
+        fa, fb = tensors
+        if want[0] != a_other:
+            fa, fb = fb, fa
+            xa, xb = xb, xa
+            a_other = next(x for x in xa if x != mu)
+        b_other = next(x for x in xb if x != mu)
+        ca, cb = self._print(fa), self._print(fb)
+        ca = ca if xa[-1] == mu else f"{wrap(ca)}.transpose(0, 1)"
+        cb = cb if xb[0] == mu else f"{wrap(cb)}.transpose(0, 1)"
+        return ca, cb, (a_other, b_other), sp.Mul(*scalars)
+
+    # ------------------------------------------------------------------ contraction planning
+    def _einsum(self, operands, want_out, scale=None) -> str:
+        c = self.c
+        ops = [(code, tuple(axes)) for code, axes in operands]
+        want = tuple(want_out)
+        # 1. operands whose axes are contained in another's: multiply them in elementwise
+        merged = True
+        while merged and len(ops) > 1:
+            merged = False
+            for a, b in itertools.permutations(range(len(ops)), 2):
+                (ca, xa), (cb, xb) = ops[a], ops[b]
+                if set(xa) <= set(xb):
+                    code = f"{wrap(c.align(ca, xa, xb))} * {wrap(cb)}"
+                    ops = [op for n, op in enumerate(ops) if n not in (a, b)] + [(code, xb)]
+                    merged = True
+                    break
+        # 2. the scale goes on the operand with the fewest axes
+        if scale is not None:
+            k = min(range(len(ops)), key=lambda n: len(ops[n][1]))
+            ops[k] = (f"{wrap(scale)} * {wrap(ops[k][0])}", ops[k][1])
+        # 3. sum out axes that only one operand has and the output does not keep
+        ops = [self._sum_alone(op, ops, want) for op in ops]
+        # 4. contract pairwise, smallest intermediate first
+        while len(ops) > 1:
+            best = None
+            for a, b in itertools.combinations(range(len(ops)), 2):
+                others = set().union(*[set(ops[n][1]) for n in range(len(ops)) if n not in (a, b)])
+                union = list(dict.fromkeys(ops[a][1] + ops[b][1]))
+                summed = [x for x in union if x in ops[a][1] and x in ops[b][1] and x not in want and x not in others]
+                key = (len(union) - len(summed), -len(summed), a, b)
+                if best is None or key < best[0]:
+                    best = (key, a, b, summed)
+            _, a, b, summed = best
+            new = self._contract2(ops[a], ops[b], summed)
+            ops = [op for n, op in enumerate(ops) if n not in (a, b)] + [new]
+            ops = [self._sum_alone(op, ops, want) for op in ops]
+        code, axes = ops[0]
+        if tuple(axes) != want:
+            if set(axes) != set(want):
+                raise SpecError(f"contraction produced axes {axes}, expected {want}", "report this as a bug in hjsym")
+            code = f"{wrap(code)}.permute({', '.join(str(axes.index(x)) for x in want)})"
+        return code
+
+    def _sum_alone(self, op, ops, want):
+        code, axes = op
+        others = set().union(*[set(o[1]) for o in ops if o is not op])
+        alone = [n for n, x in enumerate(axes) if x not in want and x not in others]
+        if not alone:
+            return op
+        dims = alone[0] if len(alone) == 1 else tuple(alone)
+        return f"torch.sum({code}, dim={dims})", tuple(x for x in axes if x not in [axes[n] for n in alone])
+
+    def _contract2(self, A, B, summed):
+        (ca, xa), (cb, xb) = A, B
+        shared_kept = [x for x in xa if x in xb and x not in summed]
+        if not shared_kept and len(summed) == 1 and len(xa) <= 2 and len(xb) <= 2:
+            (s,) = summed
+            left = ca if xa[-1] == s else (f"{wrap(ca)}.transpose(0, 1)" if len(xa) == 2 else ca)
+            right = cb if xb[0] == s else (f"{wrap(cb)}.transpose(0, 1)" if len(xb) == 2 else cb)
+            out = tuple(x for x in xa if x != s) + tuple(x for x in xb if x != s)
+            return f"torch.matmul({left}, {right})", out
+        if not shared_kept and summed:
+            dims_a = [xa.index(x) for x in summed]
+            dims_b = [xb.index(x) for x in summed]
+            out = tuple(x for x in xa if x not in summed) + tuple(x for x in xb if x not in summed)
+            return f"torch.tensordot({ca}, {cb}, dims=({dims_a}, {dims_b}))", out
+        # shared axes kept (or an outer product): einsum over the two
+        letters: dict = {}
+
+        def sub(axes):
+            return "".join(letters.setdefault(x, "abcdefghijklmnopqrstuvwxyz"[len(letters)]) for x in axes)
+
+        out = tuple(dict.fromkeys(x for x in xa + xb if x not in summed))
+        out = self.c.order(out)
+        return f"torch.einsum({(sub(xa) + ',' + sub(xb) + '->' + sub(out))!r}, {ca}, {cb})", out
+
+    def _print_plain_add(self, expr, order=None):
         c = self.c
         lit = self._number(expr)
         if lit is not None:
@@ -354,9 +494,9 @@ class HJTorchPrinter(TorchPrinter):
             neg = term.could_extract_minus_sign()
             code = c.align(self._print(-term if neg else term), c.axes(term), want)
             if n == 0:
-                out = f"-{_wrap(code)}" if neg else code
+                out = f"-{wrap(code)}" if neg else code
             else:
-                out += f" - {_wrap(code)}" if neg else f" + {code}"
+                out += f" - {wrap(code)}" if neg else f" + {code}"
         return out
 
     def _print_Mul(self, expr):
@@ -381,12 +521,12 @@ class HJTorchPrinter(TorchPrinter):
                 num.append(f)
         if coeff not in (1, -1):
             num.insert(0, abs(coeff) if coeff.is_negative else coeff)
-        top = " * ".join(_wrap(c.align(self._print(f), c.axes(f), want)) for f in num) or "1"
+        top = " * ".join(wrap(c.align(self._print(f), c.axes(f), want)) for f in num) or "1"
         if den:
-            bottom = " * ".join(_wrap(c.align(self._print(f), c.axes(f), want)) for f in den)
+            bottom = " * ".join(wrap(c.align(self._print(f), c.axes(f), want)) for f in den)
             top = f"{top} / {bottom if len(den) == 1 else '(' + bottom + ')'}"
         if coeff.is_negative:
-            return f"-{_wrap(top)}" if (" " in top) else f"-{top}"
+            return f"-{wrap(top)}" if (" " in top) else f"-{top}"
         return top
 
     def _print_Pow(self, expr, rational=False):
@@ -403,7 +543,7 @@ class HJTorchPrinter(TorchPrinter):
             return f"torch.reciprocal({b})"
         if ex == -sp.S.Half:
             return f"torch.rsqrt({b})"
-        return f"{_wrap(b)} ** {_wrap(self._print(ex))}"
+        return f"{wrap(b)} ** {wrap(self._print(ex))}"
 
     def _print_Function(self, expr):
         lit = self._number(expr)
@@ -452,7 +592,7 @@ class HJTorchPrinter(TorchPrinter):
         return self._print_Symbol(sp.Symbol(expr.name))
 
     def _print_Transpose(self, expr):
-        return f"{_wrap(self._print(expr.arg))}.transpose(-2, -1)"
+        return f"{wrap(self._print(expr.arg))}.transpose(-2, -1)"
 
     def _print_KroneckerDelta(self, expr):
         a, b = expr.args
@@ -494,28 +634,6 @@ class HJTorchPrinter(TorchPrinter):
             else:
                 scalars.append(f)
         return out, scalars
-
-    def _einsum(self, operands, want_out, scale=None) -> str:
-        letters: dict[str, str] = {}
-
-        def sub(axes):
-            return "".join(letters.setdefault(a, "abcdefghijklmnopqrstuvwxyz"[len(letters)]) for a in axes)
-
-        if scale is not None:
-            # scale the operand with the fewest axes (it has the fewest elements)
-            k = min(range(len(operands)), key=lambda n: len(operands[n][1]))
-            code, axes = operands[k]
-            operands = list(operands)
-            operands[k] = (f"{_wrap(scale)} * {_wrap(code)}", axes)
-        specs = [sub(axes) for _, axes in operands]
-        out = sub(want_out)
-        if len(operands) == 1:
-            (code, axes), = operands
-            dims = [n for n, a in enumerate(axes) if a not in want_out]
-            if not dims:
-                return code
-            return f"torch.sum({code}, dim={dims[0] if len(dims) == 1 else tuple(dims)})"
-        return f"torch.einsum({(','.join(specs) + '->' + out)!r}, {', '.join(code for code, _ in operands)})"
 
     def _contraction_of(self, expr, scale=sp.S.One) -> str:
         """Print a Sum or GibbsMean as one contraction, optionally scaled by a scalar."""
@@ -628,240 +746,3 @@ def _is_simple(code: str) -> bool:
     return code.isidentifier() or code.replace(".", "", 1).lstrip("-").isdigit()
 
 
-# ---------------------------------------------------------------------- whole functions
-_STREAMABLE = (LogSumExp, GibbsMean, ReduceMax, ReduceMin, TopGap)
-
-
-def _top_reductions(expr, out: list):
-    """Reductions over an atom index not nested in another one, in first-seen order."""
-    is_atom_sum = isinstance(expr, sp.Sum) and len(expr.limits) == 1 and axis_of(expr.limits[0][0]).name == "atom"
-    if is_atom_sum or (isinstance(expr, _STREAMABLE) and axis_of(expr.index).name == "atom"):
-        if expr not in out:
-            out.append(expr)
-        return
-    for a in expr.args:
-        if not a.is_Atom:
-            _top_reductions(a, out)
-
-
-def _partial(c: _Compiler, r):
-    """(chunk value code, combine template, finish template) of one streamed reduction."""
-    p = c.printer
-    var = r.limits[0][0]
-    if isinstance(r, LogSumExp):
-        return p._print_LogSumExp(r), "_rt.combine_lse({state}, {value})", "{state}"
-    if isinstance(r, GibbsMean):
-        lse = p._gibbs_chunk(r.logits, var)
-        mean = c.fresh("_mean")
-        c.emit(mean, p._contraction_of(r))
-        lse_axes = tuple(a for a in c.axes(r.logits) if a != _label(var))
-        view = c.align("_v", lse_axes, c.axes(r))
-        return (
-            f"({lse}, {mean})",
-            "_rt.combine_gibbs({state}, *{value}, lse_view=lambda _v: " + view + ")",
-            "_rt.finish_gibbs({state})",
-        )
-    if isinstance(r, ReduceMax):
-        return p._print_ReduceMax(r), "_rt.combine_max({state}, {value})", "{state}"
-    if isinstance(r, ReduceMin):
-        return p._print_ReduceMin(r), "_rt.combine_min({state}, {value})", "{state}"
-    if isinstance(r, TopGap):
-        dim = p._dim(c.axes(r.function), var)
-        return (
-            f"_rt.top_two({p._print(r.function)}, {dim})",
-            "_rt.combine_top_two({state}, {value})",
-            "_rt.finish_top_gap({state})",
-        )
-    return p._print_Sum(r), "_rt.combine_sum({state}, {value})", "{state}"
-
-
-def _materialised(c: _Compiler, e, out: list):
-    """Subexpressions that generated code holds as tensors (a contraction's summand is not one)."""
-    if e.is_Atom or isinstance(e, sp.Tuple):
-        return
-    out.append(e)
-    if isinstance(e, (sp.Sum, GibbsMean)):
-        summand = e.value if isinstance(e, GibbsMean) else e.function
-        if isinstance(e, GibbsMean):
-            _materialised(c, e.logits, out)
-        for f in sp.Mul.make_args(summand):
-            _materialised(c, f.base if (f.is_Pow and f.exp == 2) else f, out)
-        return
-    for a in (e.function,) if isinstance(e, Reduction) else e.args:
-        _materialised(c, a, out)
-
-
-def _bytes_per_atom(c: _Compiler, exprs, atom_label: str) -> str:
-    """Python expression: bytes per atom of the largest tensor a chunk body materialises."""
-    terms = set()
-    subs: list = []
-    for e in exprs:
-        _materialised(c, e, subs)
-    for sub in subs:
-        axes = c.axes(sub)
-        if atom_label in axes:
-            dims = sorted(c.extent_label(a) for a in axes if a != atom_label)
-            terms.add("*".join(dims) or "1")
-    inner = "1" if not terms else (terms.pop() if len(terms) == 1 else f"max({', '.join(sorted(terms))})")
-    return f"_itemsize * {inner}"
-
-
-def generate_source(fspec: FunctionSpec) -> str:
-    """Python source of a torch function computing ``fspec.expr``."""
-    c = _Compiler(fspec)
-    expr = sp.sympify(fspec.expr)
-    for a in fspec.args:
-        if not expr.has(a.symbol):
-            raise SpecError(f"{fspec.name}: argument {a.name!r} does not occur in the expression", "drop it from args")
-    out_axes = c.axes(expr)
-    declared = [c.register(ix) for ix in fspec.out_indices]
-    free = [a for a in out_axes if a != BATCH]
-    if sorted(free) != sorted(declared):
-        raise SpecError(
-            f"{fspec.name}: the expression has free indices {free} but the output declares {declared}",
-            "declare exactly the free indices of the expression as out_indices",
-        )
-    body: list[str] = []
-    placeholders: dict = {}
-    # Streaming only pays when the output has no atom axis (otherwise it is N-sized anyway).
-    reductions: list = []
-    if all(c.kinds[a] != "atom" for a in free):
-        _top_reductions(expr, reductions)
-    groups: dict[str, list] = {}
-    for r in reductions:
-        groups.setdefault(_label(r.limits[0][0]), []).append(r)
-    for label, group in groups.items():
-        c.start_block([r.function for r in group], streamed=group[0].limits[0][0])
-        states, finish = [], []
-        for r in group:
-            ph = sp.Symbol(c.fresh("_r"))
-            placeholders[r] = ph
-            c.sym_axes[ph] = c.axes(r)
-            state = c.fresh("_state")
-            value, combine, done = _partial(c, r)
-            c.lines.append(f"{state} = {combine.format(state=state, value=value)}")
-            states.append(state)
-            finish.append(f"{ph.name} = {done.format(state=state)}")
-        loop_lines = c.lines
-        per_atom = _bytes_per_atom(c, group, label)  # the reductions themselves: a Gibbs average counts its logits and values
-        atoms = c.extent_label(label)
-        body += [f"{s} = None" for s in states]
-        body.append(f"for _s in _rt.atom_slices({atoms}, {per_atom}, max_chunk_bytes):")
-        body += ["    " + line for line in loop_lines]
-        body += finish
-    outer = expr.xreplace(placeholders)
-    c.start_block([outer])
-    code = c.print(outer)
-    body += c.lines
-    want = [BATCH] * (BATCH in out_axes) + declared
-    if list(out_axes) != want:
-        code = f"{_wrap(code)}.permute({', '.join(str(list(out_axes).index(a)) for a in want)})"
-    body.append(f"_out = {code}")
-    return _assemble(c, fspec, body, out_axes, want)
-
-
-def _assemble(c: _Compiler, fspec: FunctionSpec, body, out_axes, want) -> str:
-    lines = prologue(c, fspec, lambda explicit: _docstring(fspec, out_axes, explicit))
-    lines += ["    " + line for line in body]
-    if BATCH in out_axes:
-        lines.append("    return _out.reshape(_batch + tuple(_out.shape[1:]))")
-    else:
-        shape = "".join(f"{c.extent_label(a)}, " for a in want)
-        lines.append(f"    return torch.as_tensor(_out, dtype=dtype, device=device).expand(({shape}))")
-    return "\n".join(lines) + "\n"
-
-
-def prologue(c: _Compiler, fspec: FunctionSpec, docstring) -> list[str]:
-    """The signature, docstring and argument validation of a generated function.
-
-    ``docstring(explicit)`` returns the docstring given the sizes passed explicitly. Batched
-    arguments are flattened to ``(_M, ...)`` with their common leading shape kept in ``_batch``.
-    """
-    args = fspec.args
-    sources: dict[str, list[str]] = {}
-    for a in args:
-        if a.is_tensor:
-            offset = 1 if a.batched else 0
-            for n, kind in enumerate(a.axes):
-                sources.setdefault(AXES[kind].extent.name, []).append(f"({a.name!r}, {a.name}, {n + offset})")
-    explicit = sorted(e for e in c.extents_int if e not in sources)
-    kw = ", ".join([f"{e}=None" for e in explicit] + ["max_chunk_bytes=None"])
-    sig = ", ".join(a.name for a in args)
-    lines = [f"def {fspec.name}({sig}{', ' if sig else ''}*, {kw}):"]
-    lines.append(textwrap.indent(docstring(explicit), "    "))
-    lines.append("    dtype, device = _rt.resolve_dtype_device({" + ", ".join(f"{a.name!r}: {a.name}" for a in args) + "})")
-    batch_src = next((a for a in args if a.is_tensor and a.batched), None)
-    for a in args:
-        if a.is_tensor:
-            lines.append(f"    {a.name} = _rt.tensor_arg({a.name!r}, {a.name}, {len(a.axes)}, dtype, device, batched={a.batched})")
-    if batch_src is not None:
-        n0 = len(batch_src.axes)
-        lines.append(f"    _batch = tuple({batch_src.name}.shape[:{batch_src.name}.dim() - {n0}])")
-        for a in args:
-            if a.is_tensor and a.batched:
-                k = len(a.axes)
-                if a is not batch_src:
-                    lines.append(f"    if tuple({a.name}.shape[:{a.name}.dim() - {k}]) != _batch:")
-                    lines.append(
-                        f"        raise _rt.InputError(f'{a.name} has batch shape {{tuple({a.name}.shape[:{a.name}.dim() - {k}])}}"
-                        f" but {batch_src.name} has {{_batch}}', 'give every batched argument the same leading shape')"
-                    )
-                lines.append(f"    {a.name} = {a.name}.reshape(-1, *{a.name}.shape[{a.name}.dim() - {k}:])")
-        lines.append(f"    _M = {batch_src.name}.shape[0]")
-    else:
-        lines.append("    _batch, _M = (), 1")
-    for a in args:
-        if not a.is_tensor:
-            bs = "_batch" if a.per_point else "None"
-            lines.append(f"    {a.name} = _rt.scalar_arg({a.name!r}, {a.name}, dtype, device, positive={a.positive}, batch_shape={bs})")
-    for ext in sorted(set(sources) | set(explicit)):
-        given = ext if ext in explicit else "None"
-        lines.append(f"    _{ext} = _rt.extent({ext!r}, [{', '.join(sources.get(ext, []))}], given={given})")
-    for a in args:
-        if a.is_tensor:
-            offset = 1 if a.batched else 0
-            for n, kind in enumerate(a.axes):
-                ext = AXES[kind].extent.name
-                lines.append(f"    if {a.name}.shape[{n + offset}] != _{ext}:")
-                lines.append(
-                    f"        raise _rt.InputError(f'{a.name} has shape {{tuple({a.name}.shape)}}; axis {n + offset} should have size {ext}={{_{ext}}}', 'make the shapes of the arguments agree')"
-                )
-    for name, code in c.derived:
-        lines.append(f"    {name} = {code}")
-    for ext in sorted(c.extents_tensor):
-        lines.append(f"    _{ext}_t = torch.tensor(float(_{ext}), dtype=dtype, device=device)")
-    lines.append("    _itemsize = torch.empty((), dtype=dtype).element_size()")
-    return lines
-
-
-def _docstring(fspec: FunctionSpec, out_axes, explicit) -> str:
-    rows = [f"{a.name}: {a.shape_text()}" + (f" -- {a.doc}" if a.doc else "") for a in fspec.args]
-    rows += [f"{e}: int -- size not carried by any tensor argument" for e in explicit]
-    out_dims = (["*batch"] if BATCH in out_axes else []) + [
-        str(AXES[axis_of(ix).name].extent) for ix in fspec.out_indices
-    ]
-    ret = ("(" + ", ".join(out_dims) + ("," if len(out_dims) == 1 else "") + ")") if out_dims else "a 0-d tensor"
-    doc = [fspec.doc.strip() or fspec.name, "", "Args:"]
-    doc += ["    " + r for r in rows]
-    doc += ["    max_chunk_bytes: memory budget of one chunk of atoms (default: hjsym's DEFAULT_CHUNK_BYTES)"]
-    doc += ["", f"Returns: {ret}, in the dtype and on the device of the tensor arguments."]
-    doc += ["", "Computes: " + sp.sstr(fspec.expr)]
-    text = "\n".join(doc).replace("\\", "\\\\").replace('"""', "'''")
-    return '"""' + text + '\n"""'
-
-
-def generate(fspec: FunctionSpec, latex: str = "") -> GeneratedFunction:
-    """Generate and compile ``fspec``."""
-    src = generate_source(fspec)
-    out_dims = [str(AXES[axis_of(ix).name].extent) for ix in fspec.out_indices]
-    batched = any(a.batched or a.per_point for a in fspec.args)
-    returns = "(" + ", ".join((["*batch"] if batched else []) + out_dims) + ")"
-    return GeneratedFunction(
-        name=fspec.name,
-        source=src,
-        signature=tuple({"name": a.name, "shape": a.shape_text(), "doc": a.doc} for a in fspec.args),
-        returns=returns,
-        expression=sp.sstr(fspec.expr),
-        doc=fspec.doc,
-        latex=latex,
-    )

@@ -22,6 +22,7 @@ from .._errors import InputError
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
+    "DEFAULT_DTYPE",
     "resolve_dtype_device",
     "tensor_arg",
     "scalar_arg",
@@ -47,11 +48,20 @@ __all__ = [
 DEFAULT_CHUNK_BYTES = int(os.environ.get("HJSYM_CHUNK_BYTES", 2**27))
 
 
-def resolve_dtype_device(values: dict) -> tuple[torch.dtype, torch.device]:
+#: The dtype of a generated function called without any tensor argument (and no ``dtype=``).
+DEFAULT_DTYPE = torch.float64
+
+
+def resolve_dtype_device(values: dict, dtype=None, device=None) -> tuple[torch.dtype, torch.device]:
     """dtype and device of the tensor arguments; all tensors must agree.
 
-    Python numbers follow the tensors. With no tensor at all, torch's default dtype on the CPU.
+    Python numbers follow the tensors. With no tensor at all, ``dtype`` (default float64, never
+    torch's global default) on ``device`` (default the CPU); a ``dtype`` or ``device`` that
+    contradicts the tensors is an error.
     """
+    wanted_dtype, wanted_device = dtype, None if device is None else torch.device(device)
+    if wanted_dtype is not None and not (isinstance(wanted_dtype, torch.dtype) and wanted_dtype.is_floating_point):
+        raise InputError(f"dtype={wanted_dtype!r} is not a floating torch dtype", "pass e.g. dtype=torch.float64")
     dtype = device = None
     first = None
     for name, v in values.items():
@@ -76,7 +86,11 @@ def resolve_dtype_device(values: dict) -> tuple[torch.dtype, torch.device]:
                     f"move every tensor argument to one device, e.g. {name}.to({first}.device)",
                 )
     if dtype is None:
-        return torch.get_default_dtype(), torch.device("cpu")
+        return wanted_dtype or DEFAULT_DTYPE, wanted_device or torch.device("cpu")
+    if wanted_dtype is not None and wanted_dtype != dtype:
+        raise InputError(f"dtype={wanted_dtype} but {first!r} is {dtype}", f"drop dtype= or cast the tensors, e.g. {first}.to({wanted_dtype})")
+    if wanted_device is not None and wanted_device != device:
+        raise InputError(f"device={wanted_device} but {first!r} is on {device}", f"drop device= or move the tensors, e.g. {first}.to({str(wanted_device)!r})")
     return dtype, device
 
 

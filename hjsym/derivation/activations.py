@@ -29,8 +29,9 @@ from ..symbolic.calculus import canonical, substitute_indexed
 from ..symbolic.axes import DIM, bound_index, free_index
 from ..symbolic.latex import Limit0, Tex, eq, le
 from ..symbolic.reductions import LogSumExp
+from .passes import register
 
-__all__ = ["run", "CLASSES", "activation_table", "table_markdown", "table_latex", "table_text", "structure_form"]
+__all__ = ["run", "CLASSES", "activation_table", "table_text", "structure_form", "limit_text"]
 
 CLASSES = {
     "LSE": "exact: one Hopf-Cole (HJ) step, a two-atom log-sum-exp",
@@ -134,6 +135,7 @@ def _analyse(sigma, z, eps, lse_bound):
     return out
 
 
+@register("activations", order=160, when=lambda d: bool(d.sym.activations))
 def run(d):
     """Classify every activation of the spec and, for an LSE-class one, derive the unit as a two-atom layer."""
     acts = d.sym.activations
@@ -339,27 +341,6 @@ def limit_text(info) -> str:
     if info["kind"] == "step":
         return f"{info['alpha']} (z > 0), {info['beta']} (z < 0)"
     return "-"
-
-
-def table_markdown(rows) -> str:
-    """The activation table as Markdown (formulas in ``$...$``)."""
-    out = ["| activation | torch module | tropical limit | finite-eps structure | class | gap | tropical error |",
-           "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        out.append(f"| {r['name']} | `{r['torch']}` | ${r['tropical']}$ | ${r['structure']}$ | {r['class']} | ${r['gap']}$ | ${r['error']}$ |")
-    return "\n".join(out) + "\n"
-
-
-def table_latex(rows) -> str:
-    """The activation table as a LaTeX ``tabular``."""
-    from ..reports.pages import tex_escape
-
-    out = [r"\begin{tabular}{lllll}", r"activation & tropical limit & finite-$\varepsilon$ structure & class & gap \\ \hline"]
-    for r in rows:
-        out.append(f"{tex_escape(r['name'])} & ${r['tropical']}$ & ${r['structure']}$ & {r['class']} & ${r['gap']}$ \\\\")
-    out.append(r"\end{tabular}")
-    return "\n".join(out) + "\n"
-
 
 
 def table_text(derivation) -> str:

@@ -34,7 +34,9 @@ from ..symbolic.calculus import (
 )
 from ..symbolic.axes import DIM, bound_index, free_index
 from ..symbolic.latex import Partial, Tex, eq
+from ..symbolic.jets import Dxx, jets_in
 from ..symbolic.matrices import InverseBase, LogDet, inverse_of
+from .passes import register
 
 __all__ = ["solve_indexed", "convexity_and_legendre", "heat_kernel", "input_map"]
 
@@ -115,9 +117,6 @@ def convexity_and_legendre(d):
 
 def heat_kernel(d, rhs):
     """The fundamental solution of ``w_t = kappa sum_{il} A_il w_{x_i x_l}``: a Gaussian with metric ``A^{-1}``."""
-    from .engine import jets_in
-    from ..symbolic.jets import Dxx
-
     w, x, t, A = d.w, d.x, d.t, d.A
     name = d.sym.spec.diffusion
     i, i1 = bound_index(DIM, 0), bound_index(DIM, 1)
@@ -144,6 +143,7 @@ def heat_kernel(d, rhs):
     )
 
 
+@register("input-map", order=40, when=lambda d: d.H is not None and bool(d.sym.spec.input_map))
 def input_map(d):
     """The diffusion matrix induced by an isotropic layer applied after ``x -> L x`` (``spec.input_map``)."""
     spec = d.sym.spec

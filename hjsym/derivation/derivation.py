@@ -1,24 +1,65 @@
-"""The public derivation object and its entry points.
+"""The derivation as data: numbered steps, named results, the classification and the function specs.
 
-``hjsym.derive("lse")`` validates the spec, runs the derivation engine and generates a torch
-function for every named result; the whole object is cached on disk. ``load_functions`` is the
-light path used by checks: it reads the cached generated code and compiles it without
-importing SymPy (deriving first on a cache miss).
+:func:`hjsym.derivation.engine.derive_symbolic` builds a :class:`Derivation`; :func:`hjsym.derive`
+adds a generated torch function for every function spec (``functions``) and the magnitude of its
+terms (``magnitudes``, the scale of a check's tolerance). Renderings for papers and notebooks
+(LaTeX and Markdown fragments) live in :mod:`hjsym.reports.fragments`; :meth:`Derivation.text`
+is the plain-text summary a terminal shows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .. import _cache
-from ..codegen.generated import GeneratedFunction
-from ..spec.spec import Spec
+import sympy as sp
 
-__all__ = ["Derivation", "derive", "load_functions", "cache_key"]
+from .._errors import InputError
+from ..symbolic.latex import to_latex
+from ..symbolic.reductions import LogSumExp
+from .activations import table_text
+
+__all__ = ["Derivation", "Step", "Classification", "STATUSES", "gibbs_labels"]
+
+STATUSES = ("derived", "verified", "stated", "failed")
 
 
-def cache_key(spec: Spec) -> str:
-    return f"{spec.name}-{spec.key()}-{_cache.version_tag()}"
+@dataclass
+class Step:
+    """One step of a derivation.
+
+    ``status`` is ``derived`` (SymPy computed the right-hand side), ``verified`` (a claimed
+    equality whose difference SymPy reduced to zero), ``stated`` (a definition, or an
+    inequality justified by ``reason``) or ``failed`` (the pass could not complete; ``reason``
+    says why and what is left).
+    """
+
+    id: str
+    title: str
+    equations: tuple
+    reason: str
+    uses: tuple[str, ...] = ()
+    status: str = "derived"
+
+
+@dataclass
+class Classification:
+    """Exact / structural / open, with the statement and the symbolic gap term."""
+
+    kind: str
+    statement: str
+    gap: sp.Expr = sp.S.Zero
+
+
+def gibbs_labels(results) -> dict:
+    """Give the network's softmax the label pi and the solution's pi^u (shared across steps)."""
+    labels = {}
+    for name, label in (("f", r"\pi"), ("u", r"\pi^{u}")):
+        expr = results.get(name)
+        if expr is None:
+            continue
+        for node in expr.atoms(LogSumExp):
+            labels.setdefault((node.logits, node.index), label)
+    return labels
 
 
 @dataclass
@@ -27,37 +68,46 @@ class Derivation:
 
     Attributes:
         spec: the declarative spec it was derived from.
-        steps: numbered steps (``Step``: id, title, equations, reason, uses, status).
+        steps: numbered steps (:class:`Step`: id, title, equations, reason, uses, status).
         results: named SymPy results (``"u"``, ``"residual"``, ``"hessian_f"``, ...).
         classification: exact / structural / open, with the statement and the gap term.
-        functions: generated torch functions by name (see :meth:`function`).
+        symbol_names: LaTeX names of the spec's symbols.
+        function_specs: what code generation turns into torch functions (:mod:`hjsym.ir`).
+        terms: for some functions, the same quantity written as its terms before they cancel.
+        functions: generated torch functions by name (see :meth:`function`), filled by :func:`hjsym.derive`.
+        magnitudes: for each function, a generated function giving the magnitude of its terms.
     """
 
-    spec: Spec
+    spec: object
     steps: list
     results: dict
-    classification: object
+    classification: Classification
     symbol_names: dict
-    functions: dict[str, GeneratedFunction] = field(default_factory=dict)
+    function_specs: dict = field(default_factory=dict)
+    terms: dict = field(default_factory=dict)
+    functions: dict = field(default_factory=dict)
+    magnitudes: dict = field(default_factory=dict)
     gibbs_labels: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.gibbs_labels:
+            self.gibbs_labels = gibbs_labels(self.results)
 
     @property
     def name(self) -> str:
         return self.spec.name
 
-    def function(self, name: str) -> GeneratedFunction:
+    def function(self, name: str):
         """The generated torch function for the result ``name`` (see ``functions`` for names)."""
         try:
             return self.functions[name]
         except KeyError:
-            from .._errors import InputError
-
             raise InputError(
                 f"{self.name!r} has no generated function {name!r}",
-                f"use one of: {', '.join(sorted(self.functions))}",
+                f"use one of: {', '.join(sorted(self.functions)) or '(none generated: call hjsym.derive)'}",
             ) from None
 
-    def step(self, id: str):
+    def step(self, id: str) -> Step:
         for s in self.steps:
             if s.id == id:
                 return s
@@ -67,10 +117,8 @@ class Derivation:
         """1-based number of a step."""
         return [s.id for s in self.steps].index(id) + 1
 
-    # ---------------------------------------------------------------- renderings
     def latex_of(self, expr) -> str:
-        from ..symbolic.latex import to_latex
-
+        """LaTeX of an expression with this derivation's symbol names and Gibbs labels."""
         return to_latex(expr, self.symbol_names, dict(self.gibbs_labels))
 
     def step_latex(self, step) -> list[str]:
@@ -90,8 +138,6 @@ class Derivation:
 
     def to_dict(self) -> dict:
         """A JSON-able summary: steps with LaTeX, classification and function signatures."""
-        import sympy as sp
-
         c = self.classification
         return {
             "architecture": self.name,
@@ -119,8 +165,6 @@ class Derivation:
 
     def text(self) -> str:
         """A plain-text rendering (what ``hjsym derive NAME`` prints)."""
-        import sympy as sp
-
         lines = [f"{self.spec.title} ({self.name}, {self.spec.family} family)", ""]
         for n, s in enumerate(self.steps, 1):
             lines.append(f"({n}) {s.title}  [{s.status}]")
@@ -130,8 +174,6 @@ class Derivation:
             if s.uses:
                 lines.append(f"      uses: {', '.join(f'({self.number(u)})' for u in s.uses)}")
             lines.append("")
-        from .activations import table_text
-
         table = table_text(self)
         if table:
             lines += ["activation classes (from the activation steps):", table, ""]
@@ -139,82 +181,3 @@ class Derivation:
         lines.append(f"classification: {c.kind} - {c.statement}; gap term: {sp.sstr(c.gap)}")
         lines.append("generated functions: " + ", ".join(sorted(self.functions)))
         return "\n".join(lines)
-
-    def latex(self) -> str:
-        """A LaTeX fragment: one labelled, numbered equation per line of each step (needs amsmath, amssymb)."""
-        from ..reports.pages import latex_fragment
-
-        return latex_fragment(self)
-
-    def markdown(self) -> str:
-        """A Markdown fragment: a section per step, equations in ``$$`` blocks with tags and anchors."""
-        from ..reports.pages import markdown_fragment
-
-        return markdown_fragment(self)
-
-
-def _resolve(arch) -> Spec:
-    if isinstance(arch, Spec):
-        return arch
-    from ..spec.registry import get
-
-    return get(arch).spec
-
-
-def _gibbs_labels(results) -> dict:
-    """Give the network's softmax the label pi and the solution's pi^u (shared across steps)."""
-    from ..symbolic.reductions import LogSumExp
-
-    labels = {}
-    for name, label in (("f", r"\pi"), ("u", r"\pi^{u}")):
-        expr = results.get(name)
-        if expr is None:
-            continue
-        for node in expr.atoms(LogSumExp):
-            labels.setdefault((node.logits, node.index), label)
-    return labels
-
-
-def derive(arch, *, cache: bool = True) -> Derivation:
-    """Derive an architecture (a registered name or a :class:`~hjsym.Spec`).
-
-    Validates the spec, runs every derivation pass, generates a torch function for each named
-    result and caches the result on disk (keyed by the spec and the library versions).
-    """
-    spec = _resolve(arch)
-    key = cache_key(spec)
-    if cache:
-        hit = _cache.load("derivation", key)
-        if isinstance(hit, Derivation):
-            return hit
-    from ..codegen.printer import generate
-    from .engine import derive_symbolic
-    from ..symbolic.latex import to_latex
-
-    sym = spec.validate()
-    sd = derive_symbolic(sym)
-    labels = _gibbs_labels(sd.results)
-    from ..codegen.program import ProgramSpec, generate_program
-
-    functions = {
-        name: generate_program(fs) if isinstance(fs, ProgramSpec) else generate(fs, latex=to_latex(fs.expr, sd.symbol_names, dict(labels)))
-        for name, fs in sd.functions.items()
-    }
-    out = Derivation(spec, sd.steps, sd.results, sd.classification, sd.symbol_names, functions, labels)
-    if cache:
-        _cache.store("derivation", key, out)
-        _cache.store("functions-json", key, {n: f.to_dict() for n, f in functions.items()})
-    return out
-
-
-def load_functions(arch) -> dict[str, GeneratedFunction]:
-    """Generated functions of an architecture, from the cache when possible (no SymPy import)."""
-    spec = _resolve(arch)
-    key = cache_key(spec)
-    data = _cache.load("functions-json", key)
-    if isinstance(data, dict) and data:
-        try:
-            return {n: GeneratedFunction.from_dict(d) for n, d in data.items()}
-        except (KeyError, TypeError, SyntaxError):
-            pass
-    return dict(derive(spec).functions)

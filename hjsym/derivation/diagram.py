@@ -15,7 +15,12 @@ is left (0 for an identity; ``eps log N`` for the eps -> 0 limits; the quadratur
 
 from __future__ import annotations
 
-__all__ = ["NODES", "EDGES", "diagram_graph", "POSITIONS"]
+import sympy as sp
+
+from ..symbolic.latex import Tex, eq
+from .passes import register
+
+__all__ = ["NODES", "EDGES", "diagram_graph", "POSITIONS", "diagram_step"]
 
 #: node -> (label, meaning, LaTeX)
 NODES = {
@@ -58,12 +63,9 @@ def diagram_graph():
     return g
 
 
+@register("diagram", order=250, when=lambda d: "convex-view" in d.sym.spec.passes)
 def diagram_step(d):
     """The derivation step that states the diagram and the rate of each edge (``Spec.passes``: 'convex-view', 'semigroup')."""
-    import sympy as sp
-
-    from ..symbolic.latex import Tex, eq
-
     uses = ("identity", "tropical-limit", "tropical-bounds", "convex-view", "semigroup")
     if "tropical_bound" not in d.results or not all(d.has(u) for u in uses):
         return  # the diagram needs every edge's step (the spec asks for the convex-view and semigroup passes)

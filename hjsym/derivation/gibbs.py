@@ -1,8 +1,5 @@
-"""Optional derivation passes on the Gibbs weights of a log-sum-exp network (``Spec.passes``, ``Spec.values``).
+"""Passes on the Gibbs weights of a log-sum-exp network (requested in ``Spec.passes``, or by ``Spec.values``).
 
-* ``semigroup``: the heat kernel is a semigroup, ``K_s * K_t = K_{t+s}`` (a Gaussian integral,
-  by completing the square), so the Hopf-Cole solution of time ``t + s`` is one heat step of time ``s`` applied to
-  the solution of time ``t``; generates ``log_kernel`` for the numerical step;
 * ``entropy``: ``H(pi) = -sum_m pi_m log pi_m = LSE(z) - E_pi[z]`` from the definition;
 * ``characteristic-step``: the foot of the characteristic through ``(x, t)``,
   ``x - t dH/dp(grad u) = x - 2t grad u``, is the Gibbs average of the atoms ``E_pi[y]``
@@ -22,28 +19,17 @@ from ..symbolic.calculus import canonical, fresh_free_index, pdiff, substitute_i
 from ..symbolic.axes import ATOM, DIM, VALUE, free_index
 from ..symbolic.latex import Tex, eq
 from ..symbolic.reductions import LogSumExp, gibbs_mean, gibbs_weight
+from .passes import register
 
-__all__ = ["run"]
-
-
-def run(d):
-    spec = d.sym.spec
-    for name in spec.passes:
-        PASSES[name](d)
-    if spec.values:
-        values(d)
-    if "convex-view" in spec.passes:
-        from .diagram import diagram_step
-
-        diagram_step(d)
+__all__ = ["entropy", "characteristic_step", "convex_view", "values", "uses_present", "lse_parts"]
 
 
-def _uses(d, *ids):
+def uses_present(d, *ids):
     """The steps among ``ids`` that this derivation has (a pass cites only what exists)."""
     return tuple(i for i in ids if d.has(i))
 
 
-def _lse_parts(d):
+def lse_parts(d):
     split = d._lse_term(d.results["f"]) if "f" in d.results else None
     if split is None:
         return None
@@ -51,43 +37,10 @@ def _lse_parts(d):
     return cf, node
 
 
-def semigroup(d):
-    kappa = d.results.get("kernel_diffusivity")
-    if kappa is None or d.A is not None:
-        d.add("semigroup", "Semigroup of the heat kernel", (), "needs the isotropic heat kernel", (), "failed")
-        return
-    v, zeta = sp.Symbol("v", real=True), sp.Symbol("zeta", real=True)
-    t, s = d.t, sp.Symbol("s", positive=True)
-
-    def K1(w, tau):
-        return (4 * sp.pi * kappa * tau) ** sp.Rational(-1, 2) * sp.exp(-(w**2) / (4 * kappa * tau))
-
-    # (K_s * K_t)(v) = int K_s(v - zeta) K_t(zeta) dzeta: the exponent is a quadratic -a zeta^2 + b zeta + c,
-    # and int exp(-a zeta^2 + b zeta + c) = sqrt(pi/a) exp(b^2/(4a) + c) (a > 0)
-    poly = sp.Poly(sp.expand(-((v - zeta) ** 2) / (4 * kappa * s) - zeta**2 / (4 * kappa * t)), zeta)
-    a, b, c = (-poly.coeff_monomial(zeta**2), poly.coeff_monomial(zeta), poly.coeff_monomial(1))
-    conv = K1(0, s) * K1(0, t) * sp.sqrt(sp.pi / a) * sp.exp(b**2 / (4 * a) + c)
-    residual = sp.simplify(sp.expand_log(sp.log(conv) - sp.log(K1(v, t + s)), force=True))
-    d.fn("log_kernel", d.results["log_kernel"], "log of the heat kernel K(x, t) (normalised Gaussian)")
-    ut = sp.Function("u")
-    xs, zs = sp.Symbol("x"), sp.Symbol("z")
-    d.add(
-        "semigroup",
-        "Depth as composition: the heat semigroup",
-        (eq(Tex(r"(K_s * K_t)(v)"), sp.Integral(K1(v - zeta, s) * K1(zeta, t), (zeta, -sp.oo, sp.oo))),
-         eq(Tex(r"\log (K_s * K_t)(v) - \log K_{t+s}(v)"), residual),
-         eq(ut(xs, t + s), -d.nu * sp.log(sp.Integral(sp.Function("K")(xs - zs, s) * sp.exp(-ut(zs, t) / d.nu), zs)))),
-        "the convolution of two 1-D kernels is a Gaussian integral in zeta (complete the square), and it equals the kernel "
-        "of time t + s: K_s * K_t = K_{t+s} (the d-dimensional kernel is a product of 1-D ones); w = exp(-u/eps) evolves by "
-        "convolution, so one step of time "
-        "t + s is a step of s after a step of t (for the normalised solution u_exact)",
-        _uses(d, "heat-kernel", "atomic-solution"),
-        "verified" if residual == 0 else "failed",
-    )
-
-
+@register("entropy", order=200, requested=True)
 def entropy(d):
-    parts = _lse_parts(d)
+    """H(pi) = LSE(z) - E_pi[z] from the definition -sum pi log pi."""
+    parts = lse_parts(d)
     if parts is None:
         return
     cf, node = parts
@@ -106,12 +59,14 @@ def entropy(d):
         (eq(Tex(r"H(\pi)"), definition), eq(Tex(r"H(\pi)"), H), eq(Tex(r"H(\pi) - (\mathrm{LSE}(z) - \mathbb{E}_{\pi}[z])"), diff)),
         "log pi_m = z_m - LSE(z); sum_m pi_m a_m = E_pi[a] and E_pi of a constant is the constant: H = LSE(z) - E_pi[z] "
         "= f/eps - E_pi[z], in [0, log N] (0: one atom wins, a particle; log N: uniform, a wave)",
-        _uses(d, "attribution", "network"),
+        uses_present(d, "attribution", "network"),
         "verified" if diff == 0 else "derived",
     )
 
 
+@register("characteristic-step", order=210, requested=True)
 def characteristic_step(d):
+    """The foot of the characteristic through (x, t) is the Gibbs average of the atoms (L2 attention)."""
     if "grad_u" not in d.results or "xdot" not in d.results:
         return
     k = d.k
@@ -130,13 +85,15 @@ def characteristic_step(d):
         (eq(Tex(r"x_k - t\,\partial_{p_k} H(\nabla u)"), foot), eq(Tex(r"x - 2t\nabla u - \mathbb{E}_{\pi^{u}}[y]"), diff)),
         "characteristics are straight lines x(s) = x(0) + s dH/dp(grad u); through (x, t) they start at x - t dH/dp(grad u) "
         "= x - 2t grad u, which is the Gibbs average of the atoms: L2 attention (scores -|x - y_j|^2/(4t), values = keys)",
-        _uses(d, "characteristics", "derivatives"),
+        uses_present(d, "characteristics", "derivatives"),
         "verified" if diff == 0 else "derived",
     )
 
 
+@register("convex-view", order=220, requested=True)
 def convex_view(d):
-    parts = _lse_parts(d)
+    """eps LSE(z/eps) = max over the simplex of <pi, z> + eps Entropy(pi), maximiser softmax(z/eps)."""
+    parts = lse_parts(d)
     if parts is None:
         return
     cf, node = parts
@@ -162,11 +119,12 @@ def convex_view(d):
         "Lagrangian with a multiplier for sum pi = 1: stationarity gives pi_j = exp((z_j - lambda)/eps - 1), the normalisation "
         "fixes lambda = eps (S - 1) with S = LSE(z/eps), so pi = softmax(z/eps); Ent is strictly concave, so this is the "
         "unique maximiser, and the value is the network. At eps = 0 it is the linear programme max_pi <pi, z> = max_j z_j = f_0",
-        _uses(d, "network"),
+        uses_present(d, "network"),
         "verified" if diff == 0 else "derived",
     )
 
 
+@register("values", order=240, when=lambda d: bool(d.sym.spec.values))
 def values(d):
     """Attention: sum_m (df/db_m) V_m = E_pi[V], and its Jacobian in the query."""
     spec = d.sym.spec
@@ -177,7 +135,7 @@ def values(d):
     m, c = free_index(ATOM), free_index(VALUE)
     grad_b = d.results[att_name]  # pi_m, a GibbsWeight with free index m
     contracted = canonical(sp.Sum(grad_b * V[m, c], (m, 1, d.N)))
-    parts = _lse_parts(d)
+    parts = lse_parts(d)
     cf, node = parts
     expected = canonical(gibbs_mean(V[node.index, c], node.logits, node.index))
     diff = canonical(contracted - expected)
@@ -199,5 +157,3 @@ def values(d):
         "verified" if diff == 0 else "derived",
     )
 
-
-PASSES = {"semigroup": semigroup, "entropy": entropy, "characteristic-step": characteristic_step, "convex-view": convex_view}

@@ -22,7 +22,7 @@ A spec with :class:`~hjsym.Dynamics` describes the step ``s_{k+1} = s_k + h F(s_
   the quadratic ansatz ``V = s^T P s``; with noise, the backward Kolmogorov equation of the
   linear-Gaussian case, reduced by the same ansatz to ODEs for its coefficients.
 
-Generated torch functions (:mod:`hjsym.codegen.program`): ``step``, ``field``, ``forward_step``
+Generated torch functions (:mod:`hjsym.codegen.generate`): ``step``, ``field``, ``forward_step``
 (next state and every intermediate, saved for the backward sweep), ``hamiltonian``,
 ``costate_step``, ``parameter_gradient``, ``adjoint_step`` (costate, parameter and input
 gradients of one step from the saved intermediates), ``continuous_field``,
@@ -38,12 +38,13 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..symbolic.calculus import canonical, fresh_binders, free_indices, instantiate, pdiff, substitute_indexed
-from ..codegen.printer import ArgSpec
+from ..ir import ArgSpec, Let, Output, ProgramSpec
 from ..symbolic.gates import Sigmoid, Softplus, Tanh, from_gates, to_gates
 from ..symbolic.axes import AXES, DIM, INPUT, axis_of, bound_index, free_index
 from ..symbolic.latex import Limit0, Partial, Tex, eq
 from ..spec.parse import placeholder
-from ..codegen.program import Let, Output, ProgramSpec
+from .derivation import Classification
+from .passes import register
 
 __all__ = ["control_pass", "Definition", "ChainRule"]
 
@@ -202,8 +203,9 @@ class ChainRule:
 
 
 # ----------------------------------------------------------------------------- the pass
+@register("control", order=300, when=lambda d: d.sym.spec.dynamics is not None)
 def control_pass(d) -> None:
-    """Run the control-family derivation on a :class:`hjsym.derivation.engine._Deriver`."""
+    """Run the control-family derivation on a :class:`hjsym.derivation.engine.Deriver`."""
     ControlPass(d).run()
 
 
@@ -657,8 +659,6 @@ class ControlPass:
 
     # ------------------------------------------------------------------ classification
     def classification(self):
-        from .engine import Classification
-
         h, i, k = self.h, self.i, self.k
         exact = False
         if self.field_depends_on_h and len(self.states) == 1:

@@ -35,6 +35,7 @@ from .equations import MAX_EM, break_tex
 from .._errors import InputError
 from .references import REFERENCES, bibtex, step_citations
 from .texbuild import compile_many, compile_pdf, label_pages, overfull_boxes, require_tex_engine
+from .texescape import tex_breakable, tex_escape
 
 __all__ = ["report", "latex_fragment", "markdown_fragment", "display_tex", "compile_pdf", "overfull_boxes", "FORMATS",
            "index_rows", "write_index", "tex_escape"]
@@ -48,22 +49,6 @@ STATUS_TEXT = {
 }
 #: Files every architecture folder gets (besides figures and the formats' documents).
 FRAGMENT_TEX, FRAGMENT_MD = "derivation.tex", "derivation.md"
-
-_TEX_SPECIALS = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-                 "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}", "<": r"\textless{}",
-                 ">": r"\textgreater{}", "\u2212": "-", "\u2013": "--", "\u2014": "---", "\u2192": r"$\to$",
-                 "\u2264": r"$\le$", "\u2265": r"$\ge$", "\u03b5": r"$\varepsilon$", "\u00d7": r"$\times$"}
-
-
-def tex_escape(text) -> str:
-    """Escape plain text for LaTeX (also the few non-ASCII symbols hjsym's texts use)."""
-    return "".join(_TEX_SPECIALS.get(ch, ch) for ch in str(text))
-
-
-def tex_breakable(text) -> str:
-    """Escape text for LaTeX and let it break after ``_ - / ( | = ,`` and a dot before a letter (code written as text)."""
-    return re.sub(r"(\\_|[-/(|=,]|\.(?=[A-Za-z]))(?!\s)", r"\1\\allowbreak{}", tex_escape(text))
-
 
 def _envs():
     """The two Jinja environments: HTML (autoescaped) and LaTeX (``((* *))`` / ``((( )))`` delimiters)."""
@@ -404,7 +389,7 @@ def _pinned_torch():
 
 
 def _data_key(arch, seed: int) -> str:
-    from ..derivation.derivation import cache_key
+    from ..codegen.pipeline import cache_key
 
     try:
         mpl = metadata.version("matplotlib")
@@ -419,7 +404,7 @@ def _compute(name: str, seed: int) -> dict:
     A top-level function of names and numbers, so that worker processes can run it.
     """
     from ..checks.api import check
-    from ..derivation.derivation import derive
+    from ..codegen.pipeline import derive
     from .figures.common import derivation_graph_figure
     from ..spec.registry import get
 

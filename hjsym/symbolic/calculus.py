@@ -29,7 +29,7 @@ import itertools
 import sympy as sp
 
 from .axes import AXES, Axis, axis_of, bound_index, free_index
-from .matrices import contract_inverse_pair, is_symmetric, sort_symmetric
+from .matrices import InverseBase, inverse_of, is_matrix_entry, is_symmetric, sort_symmetric
 from .reductions import GibbsMean, GibbsWeight, LogSumExp, ReduceMax, ReduceMin, Reduction, TopGap, gibbs_mean, gibbs_weight
 
 __all__ = [
@@ -91,6 +91,61 @@ def _split(expr, index):
 def _extent(limit) -> sp.Expr:
     _, lo, hi = limit
     return hi - lo + 1
+
+
+# --------------------------------------------------------------------------- inverse pairs
+def _pair_delta(f, g, var):
+    """``delta`` if ``sum_var f g`` is an inverse-pair contraction, else None."""
+    if not (is_matrix_entry(f) and is_matrix_entry(g)) or inverse_of(f.base) != g.base:
+        return None
+    if list(f.indices).count(var) != 1 or list(g.indices).count(var) != 1:
+        return None
+    if isinstance(f.base, InverseBase):
+        f, g = g, f  # f = M, g = M^-1
+    (a1, a2), (b1, b2) = f.indices, g.indices
+    if is_symmetric(f.base):
+        other_f = a2 if a1 == var else a1
+        other_g = b2 if b1 == var else b1
+        return sp.KroneckerDelta(other_f, other_g)
+    if a2 == var and b1 == var:  # M_{a l} (M^-1)_{l b}
+        return sp.KroneckerDelta(a1, b2)
+    if b2 == var and a1 == var:  # (M^-1)_{a l} M_{l b}
+        return sp.KroneckerDelta(b1, a2)
+    return None
+
+
+def contract_inverse_pair(summand, limits):
+    """Rewrite ``Sum(summand, *limits)`` when it contains an inverse pair over one of its indices.
+
+    The pair may sit in the summand or one level down, inside sums that are factors of it
+    (``sum_l A_{kl} sum_b (A^{-1})_{lb} x_b``); those sums are then merged into one (with fresh
+    bound indices, so nothing is captured). Returns the rewritten expression or None.
+    """
+    factors = list(sp.Mul.make_args(summand))
+    for var in [lim[0] for lim in limits]:
+        holders = [f for f in factors if var in free_indices(f)]
+        if not 1 <= len(holders) <= 2:
+            continue
+        flat, pulled = [], []
+        for h in holders:
+            if isinstance(h, sp.Sum):
+                h = fresh_binders(h)
+                pulled += list(h.limits)
+                flat += list(sp.Mul.make_args(h.function))
+            else:
+                flat.append(h)
+        partners = [f for f in flat if var in free_indices(f)]
+        if len(partners) != 2:
+            continue
+        delta = _pair_delta(partners[0], partners[1], var)
+        if delta is None:
+            continue
+        others = [f for f in factors if not any(f is h for h in holders)]
+        inner = [f for f in flat if f is not partners[0] and f is not partners[1]]
+        remaining = [lim for lim in limits if lim[0] != var] + pulled
+        body = sp.Mul(*others) * sp.Mul(*inner) * delta
+        return sp.Sum(body, *remaining) if remaining else body
+    return None
 
 
 # --------------------------------------------------------------------------- rewrite rules

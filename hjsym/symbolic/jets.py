@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-__all__ = ["Dt", "Dx", "Dxx", "jets_of"]
+__all__ = ["Dt", "Dx", "Dxx", "jets_of", "jets_in"]
 
 
 def _power(tex: str, exp) -> str:
@@ -50,3 +50,8 @@ class Dxx(sp.Function):
 def jets_of(f: sp.Symbol):
     """The three jet constructors bound to ``f``: ``(f_t, i -> f_{x_i}, (i, l) -> f_{x_i x_l})``."""
     return Dt(f), (lambda i: Dx(f, i)), (lambda i, l: Dxx(f, i, l))
+
+
+def jets_in(e) -> bool:
+    """True when ``e`` contains an unknown derivative (``Dt``, ``Dx`` or ``Dxx``)."""
+    return bool(e.atoms(Dx) or e.atoms(Dxx) or e.atoms(Dt))

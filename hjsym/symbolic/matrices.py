@@ -2,7 +2,7 @@
 
 A ``(d, d)`` tensor declared ``symmetric`` is a :class:`SymmetricBase` (``positive_definite``:
 an :class:`SPDBase`); ``InverseBase(A)`` stands for ``A^{-1}`` with entries ``(A^{-1})_{kl}``.
-:func:`hjsym.symbolic.calculus.canonical` uses two facts about them:
+:func:`hjsym.symbolic.calculus.canonical` uses two facts about them (the rules live there):
 
 * a symmetric matrix's two indices are put in a canonical order (``A_{lk} -> A_{kl}``), so
   ``sum_l A_{kl} p_l + sum_i A_{ik} p_i`` becomes ``2 sum_i A_{ik} p_i``;
@@ -23,11 +23,10 @@ __all__ = [
     "SPDBase",
     "InverseBase",
     "LogDet",
+    "is_matrix_entry",
     "is_symmetric",
     "inverse_of",
     "sort_symmetric",
-    "contract_inverse_pair",
-    "derived_arg",
 ]
 
 
@@ -89,7 +88,7 @@ def inverse_of(base):
     return base.of if isinstance(base, InverseBase) else InverseBase(base)
 
 
-def _is_matrix_entry(e) -> bool:
+def is_matrix_entry(e) -> bool:
     return isinstance(e, sp.Indexed) and len(e.indices) == 2
 
 
@@ -101,75 +100,3 @@ def sort_symmetric(expr):
         return e.base[b, a] if sp.default_sort_key(b) < sp.default_sort_key(a) else e
 
     return expr.replace(lambda e: isinstance(e, sp.Indexed) and len(e.indices) == 2 and is_symmetric(e.base), fix)
-
-
-def _free(e):
-    from .calculus import free_indices
-
-    return free_indices(e)
-
-
-def _pair_delta(f, g, var):
-    """``delta`` if ``sum_var f g`` is an inverse-pair contraction, else None."""
-    if not (_is_matrix_entry(f) and _is_matrix_entry(g)) or inverse_of(f.base) != g.base:
-        return None
-    if list(f.indices).count(var) != 1 or list(g.indices).count(var) != 1:
-        return None
-    if isinstance(f.base, InverseBase):
-        f, g = g, f  # f = M, g = M^-1
-    (a1, a2), (b1, b2) = f.indices, g.indices
-    if is_symmetric(f.base):
-        other_f = a2 if a1 == var else a1
-        other_g = b2 if b1 == var else b1
-        return sp.KroneckerDelta(other_f, other_g)
-    if a2 == var and b1 == var:  # M_{a l} (M^-1)_{l b}
-        return sp.KroneckerDelta(a1, b2)
-    if b2 == var and a1 == var:  # (M^-1)_{a l} M_{l b}
-        return sp.KroneckerDelta(b1, a2)
-    return None
-
-
-def contract_inverse_pair(summand, limits):
-    """Rewrite ``Sum(summand, *limits)`` when it contains an inverse pair over one of its indices.
-
-    The pair may sit in the summand or one level down, inside sums that are factors of it
-    (``sum_l A_{kl} sum_b (A^{-1})_{lb} x_b``); those sums are then merged into one (with fresh
-    bound indices, so nothing is captured). Returns the rewritten expression or None.
-    """
-    from .calculus import fresh_binders
-
-    factors = list(sp.Mul.make_args(summand))
-    for var in [lim[0] for lim in limits]:
-        holders = [f for f in factors if var in _free(f)]
-        if not 1 <= len(holders) <= 2:
-            continue
-        flat, pulled = [], []
-        for h in holders:
-            if isinstance(h, sp.Sum):
-                h = fresh_binders(h)
-                pulled += list(h.limits)
-                flat += list(sp.Mul.make_args(h.function))
-            else:
-                flat.append(h)
-        partners = [f for f in flat if var in _free(f)]
-        if len(partners) != 2:
-            continue
-        delta = _pair_delta(partners[0], partners[1], var)
-        if delta is None:
-            continue
-        others = [f for f in factors if not any(f is h for h in holders)]
-        inner = [f for f in flat if f is not partners[0] and f is not partners[1]]
-        remaining = [lim for lim in limits if lim[0] != var] + pulled
-        body = sp.Mul(*others) * sp.Mul(*inner) * delta
-        return sp.Sum(body, *remaining) if remaining else body
-    return None
-
-
-# ----------------------------------------------------------------------------- code generation
-def derived_arg(base, args: dict):
-    """For ``InverseBase(A)`` with ``A`` an argument: ``(name, code)`` of the tensor computed from it."""
-    if not isinstance(base, InverseBase) or base.of not in args:
-        return None
-    src = args[base.of].name
-    fn = "spd_inverse" if isinstance(base.of, SPDBase) else "matrix_inverse"
-    return f"{src}_inv", f"_rt.{fn}({src!r}, {src})"

@@ -39,7 +39,7 @@ from ...networks.attention import (
     train_tiny_transformer,
 )
 from ..engine import CheckReport, CheckResult, compare, negative_size, run_checks, tolerance
-from ...derivation.derivation import load_functions
+from ...codegen.pipeline import load_functions
 
 __all__ = ["run", "CHECKS", "NEGATIVE_CONTROLS", "MHA_CONFIGS", "D_K", "reference_modules", "figures", "head_entropies"]
 

@@ -28,7 +28,7 @@ from torch import nn
 from ..engine import CheckReport, CheckResult, compare
 from ...networks.control import DiagonalSSM, ResidualMLP, SelectiveSSM, perturbed_copy, read_control, seeded
 from ...codegen.adjoint_sweep import costates, layer_inputs, rollout
-from ...derivation.derivation import load_functions
+from ...codegen.pipeline import load_functions
 from ..._errors import InputError
 from .control_exact import EXACT
 

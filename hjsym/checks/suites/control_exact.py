@@ -80,7 +80,7 @@ def _negative(result: CheckResult, neg: CheckResult, what: str):
 
 
 def _fns(arch):
-    from ...derivation.derivation import load_functions
+    from ...codegen.pipeline import load_functions
 
     return load_functions(arch.spec)
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..engine import CheckReport, CheckResult, bound, compare, negative_size, run_checks, tolerance
-from ...derivation.derivation import load_functions
+from ...codegen.pipeline import load_functions
 from ...derivation.diagram import EDGES, diagram_graph
 from ...networks.lse import Perturbed, read_lse, scalar_output, set_eps
 

@@ -28,7 +28,7 @@ from ..engine import (
     scalar_derivative,
     tolerance,
 )
-from ...derivation.derivation import load_functions
+from ...codegen.pipeline import load_functions
 from ...networks.lse import LSEReadout, Perturbed, read_lse, scalar_output, set_eps, train_lse_layer
 
 __all__ = ["run", "CHECKS", "CHECK_STEPS", "NEGATIVE_CONTROLS", "REFERENCE_DIMS", "T_VALUES", "EPS_GRID", "reference_modules", "figures"]

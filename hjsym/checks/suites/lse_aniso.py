@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from ..engine import CheckReport
-from ...derivation.derivation import load_functions
+from ...codegen.pipeline import load_functions
 from ...networks.lse import read_aniso_lse, train_aniso_lse_layer
 from . import lse
 

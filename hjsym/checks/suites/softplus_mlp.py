@@ -28,7 +28,7 @@ import torch
 from torch.func import functional_call
 
 from ..engine import CheckReport, CheckResult, bound, compare, negative_size, run_checks, tolerance
-from ...derivation.derivation import load_functions
+from ...codegen.pipeline import load_functions
 from ...networks.lse import Perturbed, read_lse, scalar_output
 from ...networks.mlp import perturb_activations, perturb_output, read_mlp, relu_twin, set_softplus_eps, train_mlp
 

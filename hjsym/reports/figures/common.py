@@ -213,7 +213,7 @@ def derivation_graph_figure(graph, out_dir: Path, stem: str, *, title: str = "")
 # ----------------------------------------------------------------------------- LSE layer
 def lse_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
     """Three figures for the LSE report: a 1-D slice across eps, the tropical gap, the residual map."""
-    from ...derivation.derivation import load_functions
+    from ...codegen.pipeline import load_functions
     from ...networks.lse import read_lse, scalar_output, set_eps
     from ...checks.suites.lse import Context, reference_modules
 
@@ -355,9 +355,10 @@ def activation_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
     """The activation classes (curves across eps with their tropical limits), the table, and the depth bound."""
     import json
 
-    from ...derivation.activations import activation_table, limit_text, structure_form, table_latex, table_markdown
+    from ...derivation.activations import activation_table, limit_text, structure_form
+    from ..tables import table_latex, table_markdown
     from ..._cache import atomic_write
-    from ...derivation.derivation import derive
+    from ...codegen.pipeline import derive
 
     der = derive(arch.spec)
     fns = der.functions
@@ -434,7 +435,7 @@ def attention_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
     """Per-head entropy and attention maps of the trained transformer; the L2 characteristic step."""
     from ...checks.suites.attention import Context, head_entropies, l2_inputs
     from ...networks.attention import train_tiny_transformer
-    from ...derivation.derivation import load_functions
+    from ...codegen.pipeline import load_functions
 
     fns = load_functions(arch.spec)
     ctx = Context(fns, torch.float64, seed)

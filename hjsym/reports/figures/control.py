@@ -21,7 +21,7 @@ __all__ = ["control_figures"]
 
 
 def _costate_figure(arch, out_dir, seed):
-    from ...derivation.derivation import load_functions
+    from ...codegen.pipeline import load_functions
     from ...checks.suites.control import evaluate, reference_modules
 
     fns = load_functions(arch.spec)

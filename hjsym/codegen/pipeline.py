@@ -1,0 +1,67 @@
+"""The whole pipeline for one architecture: validate the spec, derive, generate code, cache.
+
+``hjsym.derive("lse")`` runs the derivation engine (:mod:`hjsym.derivation`) and generates a
+torch function for every function spec; the whole object is cached on disk. ``load_functions``
+is the light path used by checks: it reads the cached generated code and compiles it without
+importing SymPy (deriving first on a cache miss).
+"""
+
+from __future__ import annotations
+
+from .. import _cache
+from ..derivation.derivation import Derivation
+from ..ir import ProgramSpec
+from ..spec.registry import get
+from ..spec.spec import Spec
+from .generated import GeneratedFunction
+
+__all__ = ["derive", "load_functions", "cache_key"]
+
+
+def cache_key(spec: Spec) -> str:
+    return f"{spec.name}-{spec.key()}-{_cache.version_tag()}"
+
+
+def _resolve(arch) -> Spec:
+    if isinstance(arch, Spec):
+        return arch
+    spec = getattr(arch, "spec", None)
+    if isinstance(spec, Spec):
+        return spec
+    return get(arch).spec
+
+
+def derive(arch, *, cache: bool = True) -> Derivation:
+    """Derive an architecture (a registered name, an ``Architecture`` or a :class:`~hjsym.Spec`).
+
+    Validates the spec, runs every derivation pass, generates a torch function for each named
+    result and caches the result on disk (keyed by the spec and the library versions).
+    """
+    spec = _resolve(arch)
+    key = cache_key(spec)
+    if cache:
+        hit = _cache.load("derivation", key)
+        if isinstance(hit, Derivation):
+            return hit
+    from ..derivation.engine import derive_symbolic
+    from .generate import generate
+
+    d = derive_symbolic(spec)
+    d.functions = {name: generate(fs, latex="" if isinstance(fs, ProgramSpec) else d.latex_of(fs.expr)) for name, fs in d.function_specs.items()}
+    if cache:
+        _cache.store("derivation", key, d)
+        _cache.store("functions-json", key, {n: f.to_dict() for n, f in d.functions.items()})
+    return d
+
+
+def load_functions(arch) -> dict[str, GeneratedFunction]:
+    """Generated functions of an architecture, from the cache when possible (no SymPy import)."""
+    spec = _resolve(arch)
+    key = cache_key(spec)
+    data = _cache.load("functions-json", key)
+    if isinstance(data, dict) and data:
+        try:
+            return {n: GeneratedFunction.from_dict(d) for n, d in data.items()}
+        except (KeyError, TypeError, SyntaxError):
+            pass
+    return dict(derive(spec).functions)
