@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 _EXPORTS = {
     "derive": ".codegen.pipeline",
@@ -39,8 +39,8 @@ _EXPORTS = {
     "Activation": ".spec.spec",
     "Architecture": ".spec.registry",
     "GeneratedFunction": ".codegen.generated",
-    "CheckReport": ".checks.engine",
-    "CheckResult": ".checks.engine",
+    "CheckReport": ".checks.results",
+    "CheckResult": ".checks.results",
     "LSELayer": ".networks.lse",
     "train_lse_layer": ".networks.lse",
     "ResidualMLP": ".networks.control",

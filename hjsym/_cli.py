@@ -27,7 +27,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from ._version import __version__
 
     p = _Parser(prog="hjsym", description="Which Hamilton-Jacobi equation does a network solve? Derive, check, report.")
     p.add_argument("--version", action="version", version=f"hjsym {__version__}")

@@ -44,9 +44,18 @@ def lse_fns(lse_derivation):
 
 @pytest.fixture(scope="session")
 def reference_nets():
-    from hjsym.checks.suites.lse import reference_modules
+    """The lse architecture's reference layers (d = 1, 2, 8)."""
+    from hjsym.networks.lse import lse_references
 
-    return reference_modules(seed=0)
+    return list(lse_references(seed=0).values())
+
+
+@pytest.fixture(scope="session")
+def lse_ctx():
+    """The check engine's context for lse in float64."""
+    from hjsym.checks.api import context
+
+    return context("lse")
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ gradient in the logits is the softmax, so attention is
 (one key wins) or a wave (spread over keys).
 """
 
+from ..networks.attention import attention_references
 from ..spec.registry import Architecture
 from ..spec.spec import AtomicData, Network, Scalar, Spec, Tensor
 
@@ -36,4 +37,4 @@ SPEC = Spec(
     references=("hjdl2026", "hopf1950", "cole1951", "vaswani2017"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.checks.suites.attention:run", figures="hjsym.checks.suites.attention:figures", position=40)
+ARCHITECTURE = Architecture(SPEC, networks=attention_references, position=40)

@@ -9,6 +9,9 @@ The spec is the LSE layer's with the convex-view and semigroup passes.
 
 import dataclasses
 
+import torch
+
+from ..networks.lse import train_lse_layer
 from ..spec.registry import Architecture
 from .lse import SPEC as LSE_SPEC
 
@@ -23,4 +26,10 @@ SPEC = dataclasses.replace(
     references=LSE_SPEC.references + ("maclagan2015", "cuturi2013"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.checks.suites.diagram:run", figures="hjsym.checks.suites.diagram:figures", position=50)
+
+def diagram_references(seed: int = 0, dtype=torch.float64) -> dict:
+    """The trained LSE layer of ``lse`` with d = 2 (N = 16, eps = 0.5, 300 Adam steps)."""
+    return {"LSELayer d = 2": train_lse_layer(2, seed=seed * 100 + 2, dtype=dtype)}
+
+
+ARCHITECTURE = Architecture(SPEC, networks=diagram_references, position=50)

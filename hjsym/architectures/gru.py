@@ -2,6 +2,7 @@
 ``ds/dt = n - s`` whose step size is the update gate ``1 - z``.
 """
 
+from ..networks.control import gru_references
 from ..spec.registry import Architecture
 from ..spec.spec import Claim, Dynamics, Scalar, Spec, Tensor
 
@@ -46,5 +47,4 @@ SPEC = Spec(
     references=("hjdl2026", "pontryagin1962", "lecun1988", "cho2014", "chen2018"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.checks.suites.control:run", figures="hjsym.checks.suites.control:figures", position=130,
-                            modules="hjsym.checks.suites.control:gru_references")
+ARCHITECTURE = Architecture(SPEC, networks=gru_references, position=130)

@@ -5,6 +5,7 @@ Its Hamiltonian is ``H(p) = |p|^2`` with viscosity ``eps``; with atomic initial 
 the parameter map ``W_j = y_j/(2t)``, ``b_j = -g_j - |y_j|^2/(4t)`` (the paper's Theorem 4.1).
 """
 
+from ..networks.lse import lse_references
 from ..spec.registry import Architecture
 from ..spec.spec import AtomicData, Network, Scalar, Spec, Tensor
 
@@ -28,4 +29,4 @@ SPEC = Spec(
     references=("hjdl2026", "hopf1950", "cole1951", "evans2010"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.checks.suites.lse:run", figures="hjsym.checks.suites.lse:figures", position=10)
+ARCHITECTURE = Architecture(SPEC, networks=lse_references, position=10)

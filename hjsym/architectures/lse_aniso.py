@@ -7,6 +7,7 @@ with metric ``A^{-1}``, the parameter map ``W_j = A^{-1} y_j / (2t)``, the ident
 ``f_eps + u_eps = x^T A^{-1} x / (4t)``, and that the map ``x -> L x`` induces ``A = (L^T L)^{-1}``.
 """
 
+from ..networks.lse import aniso_references
 from ..spec.registry import Architecture
 from ..spec.spec import AtomicData, Network, Scalar, Spec, Tensor
 
@@ -34,4 +35,4 @@ SPEC = Spec(
     references=("hjdl2026", "hopf1950", "cole1951", "evans2010"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.checks.suites.lse_aniso:run", figures="hjsym.checks.suites.lse_aniso:figures", position=20)
+ARCHITECTURE = Architecture(SPEC, networks=aniso_references, position=20)

@@ -2,6 +2,7 @@
 leaky integrator ``dc/dt = -(1 - f) c + i g``) and ``h' = o tanh(c')``.
 """
 
+from ..networks.control import lstm_references
 from ..spec.registry import Architecture
 from ..spec.spec import Claim, Dynamics, Scalar, Spec, Tensor
 
@@ -46,5 +47,4 @@ SPEC = Spec(
     references=("hjdl2026", "pontryagin1962", "lecun1988", "hochreiter1997", "chen2018"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.checks.suites.control:run", figures="hjsym.checks.suites.control:figures", position=140,
-                            modules="hjsym.checks.suites.control:lstm_references")
+ARCHITECTURE = Architecture(SPEC, networks=lstm_references, position=140)

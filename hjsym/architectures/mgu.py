@@ -8,6 +8,7 @@ takes. ``f = sigmoid(W_f x + U_f s + b_f)``, ``n = tanh(W_h x + U_h (f s) + b_h)
 import torch
 from torch import nn
 
+from ..networks.training import seeded
 from ..spec.registry import Architecture
 from ..spec.spec import Claim, Dynamics, Scalar, Spec, Tensor
 
@@ -72,16 +73,13 @@ class MinimalGatedUnit(nn.Module):
         return torch.stack(out, dim=1)
 
 
-def reference_modules(seed: int = 0, dtype=torch.float64):
+def reference_networks(seed: int = 0, dtype=torch.float64) -> dict:
     """Two MGUs (input 6, hidden 16 and input 3, hidden 8), initialised from the seed."""
-    from ..networks.control import seeded
-
-    out = []
+    out = {}
     for n, (i, d) in enumerate(((6, 16), (3, 8))):
         with seeded(seed * 10 + n):
-            out.append((f"input {i}, hidden {d}", MinimalGatedUnit(i, d, dtype=dtype)))
+            out[f"input {i}, hidden {d}"] = MinimalGatedUnit(i, d, dtype=dtype)
     return out
 
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.checks.suites.control:run", figures="hjsym.checks.suites.control:figures", position=170,
-                            modules="hjsym.architectures.mgu:reference_modules")
+ARCHITECTURE = Architecture(SPEC, networks=reference_networks, position=170)

@@ -3,6 +3,8 @@ discretisation of ``ds/dt = F(s, theta(t))``; with Gaussian noise ``sigma sqrt(h
 value function gains the viscosity ``sigma^2/2``.
 """
 
+from ..networks.control import resnet_references
+from ..checks.suites.control_exact import RESNET_CHECKS
 from ..spec.registry import Architecture
 from ..spec.spec import Dynamics, Scalar, Spec, Tensor
 
@@ -25,5 +27,4 @@ SPEC = Spec(
     references=("hjdl2026", "pontryagin1962", "lecun1988", "e2017", "chen2018", "li2018"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.checks.suites.control:run", figures="hjsym.checks.suites.control:figures", position=110,
-                            modules="hjsym.checks.suites.control:resnet_references")
+ARCHITECTURE = Architecture(SPEC, networks=resnet_references, position=110, checks=RESNET_CHECKS)

@@ -2,6 +2,7 @@
 ``ds/dt = tanh(W s + U x + b) - s``.
 """
 
+from ..networks.control import rnn_references
 from ..spec.registry import Architecture
 from ..spec.spec import Dynamics, Scalar, Spec, Tensor
 
@@ -23,5 +24,4 @@ SPEC = Spec(
     references=("hjdl2026", "pontryagin1962", "lecun1988", "chen2018"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.checks.suites.control:run", figures="hjsym.checks.suites.control:figures", position=120,
-                            modules="hjsym.checks.suites.control:rnn_references")
+ARCHITECTURE = Architecture(SPEC, networks=rnn_references, position=120)

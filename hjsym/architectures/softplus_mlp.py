@@ -8,6 +8,7 @@ other activations: sigmoid and tanh are gradients of two-atom log-sum-exps (the 
 ReLU is the max-plus step, SiLU and GELU are open (their symbolic gap is printed).
 """
 
+from ..networks.mlp import activation_references
 from ..spec.registry import Architecture
 from ..spec.spec import Activation, AtomicData, Network, Scalar, Spec, Tensor
 
@@ -41,4 +42,4 @@ SPEC = Spec(
     references=("hjdl2026", "hopf1950", "cole1951", "evans2010", "maclagan2015"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.checks.suites.softplus_mlp:run", figures="hjsym.checks.suites.softplus_mlp:figures", position=30)
+ARCHITECTURE = Architecture(SPEC, networks=activation_references, position=30)

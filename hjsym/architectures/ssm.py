@@ -4,6 +4,8 @@ step of a piecewise constant input. Linear in state and input: with a quadratic 
 equation reduces to the LQR Riccati equation.
 """
 
+from ..networks.control import ssm_references
+from ..checks.suites.control_exact import SSM_CHECKS
 from ..spec.registry import Architecture
 from ..spec.spec import Dynamics, Scalar, Spec, Tensor
 
@@ -29,5 +31,4 @@ SPEC = Spec(
     references=("hjdl2026", "pontryagin1962", "gu2022", "kalman1960", "bellman1957"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.checks.suites.control:run", figures="hjsym.checks.suites.control:figures", position=150,
-                            modules="hjsym.checks.suites.control:ssm_references")
+ARCHITECTURE = Architecture(SPEC, networks=ssm_references, position=150, checks=SSM_CHECKS)

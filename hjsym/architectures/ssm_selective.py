@@ -2,6 +2,7 @@
 an input-dependent step ``Delta = dt softplus(W_d x + b_d)`` per state.
 """
 
+from ..networks.control import selective_references
 from ..spec.registry import Architecture
 from ..spec.spec import Dynamics, Scalar, Spec, Tensor
 
@@ -30,5 +31,4 @@ SPEC = Spec(
     references=("hjdl2026", "pontryagin1962", "gu2022", "gu2023"),
 )
 
-ARCHITECTURE = Architecture(SPEC, suite="hjsym.checks.suites.control:run", figures="hjsym.checks.suites.control:figures", position=160,
-                            modules="hjsym.checks.suites.control:selective_references")
+ARCHITECTURE = Architecture(SPEC, networks=selective_references, position=160)

@@ -1,21 +1,26 @@
-"""The Python API behind ``hjsym.check`` and ``hjsym.list_architectures``."""
+"""The Python API behind ``hjsym.check``, ``hjsym.function`` and ``hjsym.list_architectures``."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+
+import torch
 
 from .._errors import InputError
+from ..codegen.pipeline import load_functions
+from ..networks.user import load_user_module
 from ..spec.registry import Architecture, all_architectures, get
+from .engine import Context, Network, Suite, run_suite, torch_threads
+from .suites import suite_for
 
-__all__ = ["check", "list_architectures", "parse_dtype", "function"]
+__all__ = ["check", "list_architectures", "parse_dtype", "function", "suite_of", "context"]
 
 _DTYPES = ("float64", "float32")
 
 
 def parse_dtype(dtype):
     """``"float64"``/``"float32"`` (or the torch dtype) -> torch dtype."""
-    import torch
-
     if dtype in (torch.float64, torch.float32):
         return dtype
     if isinstance(dtype, str) and dtype in _DTYPES:
@@ -23,8 +28,19 @@ def parse_dtype(dtype):
     raise InputError(f"unsupported dtype {dtype!r}", f"use one of {', '.join(_DTYPES)}")
 
 
-def _arch(arch) -> Architecture:
-    return arch if isinstance(arch, Architecture) else get(arch)
+def suite_of(arch: Architecture) -> Suite | None:
+    """The architecture's suite with its own checks added (``Architecture.checks``)."""
+    suite = suite_for(arch.spec)
+    if suite is None:
+        return None
+    extra = tuple(getattr(arch, "checks", ()) or ())
+    return dataclasses.replace(suite, checks=suite.checks + extra) if extra else suite
+
+
+def context(arch, dtype=torch.float64, seed: int = 0) -> Context:
+    """The engine's context for an architecture: its generated functions and magnitudes, in ``dtype``."""
+    a = get(arch)
+    return Context(a.spec, load_functions(a.spec), load_functions(a.spec, magnitudes=True), parse_dtype(dtype), seed, suite_of(a))
 
 
 def check(arch, module=None, *, dtype="float64", seed: int = 0, only=None, negative_controls: bool = False, progress: bool = False):
@@ -34,9 +50,10 @@ def check(arch, module=None, *, dtype="float64", seed: int = 0, only=None, negat
         arch: an architecture name (``hjsym.list_architectures()``) or ``Architecture``.
         module: ``None`` for the architecture's reference networks (trained inside the call,
             seeded), an ``nn.Module``, or ``"FILE.py:NAME"`` (an instance or zero-argument factory).
-        dtype: ``"float64"`` (identities to 1e-10) or ``"float32"`` (looser, stated tolerances).
+        dtype: ``"float64"`` or ``"float32"``; route B runs in the same dtype as route A, and every
+            tolerance is ``k u S`` with ``u`` that dtype's unit roundoff (see :mod:`hjsym.checks.criteria`).
         seed: seeds the reference networks and the test points.
-        only: names of the checks to run (default: all).
+        only: names of the checks to run (default: all that apply).
         negative_controls: also run every check on a perturbed network and record that it fails.
 
     Returns:
@@ -46,30 +63,26 @@ def check(arch, module=None, *, dtype="float64", seed: int = 0, only=None, negat
 
     The checks run torch on one thread (see :func:`hjsym.checks.engine.torch_threads`).
     """
-    a = _arch(arch)
+    a = get(arch)
     torch_dtype = parse_dtype(dtype)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise InputError(f"seed must be a non-negative integer, got {seed!r}", "pass e.g. seed=0")
-    suite = a.suite_function()
+    suite = suite_of(a)
     if suite is None:
-        raise InputError(f"architecture {a.name!r} has no check suite yet", "derive it with hjsym.derive instead")
+        raise InputError(f"architecture {a.name!r} has no check suite: no suite applies to its spec",
+                         "derive it with hjsym.derive instead, or give the spec a network with atomic data or dynamics")
     if isinstance(module, str):
-        from ..networks.lse import load_user_module
-
         module = load_user_module(module)
+    ctx = Context(a.spec, load_functions(a.spec), load_functions(a.spec, magnitudes=True), torch_dtype, seed, suite)
+    known = [c.name for c in suite.applicable(ctx)]
     if only is not None:
-        from importlib import import_module
-
-        known = list(getattr(import_module(a.suite.partition(":")[0]), "CHECKS", {}))
         unknown = [n for n in only if n not in known]
         if unknown:
             raise InputError(f"unknown check(s) {', '.join(unknown)} for {a.name!r}", f"use some of: {', '.join(known)}")
-    from .engine import torch_threads
 
     def run():
         with torch_threads(1):  # small networks: one thread is faster, and the same reduction order everywhere
-            return suite(a, module=module, dtype=torch_dtype, seed=seed, only=only, negative_controls=negative_controls,
-                         progress=progress)
+            return _run(a, suite, ctx, module, only, negative_controls, progress)
 
     if module is not None:
         return run()
@@ -84,19 +97,45 @@ def check(arch, module=None, *, dtype="float64", seed: int = 0, only=None, negat
 _REFERENCE_REPORTS: dict = {}
 
 
+def _run(a: Architecture, suite: Suite, ctx: Context, module, only, negative_controls, progress):
+    notes = []
+    if module is None:
+        if a.networks is None:
+            raise InputError(f"architecture {a.name!r} has no reference networks", "pass module= (or --module FILE.py:NAME)")
+        made = a.networks(ctx.seed, ctx.dtype)
+        nets = [Network(label, suite.read(ctx, m)) for label, m in made.items()]
+        losses = [f"{label}: {m.train_loss:.3g}" for label, m in made.items() if getattr(m, "train_loss", None) is not None]
+        if losses:
+            notes.append("train losses: " + ", ".join(losses))
+        network = "; ".join(n.label for n in nets)
+        if len(nets) > 1:
+            network = f"{len(nets)} reference networks: {network}"
+    else:
+        r = suite.read(ctx, module)
+        nets = [Network(r.describe(), r)]
+        network = r.describe()
+        own = [c.name for c in a.checks if only is None or c.name not in only]
+        if own and only is None:
+            only = [c.name for c in suite.applicable(ctx) if c.name not in own]
+            notes.append(f"{', '.join(own)} build their own networks (the architecture's science) and are not run on a user's module; "
+                         "ask for them with only=")
+    if ctx.dtype != torch.float64:
+        notes.append(f"{str(ctx.dtype)[6:]}: every tolerance is k u S with u = {torch.finfo(ctx.dtype).eps / 2:.3g}")
+    return run_suite(suite, ctx, nets, architecture=a.name, network=network, names=only, negative_controls=negative_controls,
+                     progress=progress, notes=notes)
+
+
 def list_architectures() -> list[dict]:
     """Every registered architecture: name, title, family and summary."""
     return [
-        {"name": a.name, "title": a.spec.title, "family": a.spec.family, "summary": a.spec.summary, "checks": a.suite is not None}
+        {"name": a.name, "title": a.spec.title, "family": a.spec.family, "summary": a.spec.summary, "checks": suite_for(a.spec) is not None}
         for a in all_architectures()
     ]
 
 
 def function(arch, name: str):
     """The generated torch function ``name`` of an architecture (from the cache when possible)."""
-    from ..codegen.pipeline import load_functions
-
-    fns = load_functions(_arch(arch).spec)
+    fns = load_functions(get(arch).spec)
     if name not in fns:
-        raise InputError(f"{_arch(arch).name!r} has no generated function {name!r}", f"use one of: {', '.join(sorted(fns))}")
+        raise InputError(f"{get(arch).name!r} has no generated function {name!r}", f"use one of: {', '.join(sorted(fns))}")
     return fns[name]

@@ -1,191 +1,394 @@
-"""Checks: two independent routes, their errors, the tolerance and the verdict.
+"""The check engine: checks declared as data, run on real networks, each with its negative control.
 
-Route A is the real torch network (its forward pass, or ``torch.autograd`` through it); route B
-is a function generated from the symbolic derivation, evaluated on weights read out of the
-network. :func:`compare` records an identity, :func:`bound` an inequality. The criteria:
+A :class:`Check` declares what it tests and how:
 
-* identity: ``max|A - B| <= tol * max(1, max|B|)`` (absolute for values of order one or less,
-  relative for larger ones); ``max_rel_err = max|A - B| / max|B|``;
-* bound ``lower <= A <= B``: the largest violation ``max(lower - A, A - B, 0)`` must be
-  ``<= tol * max(1, max|A|)``; ``max_abs_err`` is that violation and ``max_rel_err`` the
-  violation divided by ``max(1, max|A|)`` (bounds can be ~0, so they are no scale).
+* ``step``: the equation of the derivation it tests (``"identity:1"``: step ``identity``, its first equation);
+* route A, an :class:`Operator` on the real module (its forward pass, autograd gradients,
+  Hessians and time derivatives of a re-parametrised module, parameter gradients, hooks on
+  submodules);
+* route B, a :class:`RouteB`, usually :class:`Generated`: functions generated from the
+  derivation, evaluated on the weights read out of that module (the readout's arguments) and on
+  the check's inputs (a :class:`Case`);
+* ``kind``: an identity, a bound (``lower <= A <= B``) or a statistic;
+* ``negative``: the perturbation (from :mod:`hjsym.networks.perturb`) that moves route A and must
+  make the check fail.
 
-Non-finite values on either route fail the check and are reported as such.
+The engine evaluates both routes on every network the check applies to, scales the tolerance by
+the magnitude of the terms on both routes (:mod:`hjsym.checks.criteria`), and with negative
+controls runs route A again on a perturbed copy while route B keeps the original weights. A
+:class:`Suite` is the checks of a kind of spec with the readout that reads its networks; the
+suites are chosen from the spec (:mod:`hjsym.checks.suites`). Checks whose science does not fit
+one operator and one generated function (quadratures, a Newton solve on the simplex, Monte
+Carlo, fitted orders) declare ``evaluate`` or ``standalone`` instead, with the same metadata.
 """
 
 from __future__ import annotations
 
+import abc
 import math
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
-__all__ = ["CheckResult", "CheckReport", "compare", "bound", "tolerance", "TOLERANCES", "jacobian_rows", "grad_and_hessian",
-           "scalar_derivative", "run_checks", "negative_size", "torch_threads"]
+from ..networks.perturb import perturb
+from ..networks.readout import Readout
+from .criteria import bound, compare
+from .results import CheckReport, CheckResult
 
-#: Tolerances by check kind and dtype (float32 ones are stated separately, as they must be).
-TOLERANCES = {
-    "identity": {torch.float64: 1e-10, torch.float32: 1e-4},
-    "autograd": {torch.float64: 1e-10, torch.float32: 2e-3},
-    "bound": {torch.float64: 1e-12, torch.float32: 1e-5},
-}
+__all__ = [
+    "Network", "Case", "Values", "Negative", "Operator", "RouteB", "Generated", "Check", "Suite", "Context", "run_suite",
+    "run_check", "torch_threads", "RESOLUTION",
+]
 
-
-def tolerance(kind: str, dtype: torch.dtype) -> float:
-    try:
-        return TOLERANCES[kind][dtype]
-    except KeyError:
-        raise ValueError(f"no tolerance for kind {kind!r} and dtype {dtype}") from None
+#: The relative size of the perturbation every negative control applies (relative to the size of
+#: what the check compares): a check must resolve a change of one part in a million in float64.
+#: In float32 the unit roundoff is 6e-8, and ill-conditioned terms lose several digits, so the
+#: stated resolution is one part in a hundred.
+RESOLUTION = {torch.float64: 1e-6, torch.float32: 1e-2}
 
 
 @dataclass
-class CheckResult:
-    """One check: what was compared, both routes, the errors, the tolerance and the verdict."""
+class Network:
+    """One real network a suite checks.
+
+    ``readout`` holds the weights route B is evaluated on: always those of the network as passed.
+    ``a`` is what route A runs: the same readout, or for a negative control the readout of a
+    perturbed copy (same structure and parameters, a different forward pass).
+    """
+
+    label: str
+    readout: Readout
+    a: Readout | None = None
+
+    def __post_init__(self):
+        if self.a is None:
+            self.a = self.readout
+
+    @property
+    def module(self):
+        """The module route A runs (a copy of the network in the working dtype)."""
+        return self.a.module
+
+
+@dataclass
+class Case:
+    """The inputs of one evaluation: named values (``x``, ``t``, ``eps``, atoms ``y``, ``g``, ...) both routes read."""
+
+    values: dict
+    point: torch.Tensor | None = None
+    info: dict = field(default_factory=dict)
+
+    def __getitem__(self, name):
+        return self.values[name]
+
+
+@dataclass
+class Values:
+    """Both routes on one case: ``a`` and ``b`` (for a bound, ``lower <= a <= b``) and the scale of their terms."""
+
+    a: torch.Tensor
+    b: torch.Tensor
+    scale: torch.Tensor | float = 0.0
+    lower: torch.Tensor | float | None = None
+    point: torch.Tensor | None = None
+    info: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Negative:
+    """The negative control of a check: a perturbation of route A from :mod:`hjsym.networks.perturb`.
+
+    ``size`` is relative to the size of what the check compares (default :data:`RESOLUTION`);
+    ``"bound"`` moves a bound check's value past twice its bound. ``target`` names the submodule
+    perturbed (default: the whole module).
+    """
+
+    kind: str
+    size: float | str | None = None
+    target: str | None = None
+
+    def delta(self, ctx: "Context", values: list[Values]) -> float:
+        if self.size == "bound":
+            return 2 * max(float(torch.as_tensor(v.b).abs().max()) for v in values)
+        rel = RESOLUTION[ctx.dtype] if self.size is None else float(self.size)
+        top = max((float(torch.as_tensor(v.a).abs().max()) for v in values if torch.as_tensor(v.a).numel()), default=1.0)
+        return rel * max(1.0, top)
+
+    def describe(self, delta: float) -> str:
+        where = f" of {self.target}" if self.target else ""
+        return f"{self.kind}{where} ({delta:.3g})"
+
+
+class Operator(abc.ABC):
+    """Route A: an operator applied to the real module (``net.module``, through ``net.a``)."""
+
+    description: str = ""
+
+    @abc.abstractmethod
+    def __call__(self, ctx: "Context", net: Network, case: Case) -> torch.Tensor:
+        """The values route A computes on one case."""
+
+    def scale(self, ctx: "Context", net: Network, case: Case):
+        """The magnitude of the terms route A computes (0: only the values themselves)."""
+        return 0.0
+
+
+class RouteB(abc.ABC):
+    """Route B: computed from the derivation, on the weights read out of the network."""
+
+    description: str = ""
+    functions: tuple[str, ...] = ()
+
+    @abc.abstractmethod
+    def __call__(self, ctx: "Context", net: Network, case: Case) -> torch.Tensor:
+        """The values route B computes on one case."""
+
+    def scale(self, ctx: "Context", net: Network, case: Case):
+        return 0.0
+
+
+class Generated(RouteB):
+    """Generated functions, added: ``Generated("identity_rhs", "-u")`` is ``identity_rhs - u``.
+
+    Every function is called with the arguments it names, taken from the case's values and the
+    readout's weights; the scale is the sum of their generated magnitudes.
+    """
+
+    def __init__(self, *terms: str, description: str = ""):
+        self.terms = tuple((-1.0, t[1:]) if t.startswith("-") else (1.0, t) for t in terms)
+        self.functions = tuple(name for _, name in self.terms)
+        self.description = description or " + ".join(("-" if s < 0 else "") + n for s, n in self.terms) + " (generated)"
+
+    def __call__(self, ctx, net, case):
+        args = ctx.arguments(net, case)
+        out = None
+        for sign, name in self.terms:
+            v = ctx.call(name, args)
+            out = sign * v if out is None else out + sign * v
+        return out
+
+    def scale(self, ctx, net, case):
+        args = ctx.arguments(net, case)
+        return sum(ctx.magnitude(name, args) for _, name in self.terms)
+
+
+@dataclass(frozen=True)
+class Check:
+    """A declared check (see the module docstring).
+
+    Exactly one way of computing is given: ``route_a`` (an :class:`Operator`) with ``route_b`` and
+    ``cases`` (``(ctx, net) -> Cases``); or ``evaluate`` (``(ctx, nets) -> Values``), whose
+    ``route_a``/``route_b`` are then descriptions (a bound's ``lower`` is then per value); or ``standalone`` (``(ctx, negative_controls)
+    -> CheckResult``) for checks that build their own networks and controls. ``applies_to(net)``
+    selects the networks it reads; ``requires`` names generated functions it needs besides route
+    B's, and ``when(ctx)`` any other condition on the derivation.
+    """
 
     name: str
     title: str
-    route_a: str
-    route_b: str
-    max_abs_err: float
-    max_rel_err: float
-    tolerance: float
-    passed: bool
+    step: str | None
+    route_a: Operator | str
+    route_b: RouteB | str
+    cases: Callable | None = None
+    evaluate: Callable | None = None
+    standalone: Callable | None = None
     kind: str = "identity"
-    criterion: str = ""
-    details: dict = field(default_factory=dict)
-    example: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return _jsonable(asdict(self))
-
-
-@dataclass
-class CheckReport:
-    """All checks of one architecture on one network."""
-
-    architecture: str
-    dtype: str
-    seed: int
-    network: str
-    checks: list[CheckResult]
-    notes: list[str] = field(default_factory=list)
+    lower: float | None = None
+    rounding: str = "forward"
+    negative: Negative | None = Negative("bump")
+    applies_to: Callable | None = None
+    requires: tuple[str, ...] = ()
+    when: Callable | None = None
+    details: Callable | None = None
 
     @property
-    def passed(self) -> bool:
-        return bool(self.checks) and all(c.passed for c in self.checks)
+    def route_a_text(self) -> str:
+        return self.route_a if isinstance(self.route_a, str) else self.route_a.description
 
-    def check(self, name: str) -> CheckResult:
+    @property
+    def route_b_text(self) -> str:
+        return self.route_b if isinstance(self.route_b, str) else self.route_b.description
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Generated functions the derivation must provide for this check to apply."""
+        own = () if isinstance(self.route_b, str) else self.route_b.functions
+        return tuple(dict.fromkeys(own + self.requires))
+
+    def networks(self, nets: list[Network]) -> list[Network]:
+        return [n for n in nets if self.applies_to is None or self.applies_to(n)]
+
+    def values(self, ctx: "Context", nets: list[Network]) -> list[Values]:
+        if self.evaluate is not None:
+            return list(self.evaluate(ctx, nets))
+        out = []
+        for net in nets:
+            for case in self.cases(ctx, net):
+                a = self.route_a(ctx, net, case)
+                b = self.route_b(ctx, net, case)
+                a, b = torch.as_tensor(a), torch.as_tensor(b)
+                if b.shape != a.shape:
+                    b = torch.broadcast_to(b, a.shape)
+                s = _as_flat(self.route_a.scale(ctx, net, case), a) + _as_flat(self.route_b.scale(ctx, net, case), a)
+                out.append(Values(a, b, s, lower=self.lower, point=case.point, info=case.info))
+        return out
+
+
+def _as_flat(s, like: torch.Tensor) -> torch.Tensor:
+    """A scale (a number, a tensor of ``like``'s size, or one that broadcasts to its shape) flattened like ``like``."""
+    t = torch.as_tensor(s, dtype=torch.float64)
+    if t.numel() == like.numel():
+        return t.reshape(-1)
+    return torch.broadcast_to(t, like.shape).reshape(-1)
+
+
+@dataclass(frozen=True)
+class Suite:
+    """The checks of one kind of spec, the readout of its networks, and a line describing them.
+
+    ``applies(spec)`` says whether the suite is the one for a spec (:mod:`hjsym.checks.suites`);
+    ``read(ctx, module)`` reads a module into a :class:`~hjsym.networks.readout.Readout`;
+    ``notes(ctx, nets)`` adds lines to the report.
+    """
+
+    name: str
+    checks: tuple[Check, ...]
+    applies: Callable
+    read: Callable
+    notes: Callable | None = None
+
+    def check(self, name: str) -> Check:
         for c in self.checks:
             if c.name == name:
                 return c
-        raise KeyError(f"no check named {name!r}; have {[c.name for c in self.checks]}")
+        raise KeyError(name)
 
-    def to_dict(self) -> dict:
-        return {
-            "architecture": self.architecture,
-            "dtype": self.dtype,
-            "seed": self.seed,
-            "network": self.network,
-            "passed": self.passed,
-            "checks": [c.to_dict() for c in self.checks],
-            "notes": list(self.notes),
-        }
-
-    def table(self) -> str:
-        """A plain-text table (what ``hjsym check`` prints without ``--json``)."""
-        rows = [("check", "max abs err", "max rel err", "tolerance", "result")]
-        for c in self.checks:
-            rows.append((c.name, _fmt(c.max_abs_err), _fmt(c.max_rel_err), _fmt(c.tolerance), "pass" if c.passed else "FAIL"))
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
-        out = [f"{self.architecture}: {self.network} ({self.dtype}, seed {self.seed})"]
-        for n, r in enumerate(rows):
-            out.append("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
-            if n == 0:
-                out.append("  ".join("-" * w for w in widths))
-        failed = [c.name for c in self.checks if not c.passed]
-        out.append(f"{len(self.checks) - len(failed)}/{len(self.checks)} checks pass" + (f"; failed: {', '.join(failed)}" if failed else ""))
-        out += [f"note: {n}" for n in self.notes]
-        return "\n".join(out)
+    def applicable(self, ctx: "Context") -> list[Check]:
+        """The checks whose generated functions the derivation provides (and whose ``when`` holds)."""
+        return [c for c in self.checks if all(f in ctx.fns for f in c.needs) and (c.when is None or c.when(ctx))]
 
 
-def _fmt(v) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float) and not math.isfinite(v):
-        return str(v)
-    return f"{v:.2e}"
+@dataclass
+class Context:
+    """What checks read: the spec, the generated functions and their magnitudes, the dtype, the seed.
+
+    Test inputs come from generators seeded by the seed and a salt per use (:meth:`gen`), apart
+    from any data a network was trained on.
+    """
+
+    spec: object
+    fns: dict
+    magnitudes: dict
+    dtype: torch.dtype
+    seed: int
+    suite: Suite | None = None
+    memo: dict = field(default_factory=dict)
+
+    def gen(self, salt: int) -> torch.Generator:
+        return torch.Generator().manual_seed(10_000 + 97 * self.seed + salt)
+
+    def arguments(self, net: Network, case: Case) -> dict:
+        return {**net.readout.arguments(), **case.values}
+
+    def _pick(self, fn, args: dict, name: str) -> dict:
+        missing = [a for a in fn.arg_names if a not in args]
+        if missing:
+            raise KeyError(f"generated function {name} needs {', '.join(missing)}; the check gave {', '.join(sorted(args))}")
+        return {a: args[a] for a in fn.arg_names}
+
+    def call(self, name: str, args: dict | None = None, **kwargs) -> torch.Tensor:
+        """The generated function ``name`` with the arguments it names, from ``args`` and ``kwargs``."""
+        values = {**(args or {}), **kwargs}
+        fn = self.fns[name]
+        sizes = {k: values[k] for k in fn.size_keywords if k in values}
+        return fn(**self._pick(fn, values, name), **sizes, dtype=self.dtype)
+
+    def magnitude(self, name: str, args: dict | None = None, **kwargs) -> torch.Tensor:
+        """The generated magnitude of the terms of ``name`` (0 when the derivation made none, e.g. for a program)."""
+        fn = self.magnitudes.get(name)
+        if fn is None:
+            return torch.zeros((), dtype=torch.float64)
+        values = {**(args or {}), **kwargs}
+        sizes = {k: values[k] for k in fn.size_keywords if k in values}
+        return fn(**self._pick(fn, values, name + "_magnitude"), **sizes, dtype=self.dtype).abs().double()
+
+    def cached(self, key, make):
+        if key not in self.memo:
+            self.memo[key] = make()
+        return self.memo[key]
 
 
-def _jsonable(obj):
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else str(obj)
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, torch.Tensor):
-        return _jsonable(obj.tolist())
-    return obj
+# ----------------------------------------------------------------------------- running checks
+def _cat(parts) -> torch.Tensor:
+    parts = [torch.as_tensor(p).reshape(-1) for p in parts]
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
 
 
-def _max(t: torch.Tensor) -> float:
-    t = t.detach()
-    if t.numel() == 0:
-        return 0.0
-    if not bool(torch.isfinite(t).all()):
-        return math.inf
-    return float(t.abs().max())
+def assemble(check: Check, ctx: Context, values: list[Values], nets: list[Network]) -> CheckResult:
+    """The verdict on a check's values: an identity or a bound, tolerance ``k u S`` elementwise."""
+    a = _cat([v.a for v in values])
+    b = _cat([torch.broadcast_to(torch.as_tensor(v.b), torch.as_tensor(v.a).shape) for v in values])
+    s = _cat([_as_flat(v.scale, torch.as_tensor(v.a)) for v in values])
+    # every value is itself rounded once: the scale is at least |A| + |B|
+    s = s + a.detach().abs().double() + b.detach().abs().double()
+    details = {"networks": [n.label for n in nets]} if nets else {}
+    infos = [v.info for v in values if v.info]
+    if infos:
+        details["cases"] = infos
+    if check.details is not None:
+        details.update(check.details(ctx, nets, values))
+        details = {k: v for k, v in details.items() if v is not None}  # a check may drop what the engine recorded
+    point = next((v.point for v in values if v.point is not None), None)
+    common = dict(dtype=ctx.dtype, rounding=check.rounding, route_a=check.route_a_text, route_b=check.route_b_text, details=details,
+                  point=point, step=check.step or "")
+    if check.kind == "bound":
+        lower = _cat([torch.broadcast_to(torch.as_tensor(-math.inf if v.lower is None else v.lower, dtype=torch.as_tensor(v.a).dtype),
+                                         torch.as_tensor(v.a).shape) for v in values])
+        return bound(check.name, check.title, a, b, s, lower=lower, **common)
+    return compare(check.name, check.title, a, b, s, **common)
 
 
-def _example(a: torch.Tensor, b: torch.Tensor, point=None) -> dict:
-    a, b = a.detach().reshape(-1), b.detach().reshape(-1)
-    ex = {"route_a": float(a[0]), "route_b": float(b[0]), "difference": float(a[0] - b[0])}
-    if point is not None:
-        ex["point"] = [float(v) for v in point.detach().reshape(-1)[:8]]
-    return ex
+def run_check(check: Check, ctx: Context, nets: list[Network], negative_controls: bool = False) -> CheckResult:
+    """Run one check on the networks it applies to; with ``negative_controls``, also on their perturbed copies."""
+    if check.standalone is not None:
+        return check.standalone(ctx, negative_controls)
+    chosen = check.networks(nets)
+    values = check.values(ctx, chosen)
+    result = assemble(check, ctx, values, chosen)
+    if negative_controls and check.negative is not None:
+        neg = check.negative
+        delta = neg.delta(ctx, values)
+        perturbed = [replace(n, a=ctx.suite.read(ctx, perturb(n.readout.module, neg.kind, delta, target=neg.target, seed=ctx.seed)))
+                     for n in chosen]
+        bad = assemble(check, ctx, check.values(ctx, perturbed), perturbed)
+        result.details["negative_control"] = {"perturbation": neg.describe(delta), "max_abs_err": bad.max_abs_err,
+                                              "passed": bad.passed, "margin": bad.margin}
+    return result
 
 
-def compare(name, title, a, b, tol, route_a, route_b, details=None, point=None) -> CheckResult:
-    """An identity check ``A == B`` (see the module docstring for the criterion)."""
-    a, b = torch.as_tensor(a), torch.as_tensor(b)
-    if a.shape != b.shape:
-        raise ValueError(f"check {name}: route A has shape {tuple(a.shape)}, route B {tuple(b.shape)}")
-    finite = bool(torch.isfinite(a).all()) and bool(torch.isfinite(b).all())
-    abs_err = _max(a - b) if finite else math.inf
-    scale = _max(b) if finite else math.inf
-    rel = abs_err / scale if finite and scale > 0 else (0.0 if abs_err == 0 else math.inf)
-    passed = finite and abs_err <= tol * max(1.0, scale)
-    details = dict(details or {})
-    if not finite:
-        details["non_finite"] = "route A" if not bool(torch.isfinite(a).all()) else "route B"
-    return CheckResult(
-        name, title, route_a, route_b, abs_err, rel, tol, passed, "identity",
-        "max|A - B| <= tol * max(1, max|B|)", details, _example(a, b, point),
-    )
+def run_suite(suite: Suite, ctx: Context, nets: list[Network], *, architecture: str, network: str, names=None,
+              negative_controls: bool = False, progress: bool = False, notes=()) -> CheckReport:
+    """Run ``names`` (default: every applicable check of ``suite``) into a :class:`~hjsym.CheckReport`.
 
+    A check that reads networks none of ``nets`` is (an MLP check on an MLP without that
+    activation) is not run, and the report's notes say so.
+    """
+    from tqdm.auto import tqdm
 
-def bound(name, title, value, upper, tol, route_a, route_b, lower=0.0, details=None, point=None) -> CheckResult:
-    """An inequality check ``lower <= A <= B`` (B a derived bound)."""
-    value, upper = torch.as_tensor(value), torch.broadcast_to(torch.as_tensor(upper, dtype=value.dtype), value.shape)
-    finite = bool(torch.isfinite(value).all()) and bool(torch.isfinite(upper).all())
-    if finite:
-        viol = torch.clamp(torch.maximum(lower - value, value - upper), min=0)
-        worst = _max(viol)
-        scale = max(1.0, _max(value))
-        rel = worst / scale  # the bound may be ~0 (sharp bounds at small eps): scale by |A|
-        slack = float((upper - value).min())
-    else:
-        worst, scale, rel, slack = math.inf, 1.0, math.inf, math.nan
-    passed = finite and worst <= tol * scale
-    details = dict(details or {})
-    details["min_slack"] = slack
-    if not finite:
-        details["non_finite"] = "route A" if not bool(torch.isfinite(value).all()) else "route B"
-    return CheckResult(
-        name, title, route_a, route_b, worst, rel, tol, passed, "bound",
-        f"{lower} <= A <= B up to tol * max(1, max|A|)", details, _example(value, upper, point),
-    )
+    ctx.suite = suite
+    checks = [c for c in suite.applicable(ctx) if names is None or c.name in names]
+    notes = list(notes)
+    results = []
+    for c in tqdm(checks, desc=f"checking {architecture}", disable=not progress, leave=False):
+        if c.standalone is None and not c.networks(nets):
+            notes.append(f"{c.name} not run: none of the networks is of the kind it reads")
+            continue
+        results.append(run_check(c, ctx, nets, negative_controls))
+    if suite.notes is not None:
+        notes += suite.notes(ctx, nets)
+    return CheckReport(architecture, str(ctx.dtype).replace("torch.", ""), ctx.seed, network, results, list(dict.fromkeys(notes)))
 
 
 @contextmanager
@@ -203,91 +406,3 @@ def torch_threads(n: int = 1):
         yield
     finally:
         torch.set_num_threads(before)
-
-
-# ----------------------------------------------------------------------------- autograd helpers
-#: Outputs up to this size are differentiated row by row (fast to start); larger ones in batches.
-ROW_LOOP_MAX = 256
-
-
-def jacobian_rows(out: torch.Tensor, inp: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
-    """``d out_m / d inp`` for every ``m`` of a 1-D ``out``: shape ``(M, *inp.shape)``.
-
-    Small outputs use one backward pass per row; large ones batched vector-Jacobian products
-    (``is_grads_batched``, which costs a one-off vmap start-up of about half a second).
-    """
-    if out.shape[0] > ROW_LOOP_MAX:
-        eye = torch.eye(out.shape[0], dtype=out.dtype, device=out.device)
-        try:
-            (jac,) = torch.autograd.grad(out, inp, grad_outputs=eye, is_grads_batched=True, retain_graph=True, create_graph=create_graph)
-            return jac
-        except RuntimeError:
-            pass
-    rows = [torch.autograd.grad(out[m], inp, retain_graph=True, create_graph=create_graph)[0] for m in range(out.shape[0])]
-    return torch.stack(rows)
-
-
-def scalar_derivative(fn, t: float, dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Values and ``d fn(t) / dt`` of a vector-valued ``fn`` of one scalar ``t``.
-
-    Reverse mode one row at a time for small outputs; for large ones forward-mode AD (one pass
-    with a dual number; it imports torch's compiler stack, seconds, so it is not the default).
-    """
-    tt = torch.tensor(float(t), dtype=dtype, requires_grad=True)
-    out = fn(tt)
-    if out.shape[0] <= ROW_LOOP_MAX:
-        return out.detach(), jacobian_rows(out, tt).detach()
-    import torch.autograd.forward_ad as fwAD
-
-    base = torch.tensor(float(t), dtype=dtype)
-    try:
-        with fwAD.dual_level():
-            primal, tangent = fwAD.unpack_dual(fn(fwAD.make_dual(base, torch.ones_like(base))))
-        return primal.detach(), (torch.zeros_like(primal) if tangent is None else tangent).detach()
-    except (RuntimeError, NotImplementedError):  # an op without a forward-AD formula
-        return out.detach(), jacobian_rows(out, tt).detach()
-
-
-def grad_and_hessian(fn, x: torch.Tensor):
-    """Values ``(M,)``, gradients ``(M, d)`` and Hessians ``(M, d, d)`` of ``fn`` by autograd.
-
-    ``fn`` maps a ``(M, d)`` batch to ``(M,)`` with each output depending on its own point only,
-    so gradients of the summed output are per-point gradients.
-    """
-    x = x.detach().clone().requires_grad_(True)
-    out = fn(x)
-    (g,) = torch.autograd.grad(out.sum(), x, create_graph=True)
-    rows = []
-    for i in range(x.shape[1]):
-        (h,) = torch.autograd.grad(g[:, i].sum(), x, retain_graph=True)
-        rows.append(h)
-    return out.detach(), g.detach(), torch.stack(rows, dim=1)
-
-
-# ----------------------------------------------------------------------------- running a suite
-def run_checks(arch_name: str, checks: dict, negatives: dict, run_negative, *, dtype, seed: int, network: str, only=None,
-               negative_controls: bool = False, progress: bool = False, notes=()) -> CheckReport:
-    """Run the suite's ``checks`` (``name -> () -> CheckResult``) into a :class:`CheckReport`.
-
-    With ``negative_controls``, ``run_negative(name)`` runs check ``name`` on the network perturbed
-    as ``negatives[name]`` says, and the result records how the perturbed network fared (it
-    must fail). Every suite runs its checks through here.
-    """
-    from tqdm.auto import tqdm
-
-    names = [n for n in checks if only is None or n in only]
-    results = []
-    for name in tqdm(names, desc=f"checking {arch_name}", disable=not progress, leave=False):
-        result = checks[name]()
-        if negative_controls:
-            neg = run_negative(name)
-            kind, size = negatives[name]
-            result.details["negative_control"] = {"perturbation": f"{kind} ({size})", "max_abs_err": neg.max_abs_err, "passed": neg.passed}
-        results.append(result)
-    return CheckReport(arch_name, str(dtype).replace("torch.", ""), seed, network, results, list(notes))
-
-
-def negative_size(name: str, size: float, dtype, autograd=()) -> float:
-    """A perturbation ``size`` times the tolerance of check ``name`` (its kind read from the name)."""
-    kind = "autograd" if name in autograd else ("bound" if "bound" in name else "identity")
-    return size * tolerance(kind, dtype)

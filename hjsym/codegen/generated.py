@@ -6,6 +6,7 @@ This module needs neither SymPy nor the code generator, so functions cached on d
 from __future__ import annotations
 
 import hashlib
+import inspect
 import linecache
 from dataclasses import dataclass, field
 
@@ -44,6 +45,7 @@ class GeneratedFunction:
     latex: str = ""
     outputs: tuple = ()  # names of the returned tensors when there are several (a generated program)
     _fn: object = field(default=None, repr=False, compare=False)
+    _sizes: tuple | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         self.signature = tuple(dict(s) for s in self.signature)
@@ -55,6 +57,7 @@ class GeneratedFunction:
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_fn"] = None  # compiled code objects do not pickle; recompile on load
+        state["_sizes"] = None
         state.pop("__doc__", None)
         return state
 
@@ -75,6 +78,14 @@ class GeneratedFunction:
     @property
     def arg_names(self) -> tuple[str, ...]:
         return tuple(s["name"] for s in self.signature)
+
+    @property
+    def size_keywords(self) -> tuple[str, ...]:
+        """Sizes the function takes as keywords because no tensor argument carries them (``N=``, ``d=``)."""
+        if self._sizes is None:
+            params = inspect.signature(self._fn).parameters.values()
+            self._sizes = tuple(p.name for p in params if p.kind == p.KEYWORD_ONLY and p.name not in ("max_chunk_bytes", "dtype", "device"))
+        return self._sizes
 
     def to_dict(self) -> dict:
         return {

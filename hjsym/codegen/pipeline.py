@@ -48,20 +48,27 @@ def derive(arch, *, cache: bool = True) -> Derivation:
 
     d = derive_symbolic(spec)
     d.functions = {name: generate(fs, latex="" if isinstance(fs, ProgramSpec) else d.latex_of(fs.expr)) for name, fs in d.function_specs.items()}
+    d.magnitudes = {name: generate(fs) for name, fs in d.magnitude_specs.items()}
     if cache:
         _cache.store("derivation", key, d)
-        _cache.store("functions-json", key, {n: f.to_dict() for n, f in d.functions.items()})
+        _cache.store("functions-json", key, {"functions": {n: f.to_dict() for n, f in d.functions.items()},
+                                             "magnitudes": {n: f.to_dict() for n, f in d.magnitudes.items()}})
     return d
 
 
-def load_functions(arch) -> dict[str, GeneratedFunction]:
-    """Generated functions of an architecture, from the cache when possible (no SymPy import)."""
+def load_functions(arch, *, magnitudes: bool = False) -> dict[str, GeneratedFunction]:
+    """Generated functions of an architecture, from the cache when possible (no SymPy import).
+
+    With ``magnitudes``, the generated magnitude functions instead (keyed by the function they scale).
+    """
     spec = _resolve(arch)
     key = cache_key(spec)
+    part = "magnitudes" if magnitudes else "functions"
     data = _cache.load("functions-json", key)
-    if isinstance(data, dict) and data:
+    if isinstance(data, dict) and isinstance(data.get(part), dict) and data.get("functions"):
         try:
-            return {n: GeneratedFunction.from_dict(d) for n, d in data.items()}
+            return {n: GeneratedFunction.from_dict(d) for n, d in data[part].items()}
         except (KeyError, TypeError, SyntaxError):
             pass
-    return dict(derive(spec).functions)
+    d = derive(spec)
+    return dict(d.magnitudes if magnitudes else d.functions)

@@ -219,11 +219,11 @@ def finish_gibbs(state):
 
 
 def top_two(z: torch.Tensor, dim: int) -> torch.Tensor:
-    """The two largest values along ``dim`` (a single atom has no competitor: -inf)."""
+    """The two largest values along ``dim``; a single atom is its own runner-up (its gap is 0, as ``TopGap`` defines)."""
     if z.shape[dim] >= 2:
         return torch.topk(z, 2, dim=dim).values.movedim(dim, -1)
     top = z.movedim(dim, -1)
-    return torch.cat([top, torch.full_like(top, -math.inf)], dim=-1)
+    return torch.cat([top, top], dim=-1)
 
 
 def combine_top_two(state, pair):
@@ -233,9 +233,7 @@ def combine_top_two(state, pair):
 
 
 def finish_top_gap(state):
-    gap = state[..., 0] - state[..., 1]
-    # One atom: no competitor, infinite gap; the sharp tropical bound is then exactly zero.
-    return gap
+    return state[..., 0] - state[..., 1]
 
 
 # ----------------------------------------------------------------------------- matrices

@@ -73,9 +73,11 @@ class Derivation:
         classification: exact / structural / open, with the statement and the gap term.
         symbol_names: LaTeX names of the spec's symbols.
         function_specs: what code generation turns into torch functions (:mod:`hjsym.ir`).
-        terms: for some functions, the same quantity written as its terms before they cancel.
+        magnitude_specs: for every function spec, the spec of the magnitude of its terms (the scale of its
+            rounding error, :mod:`hjsym.symbolic.magnitude`); for some results (a residual) the terms as
+            route A computes them, before they cancel.
         functions: generated torch functions by name (see :meth:`function`), filled by :func:`hjsym.derive`.
-        magnitudes: for each function, a generated function giving the magnitude of its terms.
+        magnitudes: the generated magnitude functions, by the name of the function they scale.
     """
 
     spec: object
@@ -84,7 +86,7 @@ class Derivation:
     classification: Classification
     symbol_names: dict
     function_specs: dict = field(default_factory=dict)
-    terms: dict = field(default_factory=dict)
+    magnitude_specs: dict = field(default_factory=dict)
     functions: dict = field(default_factory=dict)
     magnitudes: dict = field(default_factory=dict)
     gibbs_labels: dict = field(default_factory=dict)

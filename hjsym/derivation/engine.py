@@ -16,6 +16,7 @@ import sympy as sp
 from ..symbolic.axes import ATOM, DIM, bound_index, free_index
 from ..symbolic.calculus import canonical, index_sum, laplacian, pdiff, substitute_indexed
 from ..symbolic.latex import eq
+from ..symbolic.magnitude import magnitude
 from ..symbolic.reductions import LogSumExp
 from ..ir import FunctionSpec
 # the pass modules register themselves on import (hjsym.derivation.passes)
@@ -38,7 +39,7 @@ def derive_symbolic(spec) -> Derivation:
         if (not p.requested or p.name in spec.passes) and p.applies(d):
             p.run(d)
     return Derivation(spec, d.steps, d.results, d.classify(), {**sym.latex_names(), **d.symbol_names}, function_specs=dict(d.fns),
-                      terms=dict(d.terms))
+                      magnitude_specs=dict(d.magnitudes))
 
 
 class Deriver:
@@ -49,7 +50,7 @@ class Deriver:
         self.steps: list[Step] = []
         self.results: dict[str, sp.Expr] = {}
         self.fns: dict = {}  # name -> FunctionSpec or ProgramSpec (hjsym.ir)
-        self.terms: dict = {}  # name -> the expression as route A computes it, before cancellation (its magnitude scales a check)
+        self.magnitudes: dict = {}  # name -> FunctionSpec of the magnitude of its terms (hjsym.symbolic.magnitude)
         self.symbol_names: dict = {}  # LaTeX names of symbols a pass introduces
         self.classification: Classification | None = None  # set by a pass that classifies itself
         self.x, self.p, self.t = sym.x, sym.p, sym.t
@@ -85,8 +86,9 @@ class Deriver:
         """Register a function spec for ``expr``; ``terms`` is the same quantity written as its terms before they cancel
         (e.g. a residual ``u_t + H(grad u) - nu Lap u`` before simplification), whose magnitude bounds its rounding."""
         self.fns[name] = FunctionSpec(name, expr, self.sym.args_of(expr), tuple(out), doc)
-        if terms is not None:
-            self.terms[name] = terms
+        scale = magnitude(expr if terms is None else terms)
+        self.magnitudes[name] = FunctionSpec(f"{name}_magnitude", scale, self.sym.args_of(scale), tuple(out),
+                                             f"magnitude of the terms of {name} (the scale of its rounding error)")
 
     # ------------------------------------------------------------------ the PDE
     def diffusion_of(self, jet_xx):
@@ -100,12 +102,17 @@ class Deriver:
         """``H(x, p)`` with ``p_k`` replaced by ``grad_template`` (free index ``index``)."""
         return substitute_indexed(self.H, self.p, grad_template, (index,))
 
-    def hj_residual(self, u_expr):
-        """``u_t + H(x, grad u) - nu * div(D grad u)`` for an explicit ``u(x, t)``."""
+    def hj_residual(self, u_expr, simplify: bool = True):
+        """``u_t + H(x, grad u) - nu * div(D grad u)`` for an explicit ``u(x, t)``.
+
+        With ``simplify=False``: the three terms as they are computed, before they cancel.
+        """
         k = self.k
         grad_k = pdiff(u_expr, self.x[k])
         metric = None if self.A is None else self.A
-        return canonical(pdiff(u_expr, self.t) + self.hamiltonian_at(grad_k, k) - self.nu * laplacian(u_expr, self.x, metric))
+        # unevaluated: SymPy would otherwise cancel equal terms of u_t and H(grad u) before their magnitude is taken
+        terms = sp.Add(pdiff(u_expr, self.t), self.hamiltonian_at(grad_k, k), -self.nu * laplacian(u_expr, self.x, metric), evaluate=False)
+        return canonical(terms) if simplify else terms
 
     def legendre(self, q, grad, pk, reason):
         """``L(q) = p.q - H(p)`` at the solution ``p_k = pk`` of ``q_k = grad``; records the step."""

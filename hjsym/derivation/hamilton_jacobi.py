@@ -262,7 +262,8 @@ def atomic_solution(d):
     # u_exact = u + const(t): the gradient and the second derivatives agree, only u_t gains d const/dt
     res_exact = canonical(res + pdiff(const, t)) if not const.has(x) else d.hj_residual(u_exact)
     d.results["residual"], d.results["residual_exact"] = res, res_exact
-    d.fn("residual", res, "PDE residual u_t + H(grad u) - eps Lap u of the unnormalised solution (a constant)")
+    d.fn("residual", res, "PDE residual u_t + H(grad u) - eps Lap u of the unnormalised solution (a constant)",
+         terms=d.hj_residual(u, simplify=False))
     d.add(
         "residual",
         "PDE residual of u_eps",

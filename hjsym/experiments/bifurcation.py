@@ -57,7 +57,7 @@ SEED_FIRST, SEED_OTHERS = math.sqrt(2), 0.3  # their starts per axis, relative t
 # ----------------------------------------------------------------------------- the landscape
 def two_clusters(seed: int, n: int = 16, d: int = 2):
     """Atoms ``y`` ``(N, 2)`` in two clusters, values ``g`` ``(N,)``, and the LSE weights ``(W, b)``."""
-    from .. import function
+    from ..checks.api import function
 
     gen = torch.Generator().manual_seed(seed)
     centres = torch.tensor([[-1.0, 0.0], [1.0, 0.0]], dtype=torch.float64)

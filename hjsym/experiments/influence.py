@@ -53,14 +53,14 @@ def _train(N: int, seed: int, steps: int):
 
 
 def _wb(y, g):
-    from .. import function
+    from ..checks.api import function
 
     return function("lse", "weights_W")(y=y, t=T_MODEL), function("lse", "weights_b")(y=y, g=g, t=T_MODEL)
 
 
 def hif(x, target, xq, W, b, eps: float, iters: int = 100, tol: float = 1e-8):
     """Hessian-inverse influence of every ``b_j`` on ``f(xq)``: ``(M, N)``, with the number of HVPs used."""
-    from .. import function
+    from ..checks.api import function
 
     f = function("lse", "f")
     theta = torch.cat([W.reshape(-1), b]).requires_grad_(True)
@@ -100,7 +100,7 @@ def hif(x, target, xq, W, b, eps: float, iters: int = 100, tol: float = 1e-8):
 
 
 def one(cfg: dict) -> dict:
-    from .. import function
+    from ..checks.api import function
 
     N, seed, quick, kind = cfg["N"], cfg["seed"], cfg["quick"], cfg["kind"]
     x, target_f, target_u, y, g, eps, xq = _train(N, seed, 80 if quick else 300)

@@ -43,7 +43,7 @@ def embed(z: torch.Tensor, D: int, gen: torch.Generator):
 
 
 def one(cfg: dict) -> dict:
-    from .. import function
+    from ..checks.api import function
 
     k, D, seed, grids = cfg["k"], cfg["D"], cfg["seed"], cfg["grids"]
     gen = torch.Generator().manual_seed(15485863 * seed + 97 * k + D)

@@ -30,7 +30,7 @@ SIDE, T = 64, 1.0
 
 
 def _layer(N: int, seed: int):
-    from .. import function
+    from ..checks.api import function
 
     gen = torch.Generator().manual_seed(7 * seed + N)
     y = -1 + 2 * torch.rand(N, 2, generator=gen, dtype=torch.float64)
@@ -46,7 +46,7 @@ def grid(side: int = SIDE) -> torch.Tensor:
 
 def entropy_map(x, W, b, eps: float) -> torch.Tensor:
     """``H(pi(x; eps))`` from the generated attribution: ``(M, d) -> (M,)``."""
-    from .. import function
+    from ..checks.api import function
 
     p = function("lse", "attribution")(x=x, eps=eps, W=W, b=b)
     return -(p * torch.log(p.clamp_min(1e-300))).sum(-1)

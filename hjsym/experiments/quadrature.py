@@ -51,7 +51,7 @@ def _g(y, c, L):
 
 def _viscous(x, nodes, weight, c, L):
     """The midpoint rule of the normalised Hopf-Cole integral, as an LSE network (generated ``u``)."""
-    from .. import function
+    from ..checks.api import function
 
     shift = EPS * math.log(weight * (4 * math.pi * EPS * T) ** (-nodes.shape[1] / 2))
     return function("lse", "u")(x=x, eps=EPS, y=nodes, g=_g(nodes, c, L) - shift, t=T)
@@ -59,7 +59,7 @@ def _viscous(x, nodes, weight, c, L):
 
 def one(cfg: dict) -> dict:
     """Errors of the three regimes for one (d, seed) over the grid sizes ``cfg["grids"]``."""
-    from .. import function
+    from ..checks.api import function
 
     d, seed, grids = cfg["d"], cfg["seed"], cfg["grids"]
     gen = torch.Generator().manual_seed(1000 * d + seed)

@@ -31,7 +31,7 @@ SCHEDULE = (0.3, 0.1, 0.03, 0.01)
 
 
 def one(cfg: dict) -> dict:
-    from .. import function
+    from ..checks.api import function
     from ._models import bank_u, split, train_bank, uniform
 
     seed, steps = cfg["seed"], cfg["steps"]

@@ -64,7 +64,7 @@ def model(kind: str, p: dict, x: torch.Tensor, eps: float) -> torch.Tensor:
 
 
 def curvature_bound(kind: str, p: dict, eps: float, with_readout: bool = True) -> float:
-    from .. import function
+    from ..checks.api import function
 
     lse = float(function("lse", "hessian_bound")(eps=eps, W=p["W"]))
     if kind == "two-layer":
@@ -97,7 +97,7 @@ def pgd(F, x: torch.Tensor, r: float, gen: torch.Generator, steps: int = 40, sta
 def one(cfg: dict) -> dict:
     from torch.func import hessian, vmap
 
-    from .. import function
+    from ..checks.api import function
 
     kind, data, eps, seed, quick = cfg["kind"], cfg["data"], cfg["eps"], cfg["seed"], cfg["quick"]
     gen = torch.Generator().manual_seed(3571 * seed + 7 * EPS_GRID.index(eps) + (0 if data == "synthetic" else 1))

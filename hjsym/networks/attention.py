@@ -17,7 +17,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._errors import ModuleFormError
-from .lse import cached_training
+from .readout import Readout
+from .training import cached_training
 
 __all__ = [
     "seeded_init_",
@@ -32,8 +33,9 @@ __all__ = [
     "toy_task",
     "train_tiny_transformer",
     "causal_mask",
-    "bump_output",
-    "retemper_weights",
+    "attention_references",
+    "MHA_CONFIGS",
+    "L2_TIMES",
 ]
 
 
@@ -63,7 +65,7 @@ def causal_mask(L: int, dtype=torch.float64) -> torch.Tensor:
 
 
 @dataclass
-class MHAReadout:
+class MHAReadout(Readout):
     """The projections of an ``nn.MultiheadAttention`` (a copy in the working dtype)."""
 
     module: nn.MultiheadAttention
@@ -78,6 +80,9 @@ class MHAReadout:
     Wo: torch.Tensor
     bo: torch.Tensor
     batch_first: bool
+
+    def describe(self) -> str:
+        return f"nn.MultiheadAttention(embed_dim={self.module.embed_dim}, num_heads={self.num_heads}, batch_first={self.batch_first})"
 
     def heads(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
         """Per-head projections ``(B, H, L, d_k)`` of batch-first inputs ``(B, L, E)``."""
@@ -225,32 +230,19 @@ def train_tiny_transformer(*, steps: int = 200, seed: int = 0, length: int = 12,
     return cached_training(f"tiny-transformer-{steps}-{seed}-{length}-{dim}-{heads}", make, fit, seed=seed, cache=cache)
 
 
-# ----------------------------------------------------------------------------- negative controls
-def bump_output(module: nn.Module, delta: float) -> nn.Module:
-    """A copy whose (first) output gets ``+ delta * sin(output)``; weights unchanged."""
-    module = copy.deepcopy(module)
-
-    def hook(mod, inp, out):
-        if isinstance(out, tuple):
-            return (out[0] + delta * torch.sin(out[0]),) + tuple(out[1:])
-        return out + delta * torch.sin(out)
-
-    module.register_forward_hook(hook)
-    return module
+# ----------------------------------------------------------------------------- reference networks
+#: (embed_dim, num_heads, batch_first) of the reference nn.MultiheadAttention modules: head dims 16, 4, 8, 32, 64
+MHA_CONFIGS = ((16, 1, True), (16, 4, False), (32, 4, True), (64, 2, False), (64, 1, True))
+L2_TIMES = (0.5, 1.0)
 
 
-def retemper_weights(module: nn.Module, delta: float) -> nn.Module:
-    """A copy whose every ``nn.MultiheadAttention`` returns weights at temperature ``1/(1 + delta)``."""
-    module = copy.deepcopy(module)
-
-    def hook(mod, inp, out):
-        attn, weights = out
-        if weights is None:
-            return out
-        sharpened = weights ** (1 + delta)
-        return attn, sharpened / sharpened.sum(-1, keepdim=True)
-
-    for m in module.modules():
-        if isinstance(m, nn.MultiheadAttention):
-            m.register_forward_hook(hook)
-    return module
+def attention_references(seed: int = 0, dtype=torch.float64) -> dict:
+    """``{label: module}``: seeded nn.MultiheadAttention modules (MHA_CONFIGS), an SDPA module, L2 attention at t in
+    L2_TIMES, and the tiny transformer trained 200 Adam steps."""
+    gen = torch.Generator().manual_seed(seed * 100 + 40)
+    nets = {f"nn.MultiheadAttention E = {E}, heads = {H}, batch_first = {bf}": make_mha(E, H, bf, dtype=dtype, generator=gen)
+            for E, H, bf in MHA_CONFIGS}
+    nets["SDPA"] = SDPA()
+    nets.update({f"L2Attention t = {t:g}": L2Attention(t=t) for t in L2_TIMES})
+    nets["TinyTransformer"] = train_tiny_transformer(seed=seed).to(dtype)
+    return nets

@@ -16,7 +16,6 @@ Shapes: a sequence ``x`` is ``(K, B, n_x)`` inside hjsym (time first); a state p
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 from dataclasses import dataclass, field
@@ -25,6 +24,10 @@ import torch
 from torch import nn
 
 from .._errors import InputError, ModuleFormError
+from .readout import Readout
+from .training import seeded
+
+N_INPUT, HIDDEN = 6, 16  # the reference recurrent networks' input and hidden sizes
 
 __all__ = [
     "ResidualMLP",
@@ -33,17 +36,15 @@ __all__ = [
     "ControlLayer",
     "ControlReadout",
     "read_control",
-    "seeded",
-    "perturbed_copy",
+    "resnet_references",
+    "rnn_references",
+    "gru_references",
+    "lstm_references",
+    "ssm_references",
+    "selective_references",
+    "N_INPUT",
+    "HIDDEN",
 ]
-
-
-@contextlib.contextmanager
-def seeded(seed: int):
-    """Run torch's own initialisers deterministically without touching the global generator."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 
 # ----------------------------------------------------------------------------- reference modules
@@ -144,6 +145,56 @@ class SelectiveSSM(nn.Module):
         return torch.stack(out, dim=1)
 
 
+# ----------------------------------------------------------------------------- reference networks
+def resnet_references(seed: int = 0, dtype=torch.float64):
+    """A residual MLP of nn.Linear, depth 32 and width 64 (h = 1), and a smaller one with h = 1/8."""
+    with seeded(seed):
+        big = ResidualMLP(width=64, depth=32, hidden=64, h=1.0, dtype=dtype)
+    with seeded(seed + 1):
+        small = ResidualMLP(width=12, depth=8, hidden=20, h=0.125, dtype=dtype)
+    return {"depth 32, width 64, h = 1": big, "depth 8, width 12, hidden 20, h = 1/8": small}
+
+
+#: The torch recurrent variants: (num_layers, batch_first, bias).
+RECURRENT_VARIANTS = ((1, True, True), (2, False, False), (2, True, True), (1, False, False))
+
+
+def _recurrent(kind, seed, dtype):
+    out = {}
+    for n, (layers, bf, bias) in enumerate(RECURRENT_VARIANTS):
+        with seeded(seed * 10 + n):
+            m = kind(N_INPUT, HIDDEN, num_layers=layers, batch_first=bf, bias=bias, dtype=dtype)
+        out[f"{layers} layer{'s' if layers > 1 else ''}, batch_first={bf}, bias={bias}"] = m
+    return out
+
+
+def rnn_references(seed: int = 0, dtype=torch.float64):
+    """torch.nn.RNN (tanh) in the four RECURRENT_VARIANTS, input 6, hidden 16."""
+    return _recurrent(nn.RNN, seed, dtype)
+
+
+def gru_references(seed: int = 0, dtype=torch.float64):
+    """torch.nn.GRU in the four RECURRENT_VARIANTS."""
+    return _recurrent(nn.GRU, seed, dtype)
+
+
+def lstm_references(seed: int = 0, dtype=torch.float64):
+    """torch.nn.LSTM: 1 and 2 layers, batch_first both ways, with and without bias."""
+    return _recurrent(nn.LSTM, seed, dtype)
+
+
+def ssm_references(seed: int = 0, dtype=torch.float64):
+    """A plain-torch diagonal SSM (S4D-real, zero-order hold), d = 16, n_x = 4."""
+    with seeded(seed):
+        return {"d = 16, n_x = 4, dt = 0.05": DiagonalSSM(16, 4, dt=0.05, dtype=dtype)}
+
+
+def selective_references(seed: int = 0, dtype=torch.float64):
+    """A plain-torch selective SSM (input-dependent step), d = 16, n_x = 4."""
+    with seeded(seed):
+        return {"d = 16, n_x = 4, softplus step": SelectiveSSM(16, 4, dt=0.05, dtype=dtype)}
+
+
 # ----------------------------------------------------------------------------- readout
 @dataclass
 class ControlLayer:
@@ -180,7 +231,7 @@ class ControlLayer:
 
 
 @dataclass
-class ControlReadout:
+class ControlReadout(Readout):
     """A module read as a stack of controlled systems (see the module docstring).
 
     ``forward(x, s0)`` runs the module itself: returns ``(outputs, finals)`` with ``outputs`` the
@@ -198,11 +249,14 @@ class ControlReadout:
     width: int
     n_input: int | None
     n_steps: int | None
-    describe: str
+    description: str
     forward: object
     stepwise: object
     notes: list = field(default_factory=list)
     param_names: dict = field(default_factory=dict)  # layer index -> {param name: module attribute path}
+
+    def describe(self) -> str:
+        return self.description
 
 
 def _copy(module: nn.Module, dtype) -> nn.Module:
@@ -532,18 +586,3 @@ def set_path(m: nn.Module, path: str, value):
         obj._parameters[last] = value
     else:
         setattr(obj, last, value)
-
-
-# ----------------------------------------------------------------------------- negative controls
-def perturbed_copy(module: nn.Module, delta: float, seed: int = 0) -> nn.Module:
-    """A copy whose every parameter is moved by ``delta * u`` (``u`` uniform in [-1, 1], seeded).
-
-    Weights read out of the original are unchanged, so a check comparing the perturbed module
-    with functions evaluated on the original's weights must fail by about ``delta``.
-    """
-    out = copy.deepcopy(module)
-    gen = torch.Generator().manual_seed(10_007 + seed)
-    with torch.no_grad():
-        for p in out.parameters():
-            p.add_(delta * (2 * torch.rand(p.shape, generator=gen, dtype=torch.float64) - 1).to(p.dtype))
-    return out

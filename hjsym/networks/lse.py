@@ -1,20 +1,19 @@
-"""Real torch modules: the reference log-sum-exp layer, reading weights out of a user's module,
-loading ``FILE.py:NAME``, and perturbed copies used as negative controls.
+"""Log-sum-exp layers: the reference modules (plain and after a learned linear map), trained on a
+Lipschitz target, and their readouts (the single ``nn.Linear`` and the temperature).
 """
 
 from __future__ import annotations
 
 import copy
-import importlib.util
 import math
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from .._errors import InputError, ModuleFormError
+from .readout import Readout
+from .training import train_regression
 
 __all__ = [
     "LSELayer",
@@ -23,15 +22,15 @@ __all__ = [
     "read_lse",
     "get_eps",
     "set_eps",
-    "load_user_module",
-    "Perturbed",
     "lipschitz_target",
-    "train_regression",
-    "cached_training",
     "AnisoLSELayer",
     "train_aniso_lse_layer",
     "AnisoLSEReadout",
     "read_aniso_lse",
+    "lse_references",
+    "aniso_references",
+    "REFERENCE_DIMS",
+    "ANISO_DIMS",
 ]
 
 EPS_ATTRIBUTES = ("eps", "epsilon", "temperature")
@@ -87,61 +86,6 @@ def train_lse_layer(
 
     return train_regression(key, make, lambda x: lipschitz_target(x), d, steps=steps, seed=seed, dtype=dtype, n_train=n_train,
                             cache=cache)
-
-
-def train_regression(key: str, make, target, d: int, *, steps: int, seed: int, dtype=torch.float64, n_train: int = 512,
-                     lr: float = 2e-2, cache: bool = True) -> nn.Module:
-    """Train ``make(generator)`` for ``steps`` Adam steps on ``target`` over ``[-1, 1]^d`` (MSE), cached.
-
-    Shared by the reference networks of the LSE-type suites: weights and data come from one
-    seeded generator, so the result is deterministic (see :func:`cached_training`).
-    """
-
-    def fit(model, gen):
-        x = 2 * torch.rand(n_train, d, generator=gen, dtype=dtype) - 1
-        y = target(x)
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-        for _ in range(steps):
-            opt.zero_grad()
-            loss = torch.mean((model(x).reshape(y.shape) - y) ** 2)
-            loss.backward()
-            opt.step()
-        return float(loss.detach())
-
-    return cached_training(key, make, fit, seed=seed, dtype=dtype, cache=cache)
-
-
-def cached_training(key: str, make, fit, *, seed: int, dtype=torch.float64, cache: bool = True) -> nn.Module:
-    """``make(generator)`` trained by ``fit(model, generator) -> final loss``, cached on disk under ``key``.
-
-    Weights and data come from one generator seeded with ``seed``, so the result is
-    deterministic; the trained state is stored as plain lists (exact for float64/float32 and
-    free of torch's pickling). ``make(None)`` must build the same architecture to load into.
-    The module's ``train_loss`` attribute holds the final loss.
-    """
-    from .. import _cache
-
-    key = f"{key}-{_cache.version_tag()}"
-    if cache:
-        hit = _cache.load("trained", key)
-        if isinstance(hit, dict) and "state" in hit:
-            model = make(None)
-            model.load_state_dict({k: torch.tensor(v, dtype=dtype) for k, v in hit["state"].items()})
-            model.train_loss = hit["train_loss"]
-            return model.eval()
-    gen = torch.Generator().manual_seed(seed)
-    model = make(gen)
-    threads = torch.get_num_threads()
-    # small models train faster on one thread (no contention on a shared machine), and the
-    # result does not depend on the machine's core count (reductions keep one order)
-    torch.set_num_threads(1)
-    try:
-        model.train_loss = fit(model, gen)
-    finally:
-        torch.set_num_threads(threads)
-    if cache:
-        _cache.store("trained", key, {"state": {k: v.tolist() for k, v in model.state_dict().items()}, "train_loss": model.train_loss})
-    return model.eval()
 
 
 class AnisoLSELayer(nn.Module):
@@ -223,12 +167,13 @@ def set_eps(module: nn.Module, value: float) -> None:
 
 
 @dataclass
-class LSEReadout:
+class LSEReadout(Readout):
     """Weights read out of an LSE-type module (a copy in the working dtype).
 
     ``W`` ``(N, d)`` and ``b`` ``(N,)`` are the effective slopes and offsets of the logits;
     ``fn_args`` holds extra arguments of the generated functions (e.g. the diffusion matrix
-    ``A`` of an anisotropic layer), filled by the suite that reads the module.
+    ``A`` of an anisotropic layer), filled by the suite that reads the module; ``names`` maps
+    ``W``, ``b`` and ``eps`` to the spec's names for them (attention calls its slopes ``K``).
     """
 
     module: nn.Module
@@ -237,6 +182,11 @@ class LSEReadout:
     b: torch.Tensor
     eps: float
     fn_args: dict = field(default_factory=dict)
+    names: dict = field(default_factory=dict)
+
+    def linear(self) -> nn.Module:
+        """The module's ``nn.Linear`` (of the module route A runs: a perturbed copy has one of the same name)."""
+        return self.module.get_submodule(self.linear_name)
 
     def parameters_for(self, W: torch.Tensor, b: torch.Tensor) -> dict:
         """Module parameters (for ``torch.func.functional_call``) whose logits are ``W x + b``."""
@@ -260,6 +210,11 @@ class LSEReadout:
 
     def describe(self) -> str:
         return f"{type(self.module).__name__}(d={self.d}, N={self.n_atoms}, eps={self.eps:g})"
+
+    def arguments(self) -> dict:
+        n = self.names
+        return {n.get("W", "W"): self.W, n.get("b", "b"): self.b, n.get("eps", "eps"): self.eps, "N": self.n_atoms, "d": self.d,
+                **self.fn_args}
 
 
 def read_lse(module: nn.Module, dtype=torch.float64) -> LSEReadout:
@@ -374,89 +329,17 @@ def scalar_output(module: nn.Module):
     return fn
 
 
-# ----------------------------------------------------------------------------- user modules
-def load_user_module(ref: str) -> nn.Module:
-    """Load ``FILE.py:NAME``: a module instance, or a zero-argument factory returning one."""
-    path_text, sep, name = str(ref).rpartition(":")
-    if not sep or not path_text or not name:
-        raise InputError(f"--module {ref!r} is not of the form FILE.py:NAME", "write e.g. --module my_net.py:model")
-    path = Path(path_text)
-    if not path.is_file():
-        raise InputError(f"module file {path_text!r} does not exist", "give the path of a Python file")
-    if path.suffix != ".py":
-        raise InputError(f"module file {path_text!r} is not a .py file", "give the path of a Python file")
-    mod_name = f"hjsym_user_{abs(hash(path.resolve()))}"
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = mod
-    try:
-        spec.loader.exec_module(mod)  # the user's own file, run as they asked
-    except Exception as exc:
-        raise InputError(f"importing {path_text!r} failed: {type(exc).__name__}: {exc}", "fix the file so that it imports") from exc
-    if not hasattr(mod, name):
-        candidates = sorted(
-            k for k, v in vars(mod).items()
-            if not k.startswith("_") and (isinstance(v, nn.Module) or (callable(v) and getattr(v, "__module__", None) == mod_name))
-        )
-        hint = f" (it defines: {', '.join(candidates)})" if candidates else ""
-        raise InputError(f"{path_text!r} does not define {name!r}{hint}", "name a module instance or a zero-argument factory")
-    obj = getattr(mod, name)
-    if isinstance(obj, nn.Module):
-        return obj
-    if callable(obj):
-        try:
-            made = obj()
-        except TypeError as exc:
-            raise InputError(f"{name}() cannot be called without arguments: {exc}", "give a zero-argument factory or an instance") from exc
-        if isinstance(made, nn.Module):
-            return made
-        raise ModuleFormError(f"{name}() returned {type(made).__name__}, not an nn.Module", "return an nn.Module from the factory")
-    raise ModuleFormError(f"{name} is a {type(obj).__name__}, not an nn.Module or a factory", "name an nn.Module instance")
+# ----------------------------------------------------------------------------- reference networks
+#: The dimensions of the reference LSE layers (N = 16, eps = 0.5, 300 Adam steps each).
+REFERENCE_DIMS = (1, 2, 8)
+ANISO_DIMS = (2, 4)
 
 
-# ----------------------------------------------------------------------------- negative controls
-class Perturbed(nn.Module):
-    """A copy of an LSE-type module that is no longer exactly an LSE layer.
+def lse_references(seed: int = 0, dtype=torch.float64) -> dict:
+    """``{label: module}``: an :class:`LSELayer` (N = 16, eps = 0.5) trained 300 Adam steps for each d in REFERENCE_DIMS."""
+    return {f"LSELayer d = {d}": train_lse_layer(d, seed=seed * 100 + d, dtype=dtype) for d in REFERENCE_DIMS}
 
-    ``kind``:
-      * ``"offset"``: adds ``delta`` to the output;
-      * ``"bump"``: adds ``delta * sum_i sin(x_i)`` (smooth, x-dependent);
-      * ``"temperature"``: evaluates the base at ``eps * (1 + delta)`` while reporting ``eps``;
-      * ``"quadratic"``: adds ``delta * |x|^2`` (extra curvature ``2 delta``).
 
-    The Linear layer and the reported temperature are the base's, so weights read out of the
-    perturbed module are the same as before: only its forward pass is off.
-    """
-
-    KINDS = ("offset", "bump", "temperature", "quadratic")
-
-    def __init__(self, base: nn.Module, kind: str, delta: float):
-        super().__init__()
-        if kind not in self.KINDS:
-            raise ValueError(f"unknown perturbation {kind!r}; use one of {self.KINDS}")
-        self.base = copy.deepcopy(base)
-        self.kind, self.delta = kind, float(delta)
-
-    @property
-    def eps(self) -> float:
-        return get_eps(self.base)
-
-    @eps.setter
-    def eps(self, value: float) -> None:
-        set_eps(self.base, value)
-
-    def forward(self, x):
-        base = scalar_output(self.base)
-        if self.kind == "temperature":
-            declared = get_eps(self.base)
-            set_eps(self.base, declared * (1 + self.delta))
-            try:
-                return base(x)
-            finally:
-                set_eps(self.base, declared)
-        out = base(x)
-        if self.kind == "offset":
-            return out + self.delta
-        if self.kind == "bump":
-            return out + self.delta * torch.sin(x).sum(-1)
-        return out + self.delta * (x * x).sum(-1)
+def aniso_references(seed: int = 0, dtype=torch.float64) -> dict:
+    """``{label: module}``: an :class:`AnisoLSELayer` (learned L, N = 16, eps = 0.5) trained 300 Adam steps for each d in ANISO_DIMS."""
+    return {f"AnisoLSELayer d = {d}": train_aniso_lse_layer(d, seed=seed * 100 + d, dtype=dtype) for d in ANISO_DIMS}

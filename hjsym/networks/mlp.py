@@ -4,10 +4,7 @@
   ``nn.ReLU``, ``nn.Sigmoid``, ``nn.Tanh``, ``nn.SiLU``, ``nn.GELU``), trained on a Lipschitz
   target; :func:`read_mlp` reads their layers and records, by forward hooks, what each layer
   really received and returned;
-* attention modules and a small transformer are added by :mod:`hjsym.networks.attention`.
-
-Perturbed copies for negative controls are made with forward hooks on a deep copy, so the
-weights a readout sees are unchanged and only the forward pass is off.
+* attention modules and a small transformer are in :mod:`hjsym.networks.attention`.
 """
 
 from __future__ import annotations
@@ -20,7 +17,9 @@ import torch
 from torch import nn
 
 from .._errors import InputError, ModuleFormError
-from .lse import lipschitz_target, train_regression
+from .lse import lipschitz_target, train_lse_layer
+from .readout import Readout
+from .training import train_regression
 
 __all__ = [
     "ACTIVATION_MODULES",
@@ -30,9 +29,9 @@ __all__ = [
     "MLPReadout",
     "read_mlp",
     "relu_twin",
-    "perturb_activations",
-    "perturb_output",
     "set_softplus_eps",
+    "activation_references",
+    "DEPTHS",
 ]
 
 #: Softplus's linear cut-off: torch returns z itself when beta z > threshold. At 40 the error
@@ -98,7 +97,7 @@ class MLPLayer:
 
 
 @dataclass
-class MLPReadout:
+class MLPReadout(Readout):
     """An MLP read out of a module: hidden layers, the output layer, and a hooked forward pass."""
 
     module: nn.Module
@@ -118,12 +117,14 @@ class MLPReadout:
     def kinds(self) -> set[str]:
         return {layer.kind for layer in self.layers}
 
-    def run(self, x: torch.Tensor) -> list[dict]:
+    def run(self, x: torch.Tensor, module: nn.Module | None = None) -> list[dict]:
         """Forward ``x`` ``(M, d)``; per hidden layer, what it received (``input``), its pre-activation
-        ``z`` and its output ``h`` as the real module computed them."""
+        ``z`` and its output ``h`` as the real module computed them. ``module`` runs another module of
+        the same structure instead (a perturbed copy: the hooks go on the submodules of the same names)."""
+        module = self.module if module is None else module
         seen: dict[str, dict] = {}
         handles = []
-        named = dict(self.module.named_modules())
+        named = dict(module.named_modules())
         for n, layer in enumerate(self.layers):
             rec = seen.setdefault(layer.act_name, {})
             handles.append(named[layer.linear_name].register_forward_hook(
@@ -132,7 +133,7 @@ class MLPReadout:
                 lambda m, inp, out, rec=rec: rec.update(h=out.detach())))
         try:
             with torch.no_grad():
-                out = self.module(x)
+                out = module(x)
         finally:
             for h in handles:
                 h.remove()
@@ -212,17 +213,17 @@ def set_softplus_eps(module: nn.Module, eps: float) -> None:
             m.beta = 1.0 / eps
 
 
-def perturb_activations(module: nn.Module, delta: float) -> nn.Module:
-    """A copy whose every activation returns ``act(z) + delta * sin(z)`` (weights unchanged)."""
-    module = copy.deepcopy(module)
-    for m in module.modules():
-        if type(m) in ACTIVATION_MODULES.values():
-            m.register_forward_hook(lambda mod, inp, out: out + delta * torch.sin(inp[0]))
-    return module
+# ----------------------------------------------------------------------------- reference networks
+#: The depths of the reference softplus MLPs.
+DEPTHS = (1, 2, 3)
 
 
-def perturb_output(module: nn.Module, delta: float) -> nn.Module:
-    """A copy whose output is shifted by ``delta`` (weights unchanged)."""
-    module = copy.deepcopy(module)
-    module.register_forward_hook(lambda mod, inp, out: out + delta)
-    return module
+def activation_references(seed: int = 0, dtype=torch.float64) -> dict:
+    """``{label: module}``: trained MLPs (width 16, d = 2, 200 Adam steps), softplus (eps = 0.5) at depths 1, 2, 3 and every
+    other activation at depth 2, and two LSE layers (d = 1, 2) for the semigroup."""
+    nets = {f"softplus MLP depth {depth}": train_mlp("softplus", depth, seed=seed * 100 + depth, dtype=dtype) for depth in DEPTHS}
+    for kind in ("relu", "sigmoid", "tanh", "silu", "gelu"):
+        nets[f"{kind} MLP depth 2"] = train_mlp(kind, 2, seed=seed * 100 + 7, dtype=dtype)
+    for d in (1, 2):
+        nets[f"LSELayer d = {d}"] = train_lse_layer(d, seed=seed * 100 + d, dtype=dtype)
+    return nets

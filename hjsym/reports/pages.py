@@ -29,6 +29,8 @@ from contextlib import contextmanager
 from importlib import metadata, resources
 from pathlib import Path
 
+import torch
+
 from .. import _cache
 from .._cache import atomic_write
 from .equations import MAX_EM, break_tex
@@ -36,6 +38,11 @@ from .._errors import InputError
 from .references import REFERENCES, bibtex, step_citations
 from .texbuild import compile_many, compile_pdf, label_pages, overfull_boxes, require_tex_engine
 from .texescape import tex_breakable, tex_escape
+from ..checks.api import check, suite_of
+from ..checks.engine import torch_threads
+from ..codegen.pipeline import cache_key, derive
+from ..spec.registry import all_architectures, get
+from .figures import derivation_graph_figure, figures_for
 
 __all__ = ["report", "latex_fragment", "markdown_fragment", "display_tex", "compile_pdf", "overfull_boxes", "FORMATS",
            "index_rows", "write_index", "tex_escape"]
@@ -222,15 +229,9 @@ def _spec_rows(derivation) -> dict:
 
 
 def _check_step_map(arch) -> dict:
-    """``CHECK_STEPS`` of the architecture's suite module (check name -> "step-id" or "step-id:k"), if any."""
-    if not arch.suite:
-        return {}
-    import importlib
-
-    try:
-        return dict(getattr(importlib.import_module(arch.suite.partition(":")[0]), "CHECK_STEPS", {}))
-    except ImportError:
-        return {}
+    """The equation each declared check of the architecture tests (check name -> "step-id:k")."""
+    suite = suite_of(arch)
+    return {} if suite is None else {c.name: c.step for c in suite.checks if c.step}
 
 
 def _check_step(name: str, mapping: dict, steps: list[dict]):
@@ -268,6 +269,12 @@ def _check_rows(arch, check_report, steps, seed) -> list[dict]:
             "max_abs_err": c.max_abs_err,
             "max_rel_err": c.max_rel_err,
             "tolerance": c.tolerance,
+            "error": c.error,
+            "scale": c.scale,
+            "margin": c.margin,
+            "margin_text": _margin_text(c.margin),
+            "scale_text": _scale_text(c),
+            "negative_margin_text": _margin_text(neg.get("margin")) if neg else "",
             "passed": c.passed,
             "kind": c.kind,
             "criterion": c.criterion,
@@ -289,11 +296,28 @@ def _example(example: dict | None) -> dict | None:
     return {"route_a": example["route_a"], "route_b": example["route_b"], "difference": diff, "point": point, "point_text": text}
 
 
+def _margin_text(margin) -> str:
+    """A margin (tolerance over error) for reading: ``83x``, ``exact`` (no error), ``-`` (none recorded)."""
+    if not isinstance(margin, (int, float)) or margin != margin:
+        return "-"
+    if margin == float("inf"):
+        return "exact"
+    return f"{margin:.3g}x"
+
+
+def _scale_text(c) -> str:
+    """``k (u S + tiny)`` with the check's numbers, as LaTeX (empty for a statistic with a stated tolerance)."""
+    if c.kind not in ("identity", "bound") or not isinstance(c.scale, (int, float)) or c.scale != c.scale:
+        return ""
+    return rf"{c.k:g}\,({_texsci(c.unit_roundoff)} \cdot {_texsci(c.scale)} + \mathrm{{tiny}})"
+
+
 def _ratio(row) -> float | None:
-    err, tol = row["max_abs_err"], row["tolerance"]
-    if not isinstance(err, (int, float)) or not isinstance(tol, (int, float)) or tol <= 0:
+    """error / tolerance at the point closest to its tolerance."""
+    margin = row.get("margin")
+    if not isinstance(margin, (int, float)) or margin != margin:
         return None
-    return err / tol
+    return 0.0 if margin == float("inf") else 1 / margin
 
 
 def _checks_page(arch, check_report, steps, seed) -> dict | None:
@@ -311,7 +335,7 @@ def _checks_page(arch, check_report, steps, seed) -> dict | None:
         "dtype": check_report.dtype,
         "notes": list(check_report.notes),
         "worst_ratio": worst,
-        "worst": None if worst_row is None else {"name": worst_row["name"], "error": worst_row["max_abs_err"],
+        "worst": None if worst_row is None else {"name": worst_row["name"], "error": worst_row["error"],
                                                  "tolerance": worst_row["tolerance"], "anchor": worst_row["anchor"]},
         "negatives_fail": all(r["negative"] is None or not r["negative"]["passed"] for r in rows),
     }
@@ -375,10 +399,6 @@ def _pinned_torch():
     A page then has the same bytes whether it is computed here, in a worker process or by the
     command line (a generated function called with Python scalars only takes the default dtype).
     """
-    import torch
-
-    from ..checks.engine import torch_threads
-
     dtype = torch.get_default_dtype()
     torch.set_default_dtype(torch.float32)
     try:
@@ -389,8 +409,6 @@ def _pinned_torch():
 
 
 def _data_key(arch, seed: int) -> str:
-    from ..codegen.pipeline import cache_key
-
     try:
         mpl = metadata.version("matplotlib")
     except metadata.PackageNotFoundError:
@@ -403,20 +421,12 @@ def _compute(name: str, seed: int) -> dict:
 
     A top-level function of names and numbers, so that worker processes can run it.
     """
-    from ..checks.api import check
-    from ..codegen.pipeline import derive
-    from .figures.common import derivation_graph_figure
-    from ..spec.registry import get
-
     arch = get(name)
     with _pinned_torch():
         derivation = derive(arch.spec)
-        check_report = check(arch, seed=seed, negative_controls=True) if arch.suite else None
+        check_report = check(arch, seed=seed, negative_controls=True) if suite_of(arch) is not None else None
         with tempfile.TemporaryDirectory(prefix="hjsym-figures-") as tmp:
-            figures = []
-            fig_fn = arch.figures_function()
-            if fig_fn is not None and check_report is not None:
-                figures = [dict(f) for f in fig_fn(arch, check_report, Path(tmp), seed=seed)]
+            figures = [dict(f) for f in figures_for(arch, check_report, Path(tmp), seed=seed)]
             graph = derivation_graph_figure(derivation.graph(), Path(tmp), f"{name}-graph")
             files = {p.relative_to(tmp).as_posix(): p.read_bytes() for p in sorted(Path(tmp).rglob("*")) if p.is_file()}
     files = _rename_reserved(name, files, figures)
@@ -598,7 +608,6 @@ def index_rows(out) -> dict:
     Returns ``{"architectures", "experiments", "missing"}``; each row carries the links that exist
     on disk (``has_html``, ``has_tex``, ``has_pdf``, ``has_fragments``).
     """
-    from ..spec.registry import all_architectures
 
     out = Path(out)
     order = {a.name: k for k, a in enumerate(all_architectures())}
@@ -713,8 +722,6 @@ def _write_combined(out: Path, tex_env) -> list[Path]:
 
 # ----------------------------------------------------------------------------- entry point
 def _resolve_archs(archs):
-    from ..spec.registry import all_architectures, get
-
     if isinstance(archs, str):
         archs = [archs]
     archs = list(archs) or ["all"]

@@ -1,7 +1,12 @@
-"""The registry of architectures, discovered from the modules of :mod:`hjsym.architectures`.
+"""The registry of architectures: a spec, the real networks its checks run on by default, and an order.
 
-An architecture module defines ``ARCHITECTURE = Architecture(spec=..., suite=...)``; dropping
-such a module into ``hjsym/architectures/`` registers it (no list to edit).
+The architectures hjsym ships are plugins: each module of :mod:`hjsym.architectures` defines
+``ARCHITECTURE = Architecture(spec=..., networks=...)``, and the registry finds them by name
+(dropping such a module into ``hjsym/architectures/`` registers it; there is no list to edit).
+This is the one place where hjsym imports a module by name, because the architectures sit at the
+top of the pipeline (they name reference networks) while everything below looks them up here.
+Which checks run is decided by the spec (:mod:`hjsym.checks.suites`), which figures a report
+draws by the report (:mod:`hjsym.reports.figures`).
 """
 
 from __future__ import annotations
@@ -9,55 +14,45 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
 from .._errors import UnknownArchitectureError
 from .spec import Spec
 
-__all__ = ["Architecture", "get", "names", "all_architectures"]
+__all__ = ["Architecture", "get", "names", "all_architectures", "PLUGINS"]
+
+#: The package whose modules define the shipped architectures.
+PLUGINS = "hjsym.architectures"
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """A spec plus where its check suite lives (``"package.module:function"``, imported lazily).
+    """A spec plus the real networks its checks run on by default.
 
-    ``position`` orders listings and reports; ``figures`` names the report-figure function;
-    ``modules`` names a function ``(seed, dtype) -> [(label, nn.Module), ...]`` giving the real
-    reference networks a suite checks by default (control family).
+    ``networks(seed, dtype) -> {label: nn.Module}`` builds (trains, seeded) the reference
+    networks; ``None`` means the checks need a module passed to them. ``checks`` are declared
+    checks of the architecture's own science, run after its suite's (``hjsym.checks.engine.Check``).
+    ``position`` orders listings and reports.
     """
 
     spec: Spec
-    suite: str | None = None
-    figures: str | None = None
+    networks: Callable | None = None
     position: int = 100
-    modules: str | None = None
+    checks: tuple = ()
 
     @property
     def name(self) -> str:
         return self.spec.name
 
-    def _load(self, target: str):
-        mod, _, fn = target.partition(":")
-        return getattr(importlib.import_module(mod), fn)
-
-    def suite_function(self):
-        return None if self.suite is None else self._load(self.suite)
-
-    def figures_function(self):
-        return None if self.figures is None else self._load(self.figures)
-
-    def modules_function(self):
-        return None if self.modules is None else self._load(self.modules)
-
 
 @lru_cache(maxsize=1)
 def _discover() -> dict[str, Architecture]:
-    from .. import architectures
-
+    package = importlib.import_module(PLUGINS)
     found: dict[str, Architecture] = {}
-    for info in pkgutil.iter_modules(architectures.__path__):
-        mod = importlib.import_module(f"{architectures.__name__}.{info.name}")
+    for info in pkgutil.iter_modules(package.__path__):
+        mod = importlib.import_module(f"{PLUGINS}.{info.name}")
         arch = getattr(mod, "ARCHITECTURE", None)
         if isinstance(arch, Architecture):
             if arch.name in found:
@@ -74,7 +69,9 @@ def all_architectures() -> list[Architecture]:
     return list(_discover().values())
 
 
-def get(name: str) -> Architecture:
+def get(name) -> Architecture:
+    if isinstance(name, Architecture):
+        return name
     arch = _discover().get(name)
     if arch is None:
         close = difflib.get_close_matches(str(name), names(), n=1)

@@ -1,1 +1,1 @@
-"""hjsym.verify."""
+"""The verify layer: every report page compiled (LaTeX) and opened (headless Chromium), as a reader meets it."""

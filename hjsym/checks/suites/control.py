@@ -12,10 +12,13 @@ re-initialised, and two routes are compared:
   costate recursion ``adjoint_step`` seeded with ``grad Phi`` (the loss's own gradient with
   respect to the outputs), whose parameter gradients are mapped back to the module's tensors.
 
-The checks ``forward`` and ``hidden_states`` hold to 1e-12, the gradient checks to 1e-10
-(float64). ``NEGATIVE_CONTROLS`` runs each on a copy of the module whose parameters moved by
-``1000 x tolerance`` while route B keeps the original weights: it must fail. The exact pieces
-(continuous depth, viscous ResNet, LQR) are in :mod:`hjsym.checks.suites.control_exact`.
+Each value is compared within ``k u S``, with ``S`` the size of the terms it went through: every
+step adds matrix-vector products whose terms are at most the matrices' largest absolute row or
+column sum times the state (the costate), summed over the steps so far (from the end, for the
+costate) and over the layers it passed. The negative control moves every parameter of route A's
+copy by a relative 1e-6 (``weights``) while route B keeps the original weights: it must fail. The
+exact pieces (continuous depth, viscous ResNet, LQR) are in :mod:`hjsym.checks.suites.control_exact`
+and are added by the architectures they belong to (``Architecture.checks``).
 """
 
 from __future__ import annotations
@@ -25,72 +28,13 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..engine import CheckReport, CheckResult, compare
-from ...networks.control import DiagonalSSM, ResidualMLP, SelectiveSSM, perturbed_copy, read_control, seeded
 from ...codegen.adjoint_sweep import costates, layer_inputs, rollout
-from ...codegen.pipeline import load_functions
-from ..._errors import InputError
-from .control_exact import EXACT
+from ...networks.control import read_control
+from ..engine import Check, Negative, Suite, Values
 
-__all__ = [
-    "run", "figures", "CHECKS", "NEGATIVE_CONTROLS", "TOLERANCES", "Case", "evaluate", "resnet_references",
-    "rnn_references", "gru_references", "lstm_references", "ssm_references", "selective_references", "loss_of",
-]
+__all__ = ["SUITE", "Case", "evaluate", "loss_of", "SEQ_LEN", "BATCH"]
 
-#: (forward, gradient) tolerances by dtype: the issue's 1e-12 and 1e-10 in float64.
-TOLERANCES = {torch.float64: (1e-12, 1e-10), torch.float32: (2e-5, 2e-4)}
 SEQ_LEN, BATCH = 20, 4
-N_INPUT, HIDDEN = 6, 16
-
-
-# ----------------------------------------------------------------------------- reference modules
-def resnet_references(seed: int = 0, dtype=torch.float64):
-    """A residual MLP of nn.Linear, depth 32 and width 64 (h = 1), and a smaller one with h = 1/8."""
-    with seeded(seed):
-        big = ResidualMLP(width=64, depth=32, hidden=64, h=1.0, dtype=dtype)
-    with seeded(seed + 1):
-        small = ResidualMLP(width=12, depth=8, hidden=20, h=0.125, dtype=dtype)
-    return [("depth 32, width 64, h = 1", big), ("depth 8, width 12, hidden 20, h = 1/8", small)]
-
-
-#: The torch recurrent variants: (num_layers, batch_first, bias).
-RECURRENT_VARIANTS = ((1, True, True), (2, False, False), (2, True, True), (1, False, False))
-
-
-def _recurrent(kind, seed, dtype):
-    out = []
-    for n, (layers, bf, bias) in enumerate(RECURRENT_VARIANTS):
-        with seeded(seed * 10 + n):
-            m = kind(N_INPUT, HIDDEN, num_layers=layers, batch_first=bf, bias=bias, dtype=dtype)
-        out.append((f"{layers} layer{'s' if layers > 1 else ''}, batch_first={bf}, bias={bias}", m))
-    return out
-
-
-def rnn_references(seed: int = 0, dtype=torch.float64):
-    """torch.nn.RNN (tanh) in the four RECURRENT_VARIANTS, input 6, hidden 16."""
-    return _recurrent(nn.RNN, seed, dtype)
-
-
-def gru_references(seed: int = 0, dtype=torch.float64):
-    """torch.nn.GRU in the four RECURRENT_VARIANTS."""
-    return _recurrent(nn.GRU, seed, dtype)
-
-
-def lstm_references(seed: int = 0, dtype=torch.float64):
-    """torch.nn.LSTM: 1 and 2 layers, batch_first both ways, with and without bias."""
-    return _recurrent(nn.LSTM, seed, dtype)
-
-
-def ssm_references(seed: int = 0, dtype=torch.float64):
-    """A plain-torch diagonal SSM (S4D-real, zero-order hold), d = 16, n_x = 4."""
-    with seeded(seed):
-        return [("d = 16, n_x = 4, dt = 0.05", DiagonalSSM(16, 4, dt=0.05, dtype=dtype))]
-
-
-def selective_references(seed: int = 0, dtype=torch.float64):
-    """A plain-torch selective SSM (input-dependent step), d = 16, n_x = 4."""
-    with seeded(seed):
-        return [("d = 16, n_x = 4, softplus step", SelectiveSSM(16, 4, dt=0.05, dtype=dtype))]
 
 
 # ----------------------------------------------------------------------------- the loss
@@ -224,214 +168,203 @@ def route_b(case: Case, fns, spec, loss: Loss):
     case.param_grads_b = [layer.pullback(b.grads) for layer, b in zip(r.layers, backs)]
 
 
-def evaluate(label, module, spec, fns, dtype, seed, perturb: float | None = None) -> Case:
-    """Both routes for one module (route A on a perturbed copy when ``perturb`` is given)."""
-    readout = read_control(module, spec, dtype)
+def evaluate(label, readout, spec, fns, dtype, seed, route_a_readout=None) -> Case:
+    """Both routes for one network: route B on ``readout``'s weights, route A on ``route_a_readout`` (default: the same)."""
     x, s0 = _inputs(readout, seed, dtype)
     case = Case(label, readout, x, s0)
     loss = loss_of(seed)
     route_b(case, fns, spec, loss)
-    ra = readout if perturb is None else read_control(perturbed_copy(readout.module, perturb, seed), spec, dtype)
-    route_a(case, ra, loss)
+    route_a(case, readout if route_a_readout is None else route_a_readout, loss)
     return case
 
 
+def _case(ctx, net) -> Case:
+    """Both routes for a network of the engine (memoised: every check reads the same run)."""
+    return ctx.cached(("control", id(net.readout), id(net.a)),
+                      lambda: evaluate(net.label, net.readout, ctx.spec, ctx.fns, ctx.dtype, ctx.seed, net.a))
+
+
+# ----------------------------------------------------------------------------- scales of the recursions
+def _gain(layer) -> float:
+    """``max(1, || |M| ||)`` over the layer's matrices (largest absolute row or column sum): how much larger than the
+    vector the terms of a matrix-vector product ``M s`` (or ``M^T p``) can be."""
+    controls = [layer.controls] if layer.shared else list(layer.controls)
+    g = 1.0
+    for c in controls:
+        for v in c.values():
+            if isinstance(v, torch.Tensor) and v.dim() == 2:
+                g = max(g, float(v.abs().sum(0).max()), float(v.abs().sum(1).max()))
+    return g
+
+
+def _sizes(states: list[dict]) -> torch.Tensor:
+    """``(K + 1, B)``: the largest component of every state (all parts) of a trajectory, per sample."""
+    return torch.stack([torch.stack([v.detach().abs().double().amax(-1) for v in st.values()]).amax(0) for st in states])
+
+
+def _state_scales(c: Case):
+    """Per layer, per step k: ``(B, 1)`` sizes of the terms the state s_k went through.
+
+    Every step adds the terms of ``s + h F(s, x)``: matrix-vector products of size up to the gain times ``|s|``
+    (and ``|x|``); a layer's input carries the terms of the layer below. Summed over the steps so far.
+    """
+    out, below = [], None
+    for l, tr in enumerate(c.trajs):
+        g = _gain(c.readout.layers[l])
+        sizes = _sizes(tr.states)
+        step = g * (sizes[:-1] + sizes[1:])
+        if tr.inputs is not None:
+            step = step + g * tr.inputs.detach().abs().double().amax(-1)
+        if below is not None:
+            step = step + g * below[1:]
+        run = torch.cat([sizes[:1], sizes[:1] + torch.cumsum(step, 0)])
+        out.append(run[..., None])
+        below = run
+    return out
+
+
+def _costate_scales(c: Case):
+    """Per layer, per step k: ``(B, 1)`` sizes of the terms the costate p_k went through (from p_K down to k)."""
+    out, above = [None] * len(c.backs), None
+    for l in range(len(c.backs) - 1, -1, -1):
+        g = _gain(c.readout.layers[l])
+        sizes = _sizes(c.backs[l].costates)
+        step = g * (sizes[:-1] + sizes[1:])
+        if above is not None:
+            step = step + g * above[1:]
+        run = torch.flip(torch.cumsum(torch.flip(step, [0]), 0), [0])
+        run = torch.cat([run + sizes[-1:], sizes[-1:]])
+        out[l] = run[..., None]
+        above = run
+    return out
+
+
+def _values(a_parts, b_parts, scales):
+    return [Values(a, b, s) for a, b, s in zip(a_parts, b_parts, scales)]
+
+
+def _steps(c: Case) -> int:
+    return sum(len(tr.saved) for tr in c.trajs)
+
+
 # ----------------------------------------------------------------------------- the checks
-def _cat(parts):
-    return torch.cat([p.reshape(-1) for p in parts]) if parts else torch.zeros(0)
-
-
-def _details(cases):
-    return {"networks": [c.label for c in cases], "sequence_length": SEQ_LEN, "batch": BATCH}
-
-
-def check_forward(ctx, cases) -> CheckResult:
-    a, b = [], []
-    for c in cases:
+def _forward(ctx, nets):
+    out = []
+    for net in nets:
+        c = _case(ctx, net)
+        scales = _state_scales(c)
         if c.outputs_a is not None:
-            a.append(c.outputs_a)
-            b.append(c.outputs_b)
-        for fa, fb in zip(c.finals_a, c.finals_b):
+            out += _values([c.outputs_a], [c.outputs_b], [scales[-1][1:].expand_as(c.outputs_a)])
+        for l, (fa, fb) in enumerate(zip(c.finals_a, c.finals_b)):
             for p in sorted(fa):
-                a.append(fa[p])
-                b.append(fb[p])
-    return compare("forward", "generated step rolled out = the module's forward outputs and final states",
-                   _cat(a), _cat(b), ctx.tol_forward, "the module's forward pass (outputs and final hidden states)",
-                   "generated forward_step applied step after step (layer after layer) to the read-out weights", _details(cases))
+                out += _values([fa[p]], [fb[p]], [scales[l][-1].expand_as(fa[p])])
+    return out
 
 
-def check_hidden_states(ctx, cases) -> CheckResult:
-    a, b = [], []
-    for c in cases:
+def _hidden_states(ctx, nets):
+    out = []
+    for net in nets:
+        c = _case(ctx, net)
+        scales = _state_scales(c)
         for l, layer in enumerate(c.states_a):
             for k, st in enumerate(layer, 1):
                 for p in sorted(st):
-                    a.append(st[p])
-                    b.append(c.trajs[l].states[k][p])
-    return compare("hidden_states", "every hidden state s_k (every layer, step and part) = the generated one",
-                   _cat(a), _cat(b), ctx.tol_forward, "the module run one step at a time (each layer a one-layer copy of the same class)",
-                   "generated forward_step", _details(cases))
+                    out += _values([st[p]], [c.trajs[l].states[k][p]], [scales[l][k].expand_as(st[p])])
+    return out
 
 
-def check_costates(ctx, cases) -> CheckResult:
-    a, b = [], []
-    for c in cases:
+def _costates(ctx, nets):
+    out = []
+    for net in nets:
+        c = _case(ctx, net)
+        scales = _costate_scales(c)
         for l, layer in enumerate(c.costates_a):
             for k, st in enumerate(layer, 1):
                 for p in sorted(st):
-                    a.append(st[p])
-                    b.append(c.backs[l].costates[k][p])
-    return compare("costates", "costate p_k = dPhi/ds_k for every hidden state (discrete costate recursion = backprop)",
-                   _cat(a), _cat(b), ctx.tol_grad, "torch.autograd gradient of Phi with respect to each hidden state of the stepwise run",
-                   "generated costate recursion (adjoint_step) seeded with grad Phi of the loss on the outputs", _details(cases))
+                    out += _values([st[p]], [c.backs[l].costates[k][p]], [scales[l][k].expand_as(st[p])])
+    return out
 
 
-def check_initial_state(ctx, cases) -> CheckResult:
-    a, b = [], []
-    for c in cases:
+def _initial_state(ctx, nets):
+    out = []
+    for net in nets:
+        c = _case(ctx, net)
+        scales = _costate_scales(c)
         for l, ga in enumerate(c.initial_grad_a):
             for p in sorted(ga):
-                a.append(ga[p])
-                b.append(c.backs[l].costates[0][p])
-    return compare("initial_state_gradient", "p_0 = dPhi/ds_0 (gradient with respect to the initial state)",
-                   _cat(a), _cat(b), ctx.tol_grad, "torch.autograd through the module's forward pass, with respect to s_0 (h_0, c_0)",
-                   "generated costate recursion at k = 0", _details(cases))
+                out += _values([ga[p]], [c.backs[l].costates[0][p]], [scales[l][0].expand_as(ga[p])])
+    return out
 
 
-def check_parameters(ctx, cases) -> CheckResult:
-    a, b, names = [], [], []
-    for c in cases:
+def _parameters(ctx, nets):
+    """Parameter gradients are sums over every step: the scale is the number of steps times the sizes compared."""
+    out = []
+    for net in nets:
+        c = _case(ctx, net)
+        K = _steps(c)
         for l, ga in enumerate(c.param_grads_a):
             for n in sorted(ga):
-                a.append(ga[n])
-                b.append(c.param_grads_b[l][n])
-                names.append(f"{c.label}: layer {l} {n}")
-    details = _details(cases)
-    details["parameter_tensors"] = len(names)
-    return compare("parameter_gradients", "dPhi/dtheta for every parameter tensor of the module = sum_k d_theta(h H)",
-                   _cat(a), _cat(b), ctx.tol_grad, "torch.autograd through the module's forward pass, every parameter tensor",
-                   "generated parameter gradients summed over steps, mapped to the module's tensors (chunks, sums of biases)", details)
+                a, b = ga[n], c.param_grads_b[l][n]
+                out += _values([a], [b], [K * (a.abs() + b.abs()).double() + K * float(max(a.abs().max(), b.abs().max()))])
+    return out
 
 
-def check_inputs(ctx, cases) -> CheckResult:
-    a, b = [], []
-    for c in cases:
+def _inputs_grad(ctx, nets):
+    out = []
+    name = ctx.spec.dynamics.inputs[0] if ctx.spec.dynamics.inputs else None
+    for net in nets:
+        c = _case(ctx, net)
         if c.input_grad_a is None:
             continue
-        a.append(c.input_grad_a)
-        name = ctx.spec.dynamics.inputs[0]
-        b.append(torch.stack([g[name] for g in c.backs[0].input_grads]))
-    return compare("input_gradient", "dPhi/dx_k = d_x(h H) for every input step",
-                   _cat(a), _cat(b), ctx.tol_grad, "torch.autograd through the module's forward pass, with respect to the input sequence",
-                   "generated input gradients of the bottom layer", _details(cases))
+        b = torch.stack([g[name] for g in c.backs[0].input_grads])
+        scales = _costate_scales(c)
+        g = _gain(c.readout.layers[0])
+        per_step = g * torch.stack(scales[0][1:].squeeze(-1).unbind(0))  # (K, B): the costate a step's input gradient reads
+        out += _values([c.input_grad_a], [b], [per_step[..., None].expand_as(b)])
+    return out
 
 
-BASIC = {
-    "forward": check_forward,
-    "hidden_states": check_hidden_states,
-    "costates": check_costates,
-    "initial_state_gradient": check_initial_state,
-    "parameter_gradients": check_parameters,
-    "input_gradient": check_inputs,
-}
+def _details(ctx, nets, values):
+    return {"sequence_length": SEQ_LEN, "batch": BATCH}
 
 
-#: Every check; the exact pieces apply to some architectures only (see :func:`applicable`).
-CHECKS = {**BASIC, **{n: fn for n, (_, fn) in EXACT.items()}}
-
-#: Negative controls: route A on a copy whose parameters moved by ``factor x tolerance``.
-NEGATIVE_CONTROLS = {n: ("weights", 1000) for n in BASIC}
+def _has_inputs(ctx) -> bool:
+    return bool(ctx.spec.dynamics.inputs)
 
 
-@dataclass
-class Context:
-    spec: object
-    fns: dict
-    dtype: torch.dtype
-    seed: int
-
-    @property
-    def tol_forward(self):
-        return TOLERANCES[self.dtype][0]
-
-    @property
-    def tol_grad(self):
-        return TOLERANCES[self.dtype][1]
-
-
-def applicable(arch) -> list[str]:
-    """The checks that apply to ``arch``: the basic ones, and its exact pieces."""
-    names = [n for n in BASIC if n != "input_gradient" or arch.spec.dynamics.inputs]
-    names += [n for n, (archs, _) in EXACT.items() if arch.name in archs]
-    return names
-
-
-def reference_modules(arch, seed: int = 0, dtype=torch.float64):
-    fn = arch.modules_function()
-    if fn is None:
-        raise InputError(f"architecture {arch.name!r} names no reference modules", "pass module= (or --module FILE.py:NAME)")
-    return fn(seed, dtype)
+_WEIGHTS = Negative("weights")
+_ROUTE_B = "generated forward_step applied step after step (layer after layer) to the read-out weights"
+CHECKS = (
+    Check("forward", "generated step rolled out = the module's forward outputs and final states", "step-map:1",
+          "the module's forward pass (outputs and final hidden states)", _ROUTE_B, evaluate=_forward, negative=_WEIGHTS,
+          requires=("forward_step",), details=_details),
+    Check("hidden_states", "every hidden state s_k (every layer, step and part) = the generated one", "step-map:1",
+          "the module run one step at a time (each layer a one-layer copy of the same class)", "generated forward_step",
+          evaluate=_hidden_states, negative=_WEIGHTS, requires=("forward_step",), details=_details),
+    Check("costates", "costate p_k = dPhi/ds_k for every hidden state (discrete costate recursion = backprop)", "discrete-costate:1",
+          "torch.autograd gradient of Phi with respect to each hidden state of the stepwise run",
+          "generated costate recursion (adjoint_step) seeded with grad Phi of the loss on the outputs", evaluate=_costates,
+          rounding="autograd", negative=_WEIGHTS, requires=("forward_step",), details=_details),
+    Check("initial_state_gradient", "p_0 = dPhi/ds_0 (gradient with respect to the initial state)", "discrete-costate:1",
+          "torch.autograd through the module's forward pass, with respect to s_0 (h_0, c_0)", "generated costate recursion at k = 0",
+          evaluate=_initial_state, rounding="autograd", negative=_WEIGHTS, requires=("forward_step",), details=_details),
+    Check("parameter_gradients", "dPhi/dtheta for every parameter tensor of the module = sum_k d_theta(h H)", "parameter-gradient:1",
+          "torch.autograd through the module's forward pass, every parameter tensor",
+          "generated parameter gradients summed over steps, mapped to the module's tensors (chunks, sums of biases)",
+          evaluate=_parameters, rounding="autograd", negative=_WEIGHTS, requires=("forward_step",), details=_details),
+    Check("input_gradient", "dPhi/dx_k = d_x(h H) for every input step", "parameter-gradient:1",
+          "torch.autograd through the module's forward pass, with respect to the input sequence",
+          "generated input gradients of the bottom layer", evaluate=_inputs_grad, rounding="autograd", negative=_WEIGHTS,
+          requires=("forward_step",), when=_has_inputs, details=_details),
+)
 
 
-def run(arch, *, module=None, dtype=torch.float64, seed: int = 0, only=None, negative_controls: bool = False,
-        progress: bool = False) -> CheckReport:
-    """Run the control checks (see the module docstring); returns a :class:`~hjsym.CheckReport`."""
-    from tqdm.auto import tqdm
-
-    spec = arch.spec
-    fns = load_functions(spec)
-    ctx = Context(spec, fns, dtype, seed)
-    names = applicable(arch)
-    notes = []
-    if only is not None:
-        wrong = [n for n in only if n not in names]
-        if wrong:
-            raise InputError(f"check(s) {', '.join(wrong)} do not apply to {arch.name!r}", f"use some of: {', '.join(names)}")
-        names = [n for n in names if n in only]
-    elif module is not None and any(n in EXACT for n in names):
-        names = [n for n in names if n not in EXACT]
-        notes.append("the exact pieces (" + ", ".join(n for n, (a, _) in EXACT.items() if arch.name in a)
-                     + ") build their own networks and are skipped for a user's module; ask for them with only=")
-    nets = reference_modules(arch, seed, dtype) if module is None else [(None, module)]
-    basic = [n for n in names if n in BASIC]
-    checks = []
-    cases = neg_fwd = neg_grad = None
-    if basic:
-        cases = [evaluate(label, m, spec, fns, dtype, seed) for label, m in tqdm(nets, desc=f"{arch.name}: networks", disable=not progress, leave=False)]
-        for c in cases:
-            if c.label is None:
-                c.label = c.readout.describe
-            notes += c.readout.notes
-        if negative_controls:
-            fwd_delta = NEGATIVE_CONTROLS["forward"][1] * ctx.tol_forward
-            grad_delta = NEGATIVE_CONTROLS["costates"][1] * ctx.tol_grad
-            neg_fwd = [evaluate(c.label, m, spec, fns, dtype, seed, perturb=fwd_delta) for c, (_, m) in zip(cases, nets)]
-            neg_grad = [evaluate(c.label, m, spec, fns, dtype, seed, perturb=grad_delta) for c, (_, m) in zip(cases, nets)]
-    for name in tqdm(names, desc=f"checking {arch.name}", disable=not progress, leave=False):
-        if name in BASIC:
-            result = BASIC[name](ctx, cases)
-            if negative_controls:
-                neg_cases = neg_fwd if name in ("forward", "hidden_states") else neg_grad
-                neg = BASIC[name](ctx, neg_cases)
-                delta = (NEGATIVE_CONTROLS[name][1] * (ctx.tol_forward if neg_cases is neg_fwd else ctx.tol_grad))
-                result.details["negative_control"] = {"perturbation": f"every weight moved by up to {delta:.0e} (route A only)",
-                                                      "max_abs_err": neg.max_abs_err, "passed": neg.passed}
-        else:
-            result = EXACT[name][1](ctx, arch, negative_controls=negative_controls)
-        checks.append(result)
-    if not cases:
-        network = "see each check's details"
-    elif module is not None:
-        network = cases[0].readout.describe
-    else:
-        network = f"{type(cases[0].readout.module).__name__} in {len(cases)} variant{'s' if len(cases) > 1 else ''}: " + "; ".join(c.label for c in cases)
-    if dtype != torch.float64:
-        notes.append(f"{str(dtype)[6:]}: forward tolerance {ctx.tol_forward:g}, gradient tolerance {ctx.tol_grad:g}")
-    return CheckReport(arch.name, str(dtype).replace("torch.", ""), seed, network, checks, list(dict.fromkeys(notes)))
+def read(ctx, module):
+    return read_control(module, ctx.spec, ctx.dtype)
 
 
-def figures(arch, report: CheckReport, out_dir, *, seed: int = 0):
-    """Report figures (see :mod:`hjsym.reports.figures.control`)."""
-    from ...reports.figures.control import control_figures
+def _notes(ctx, nets):
+    return [n for net in nets for n in net.readout.notes]
 
-    return control_figures(arch, report, out_dir, seed=seed)
+
+SUITE = Suite("control", CHECKS, applies=lambda spec: spec.family == "control", read=read, notes=_notes)

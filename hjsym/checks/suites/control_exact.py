@@ -30,9 +30,14 @@ import math
 
 import torch
 
-from ..engine import CheckResult, compare
+from ...networks.control import DiagonalSSM, ResidualMLP, read_control
+from ...networks.perturb import perturb
+from ...networks.training import seeded
+from ..criteria import statistic
+from ..engine import Check
+from ..results import CheckResult
 
-__all__ = ["EXACT", "EXACT_NAMES", "rk4", "fit_order", "richardson"]
+__all__ = ["RESNET_CHECKS", "SSM_CHECKS", "rk4", "fit_order", "richardson"]
 
 N_MC = 20_000
 Z_999 = 3.2905  # two-sided 99.9% normal quantile
@@ -69,20 +74,27 @@ def richardson(values) -> float:
     return (8 * c - 6 * b + a) / 3
 
 
-def _result(name, title, err, tol, route_a, route_b, details, kind="identity", criterion="") -> CheckResult:
+def _result(name, title, err, tol, route_a, route_b, details, kind="statistic", criterion="") -> CheckResult:
+    """A check whose tolerance is stated by the science (a discretisation order, a confidence interval), not by rounding."""
     passed = bool(math.isfinite(err) and err <= tol)
-    return CheckResult(name, title, route_a, route_b, float(err), float(err), float(tol), passed, kind, criterion, details, {})
+    margin = math.inf if err == 0 else float(tol) / float(err)
+    return CheckResult(name, title, route_a, route_b, float(err), float(err), float(tol), passed, kind,
+                       criterion or f"error <= {tol:.3g} (stated in the check)", details, {}, margin=margin, error=float(err))
+
+
+def compare(name, title, a, b, tol, route_a="", route_b="", details=None) -> CheckResult:
+    """Two results of different numerical methods agree within ``tol * max(1, max|B|)``: a tolerance stated by the
+    methods' discretisation error (RK4 on a fine grid, a Riccati solver), not by rounding."""
+    a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+    scale = max(1.0, float(b.abs().max()))
+    return statistic(name, title, a, b, tol * scale, route_a=route_a, route_b=route_b, details=details,
+                     criterion=f"max|A - B| <= {tol:g} max(1, max|B|) (the methods' discretisation error, stated)")
 
 
 def _negative(result: CheckResult, neg: CheckResult, what: str):
-    result.details["negative_control"] = {"perturbation": what, "max_abs_err": neg.max_abs_err, "passed": neg.passed}
+    margin = math.inf if neg.max_abs_err == 0 else neg.tolerance / neg.max_abs_err
+    result.details["negative_control"] = {"perturbation": what, "max_abs_err": neg.max_abs_err, "passed": neg.passed, "margin": margin}
     return result
-
-
-def _fns(arch):
-    from ...codegen.pipeline import load_functions
-
-    return load_functions(arch.spec)
 
 
 def _call(fn, **values):
@@ -113,7 +125,6 @@ def _cd_theta(seed):
 
 
 def _cd_module(theta, K, offset=0.0, seed=0):
-    from ...networks.control import ResidualMLP
 
     m = ResidualMLP(CD_WIDTH, K, CD_HIDDEN, h=CD_T / K)
     shift = offset * torch.randn(CD_WIDTH, generator=torch.Generator().manual_seed(31_000 + seed), dtype=torch.float64)
@@ -149,8 +160,8 @@ def continuous_costate(fns, theta, s0, n: int = CD_FINE):
     return p0
 
 
-def check_continuous_depth(ctx, arch, negative_controls=False):
-    fns = _fns(arch)
+def check_continuous_depth(ctx, negative_controls=False):
+    fns = ctx.fns
     theta = _cd_theta(ctx.seed)
     gen = torch.Generator().manual_seed(32_000 + ctx.seed)
     s0 = torch.randn(8, CD_WIDTH, generator=gen, dtype=torch.float64)
@@ -201,7 +212,6 @@ def _kg_setup(seed):
 
 
 def _kg_module(th, sigma, depth=KG_DEPTH):
-    from ...networks.control import ResidualMLP
 
     m = ResidualMLP(KG_WIDTH, depth, KG_HIDDEN, h=KG_T / depth, sigma=sigma, activation="identity")
     with torch.no_grad():
@@ -253,8 +263,8 @@ def kolmogorov_ode(fns, th, sigma, G, g, s0, n: int = 400):
     return float(s0 @ P @ s0 + q @ s0 + c0)
 
 
-def check_kolmogorov_closed_form(ctx, arch, negative_controls=False):
-    fns = _fns(arch)
+def check_kolmogorov_closed_form(ctx, negative_controls=False):
+    fns = ctx.fns
     th, G, g, s0 = _kg_setup(ctx.seed)
     v_ode = kolmogorov_ode(fns, th, KG_SIGMA, G, g, s0)
     v_cf = kolmogorov_closed_form(th, KG_SIGMA, G, g, s0)
@@ -280,7 +290,7 @@ def _monte_carlo(th, sigma, G, g, s0, seed):
     return float(phi.mean()), float(phi.std() / math.sqrt(N_MC))
 
 
-def check_kolmogorov_mc(ctx, arch, negative_controls=False):
+def check_kolmogorov_mc(ctx, negative_controls=False):
     th, G, g, s0 = _kg_setup(ctx.seed)
     v_cf = kolmogorov_closed_form(th, KG_SIGMA, G, g, s0)
     v_disc = kolmogorov_discrete(th, KG_SIGMA, G, g, s0)
@@ -295,8 +305,9 @@ def check_kolmogorov_mc(ctx, arch, negative_controls=False):
     res = CheckResult("kolmogorov_monte_carlo", "viscous ResNet: closed-form value inside the Monte Carlo 99.9% interval of the real noisy module",
                       "the real noisy residual MLP (identity activation, noise sigma sqrt(h) xi per block), 20,000 samples",
                       "closed-form solution of the backward Kolmogorov equation (Gaussian law of s_T)",
-                      err, err / abs(v_cf), half + bias, err <= half + bias, "interval",
-                      "|MC mean - V| <= 3.29 SE (99.9%) + |V_discrete - V| (exact O(h) bias)", details, {})
+                      err, err / abs(v_cf), half + bias, err <= half + bias, "statistic",
+                      "|MC mean - V| <= 3.29 SE (99.9%) + |V_discrete - V| (exact O(h) bias)", details, {},
+                      margin=math.inf if err == 0 else (half + bias) / err, error=err)
     if negative_controls:
         mean2, se2 = _monte_carlo(th, 1.5 * KG_SIGMA, G, g, s0, ctx.seed)
         e2 = abs(mean2 - v_cf)
@@ -310,7 +321,6 @@ LQR_T, LQR_R, LQR_STEPS = 2.0, 0.1, (128, 256, 512)
 
 
 def _lqr_setup(ctx, module=None):
-    from ...networks.control import DiagonalSSM, read_control, seeded
 
     if module is None:
         with seeded(50_000 + ctx.seed):
@@ -366,8 +376,8 @@ def direct_optimum(module, s0, Q, G, K):
     return float(J.detach()), float(grad.abs().max())
 
 
-def check_lqr_finite(ctx, arch, negative_controls=False):
-    fns = _fns(arch)
+def check_lqr_finite(ctx, negative_controls=False):
+    fns = ctx.fns
     r, A, B, Q, G, s0 = _lqr_setup(ctx)
     P0 = riccati_solution(fns, A, B, Q, G, LQR_T, 1000)
     j_star = float(s0 @ P0 @ s0)
@@ -392,11 +402,11 @@ def check_lqr_finite(ctx, arch, negative_controls=False):
     res = CheckResult("lqr_finite_horizon", "LQR: optimal cost from the derived Riccati equation = direct optimisation of the real SSM",
                       "direct optimisation of the control sequence through the real SSM module (K = 128, 256, 512; Richardson to dt -> 0)",
                       "s0^T P(0) s0, P from the generated riccati_rhs (derived from the HJB equation), RK4 with 1000 steps",
-                      abs(extrap - j_star), rel, tol, rel <= tol, "identity", "relative error <= 1e-6", details, {})
+                      abs(extrap - j_star), rel, tol, rel <= tol, "statistic", "relative error <= 1e-6 (the methods' discretisation)",
+                      details, {}, margin=math.inf if rel == 0 else tol / rel, error=rel)
     if negative_controls:
-        from ...networks.control import perturbed_copy
 
-        v2, _ = direct(perturbed_copy(r.module, 1e-3, ctx.seed))
+        v2, _ = direct(perturb(r.module, "weights", 1e-3, seed=ctx.seed))
         rel2 = abs(richardson(v2) - j_star) / abs(j_star)
         neg = CheckResult("", "", "", "", rel2 * abs(j_star), rel2, tol, rel2 <= tol)
         res = _negative(res, neg, "the module's parameters moved by up to 1e-3")
@@ -415,10 +425,10 @@ def _steady_state(fns, A, B, Q):
     return P
 
 
-def check_lqr_infinite(ctx, arch, negative_controls=False):
+def check_lqr_infinite(ctx, negative_controls=False):
     import scipy.linalg
 
-    fns = _fns(arch)
+    fns = ctx.fns
     r, A, B, Q, G, s0 = _lqr_setup(ctx)
     P = _steady_state(fns, A, B, Q)
 
@@ -432,9 +442,8 @@ def check_lqr_infinite(ctx, arch, negative_controls=False):
                   "generated riccati_rhs integrated backwards to steady state (RK4)",
                   {"J_steady_state": float(s0 @ P @ s0), "J_scipy": float(s0 @ Pc @ s0)})
     if negative_controls:
-        from ...networks.control import perturbed_copy, read_control
 
-        rp = read_control(perturbed_copy(r.module, 1e-6, ctx.seed), ctx.spec)
+        rp = read_control(perturb(r.module, "weights", 1e-6, seed=ctx.seed), ctx.spec)
         neg = compare("", "", care(rp.layers[0].controls["A"], rp.layers[0].controls["B"]), P, 1e-9, "", "")
         res = _negative(res, neg, "the module's parameters moved by up to 1e-6 (SciPy side)")
     return res
@@ -456,10 +465,10 @@ def _measured_zoh(module, dt):
     return Abar, Bbar
 
 
-def check_lqr_dare(ctx, arch, negative_controls=False):
+def check_lqr_dare(ctx, negative_controls=False):
     import scipy.linalg
 
-    fns = _fns(arch)
+    fns = ctx.fns
     r, A, B, Q, G, s0 = _lqr_setup(ctx)
     P = _steady_state(fns, A, B, Q)
     j_inf = float(s0 @ P @ s0)
@@ -481,24 +490,39 @@ def check_lqr_dare(ctx, arch, negative_controls=False):
     res = CheckResult("lqr_dare", "LQR: SciPy's discrete algebraic Riccati solution of the real module -> the derived steady state",
                       "scipy.linalg.solve_discrete_are on the module's zero-order-hold matrices (measured by running it), dt = 0.02, 0.01, 0.005, "
                       "Richardson to dt -> 0",
-                      "steady state of the generated riccati_rhs", abs(extrap - j_inf), rel, tol, rel <= tol, "identity",
-                      "relative error of the extrapolated cost <= 1e-6", details, {})
+                      "steady state of the generated riccati_rhs", abs(extrap - j_inf), rel, tol, rel <= tol, "statistic",
+                      "relative error of the extrapolated cost <= 1e-6 (the methods' discretisation)", details, {},
+                      margin=math.inf if rel == 0 else tol / rel, error=rel)
     if negative_controls:
-        from ...networks.control import perturbed_copy
 
-        v2 = dare_costs(perturbed_copy(r.module, 1e-3, ctx.seed))
+        v2 = dare_costs(perturb(r.module, "weights", 1e-3, seed=ctx.seed))
         rel2 = abs(richardson(v2) - j_inf) / abs(j_inf)
         res = _negative(res, CheckResult("", "", "", "", rel2 * abs(j_inf), rel2, tol, rel2 <= tol),
                         "the module's parameters moved by up to 1e-3")
     return res
 
 
-EXACT = {
-    "continuous_depth": (("resnet",), check_continuous_depth),
-    "kolmogorov_closed_form": (("resnet",), check_kolmogorov_closed_form),
-    "kolmogorov_monte_carlo": (("resnet",), check_kolmogorov_mc),
-    "lqr_finite_horizon": (("ssm",), check_lqr_finite),
-    "lqr_infinite_horizon": (("ssm",), check_lqr_infinite),
-    "lqr_dare": (("ssm",), check_lqr_dare),
-}
-EXACT_NAMES = tuple(EXACT)
+#: The exact pieces, as declared checks; an architecture lists those that apply to it (``Architecture.checks``).
+CONTINUOUS_DEPTH = Check("continuous_depth", "discrete costate of a residual MLP -> continuous costate ODE (order 1 in h)",
+                         "continuous-limit:1", "torch.autograd costates of real residual MLPs at K = 8 ... 256 blocks",
+                         "generated continuous_costate_rhs integrated by RK4", standalone=check_continuous_depth,
+                         requires=("continuous_costate_rhs",))
+KOLMOGOROV_CLOSED_FORM = Check("kolmogorov_closed_form", "backward Kolmogorov coefficient ODEs = the linear-Gaussian closed form",
+                               "kolmogorov-linear:1", "closed form of the Gaussian law of the final state (matrix exponentials)",
+                               "generated kolmogorov_rhs integrated by RK4", standalone=check_kolmogorov_closed_form,
+                               requires=("kolmogorov_rhs",))
+KOLMOGOROV_MC = Check("kolmogorov_monte_carlo", "the real noisy module's expected loss = the Kolmogorov closed form",
+                      "kolmogorov-linear:1", f"{N_MC} samples of the real noisy module", "closed form (derived)", standalone=check_kolmogorov_mc,
+                      requires=("kolmogorov_rhs",))
+LQR_FINITE = Check("lqr_finite_horizon", "optimal cost of the Riccati equation = direct optimisation of the real SSM",
+                   "riccati:1", "exact minimiser of the quadratic cost through the real module, Richardson-extrapolated",
+                   "generated riccati_rhs integrated by RK4", standalone=check_lqr_finite, requires=("riccati_rhs",))
+LQR_INFINITE = Check("lqr_infinite_horizon", "steady state of the derived Riccati ODE = SciPy's continuous algebraic Riccati solution",
+                     "riccati:1", "scipy.linalg.solve_continuous_are on the real module's matrices", "generated riccati_rhs to its steady state",
+                     standalone=check_lqr_infinite, requires=("riccati_rhs",))
+LQR_DARE = Check("lqr_dare", "discrete Riccati solution of the real zero-order-hold system -> the steady state (order 1)",
+                 "riccati:1", "scipy.linalg.solve_discrete_are on the matrices measured by running the real module",
+                 "generated riccati_rhs steady state", standalone=check_lqr_dare, requires=("riccati_rhs",))
+
+RESNET_CHECKS = (CONTINUOUS_DEPTH, KOLMOGOROV_CLOSED_FORM, KOLMOGOROV_MC)
+SSM_CHECKS = (LQR_FINITE, LQR_INFINITE, LQR_DARE)

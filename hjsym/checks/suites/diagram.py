@@ -22,16 +22,16 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-from dataclasses import dataclass, field
 
+import networkx as nx
 import torch
 
-from ..engine import CheckReport, CheckResult, bound, compare, negative_size, run_checks, tolerance
-from ...codegen.pipeline import load_functions
 from ...derivation.diagram import EDGES, diagram_graph
-from ...networks.lse import Perturbed, read_lse, scalar_output, set_eps
+from ...networks.lse import read_lse, scalar_output, set_eps
+from ..criteria import tolerances
+from ..engine import Check, Suite, Values
 
-__all__ = ["run", "CHECKS", "NEGATIVE_CONTROLS", "EPS_GRID", "maximise_entropic", "diagram_values", "figures"]
+__all__ = ["SUITE", "EPS_GRID", "T", "T0", "S", "maximise_entropic", "diagram_rows"]
 
 EPS_GRID = (0.5, 0.2, 0.1, 0.05)
 T, T0, S = 1.0, 0.5, 0.5  # the corners' time; the quadrature corners step from t0 by s (t0 + s = T)
@@ -73,18 +73,6 @@ def maximise_entropic(z: torch.Tensor, eps: float, *, iters: int = 400, tol: flo
     return objective(pi), it
 
 
-@dataclass
-class Context:
-    fns: dict
-    dtype: torch.dtype
-    seed: int
-    rows: dict = field(default_factory=dict)  # diagram_rows per readout: the checks share one evaluation
-
-    def points(self, d: int) -> torch.Tensor:
-        gen = torch.Generator().manual_seed(50_000 + self.seed * 97 + d)
-        return torch.randn(N_POINTS, d, generator=gen, dtype=self.dtype)
-
-
 def _grid(r, y, x, eps_min):
     """Grid nodes ``(N', d)`` and spacing: h = sqrt(2 eps_min min(t0, s))/3, covering atoms and points."""
     sigma_min = math.sqrt(2 * eps_min * min(T0, S))
@@ -99,42 +87,66 @@ def _grid(r, y, x, eps_min):
     return nodes, h
 
 
-def diagram_values(ctx: Context, r, eps: float, x: torch.Tensor, grid) -> dict:
-    """Every node's values at the points ``x`` (each by its own route), at temperature ``eps``."""
-    fns = ctx.fns
-    y, g = fns["atoms_y"](W=r.W, t=T), fns["atoms_g"](W=r.W, b=r.b, t=T)
-    mod = copy.deepcopy(r.module)
+def points(ctx, d: int) -> torch.Tensor:
+    return torch.randn(N_POINTS, d, generator=ctx.gen(40_000 + d), dtype=ctx.dtype)
+
+
+def _args(r, **values):
+    return {**r.arguments(), **values}
+
+
+def diagram_values(ctx, net, eps: float, x: torch.Tensor, grid):
+    """Every node's values at the points ``x`` (each by its own route) at temperature ``eps``, and the magnitude of their terms."""
+    r = net.readout
+    base = _args(r, t=T)
+    y, g = ctx.call("atoms_y", base), ctx.call("atoms_g", base)
+    mod = copy.deepcopy(net.module)
     set_eps(mod, eps)
     with torch.no_grad():
         f_eps = scalar_output(mod)(x)
-    convex, iters = maximise_entropic(x @ r.W.T + r.b, eps)
+    z = x @ r.W.T + r.b
+    convex, iters = maximise_entropic(z, eps)
     nodes, h = grid
     d = r.d
+    at = dict(x=x, eps=eps, y=y, g=g)
     # viscous: u(x, T) = -eps log sum_k h^d K_s(x - z_k) exp(-u_exact(z_k, t0)/eps), minus the normalisation at T
-    log_k = fns["log_kernel"](x=x[:, None, :] - nodes[None, :, :], eps=eps, t=S)
-    u_ex_t0 = fns["u_exact"](x=nodes, eps=eps, y=y, g=g, t=T0)
-    norm_T = fns["u_exact"](x=x[:1], eps=eps, y=y, g=g, t=T) - fns["u"](x=x[:1], eps=eps, y=y, g=g, t=T)
-    u_eps_h = -eps * torch.logsumexp(d * math.log(h) + log_k - u_ex_t0[None, :] / eps, dim=1) - norm_T
+    log_k = ctx.call("log_kernel", x=x[:, None, :] - nodes[None, :, :], eps=eps, t=S)
+    u_ex_t0 = ctx.call("u_exact", x=nodes, eps=eps, y=y, g=g, t=T0)
+    norm_T = ctx.call("u_exact", **{**at, "x": x[:1]}, t=T) - ctx.call("u", **{**at, "x": x[:1]}, t=T)
+    terms = d * math.log(h) + log_k - u_ex_t0[None, :] / eps
+    u_eps_h = -eps * torch.logsumexp(terms, dim=1) - norm_T
     # Hopf-Lax: u_0(x, T) = min_k u_0(z_k, t0) + |x - z_k|^2/(4s)
-    u0_t0 = fns["hopf_lax"](x=nodes, y=y, g=g, t=T0)
+    u0_t0 = ctx.call("hopf_lax", x=nodes, y=y, g=g, t=T0)
+    hl_terms = u0_t0[None, :].abs() + ((x[:, None, :] - nodes[None, :, :]) ** 2).sum(-1) / (4 * S)
     u_0_h = (u0_t0[None, :] + ((x[:, None, :] - nodes[None, :, :]) ** 2).sum(-1) / (4 * S)).amin(dim=1)
     values = {
         "f_eps": f_eps,
-        "f_0": fns["f0"](x=x, W=r.W, b=r.b),
-        "u_eps": fns["u"](x=x, eps=eps, y=y, g=g, t=T),
-        "u_0": fns["hopf_lax"](x=x, y=y, g=g, t=T),
+        "f_0": ctx.call("f0", _args(r, x=x)),
+        "u_eps": ctx.call("u", t=T, **at),
+        "u_0": ctx.call("hopf_lax", x=x, y=y, g=g, t=T),
         "convex": convex,
         "u_eps_h": u_eps_h,
         "u_0_h": u_0_h,
     }
-    return values, {"newton_iterations": iters, "grid_points": nodes.shape[0], "h": h}
+    scales = {
+        "f_eps": ctx.magnitude("f", _args(r, x=x, eps=eps)),
+        "f_0": ctx.magnitude("f0", _args(r, x=x)),
+        "u_eps": ctx.magnitude("u", t=T, **at),
+        "u_0": ctx.magnitude("hopf_lax", x=x, y=y, g=g, t=T),
+        # the Newton objective <pi, z> + eps Ent(pi): its terms are |z| and eps log N
+        "convex": z.abs().amax(-1) + eps * math.log(r.n_atoms) + convex.abs(),
+        # a log-sum-exp over the nodes: its largest term, log N', and the normalisation
+        "u_eps_h": eps * (terms.abs().amax(-1) + math.log(nodes.shape[0])) + norm_T.abs() + u_eps_h.abs(),
+        "u_0_h": hl_terms.amin(-1) + hl_terms.amax(-1),
+    }
+    return values, scales, {"newton_iterations": iters, "grid_points": nodes.shape[0], "h": h}
 
 
-def edge_bounds(ctx: Context, r, eps: float, grid) -> dict:
+def edge_bounds(ctx, r, eps: float, grid) -> dict:
     """The derived bound of every edge at ``eps`` (0 for identities)."""
     nodes, h = grid
-    lse_N = float(ctx.fns["tropical_bound"](eps=eps, N=r.n_atoms))
-    lse_grid = float(ctx.fns["tropical_bound"](eps=eps, N=nodes.shape[0]))
+    lse_N = float(ctx.call("tropical_bound", eps=eps, N=r.n_atoms))
+    lse_grid = float(ctx.call("tropical_bound", eps=eps, N=nodes.shape[0]))
     c_eps = eps * r.d * (-math.log(h) + 0.5 * math.log(4 * math.pi * eps * S * T0 / T))
     return {
         "eps log N": lse_N,
@@ -149,94 +161,78 @@ def _q(x):
     return (x * x).sum(-1) / (4 * T)
 
 
-def _transport(values, x, path, graph):
-    v = values[path[0]]
+def _transport(values, scales, x, path, graph):
+    """A node's values moved along ``path`` (``q - v`` across an identity) and the magnitude of what was added."""
+    v, s = values[path[0]], scales[path[0]]
     for a, b in zip(path, path[1:]):
         if graph.edges[a, b]["map"] == "flip":
-            v = _q(x) - v
-    return v
+            v, s = _q(x) - v, s + _q(x)
+    return v, s
 
 
-def diagram_rows(ctx: Context, r):
-    """Per eps: node values, the edge measurements and the path compositions (memoised per readout)."""
-    if id(r) not in ctx.rows:
-        ctx.rows[id(r)] = (r, _diagram_rows(ctx, r))  # keep r alive: its id stays unique
-    return ctx.rows[id(r)][1]
+def diagram_rows(ctx, net):
+    """Per eps: node values, the edge measurements and the path compositions (memoised per network)."""
+    return ctx.cached(("diagram", id(net.readout), id(net.a)), lambda: _diagram_rows(ctx, net))
 
 
-def _diagram_rows(ctx: Context, r):
+def _diagram_rows(ctx, net):
+    r = net.readout
     graph = diagram_graph()
-    x = ctx.points(r.d)
-    y = ctx.fns["atoms_y"](W=r.W, t=T)
+    x = points(ctx, r.d)
+    y = ctx.call("atoms_y", _args(r, t=T))
     grid = _grid(r, y, x, min(EPS_GRID))
-    tol = tolerance("identity", ctx.dtype)
     rows = []
     for eps in EPS_GRID:
-        values, info = diagram_values(ctx, r, eps, x, grid)
+        values, scales, info = diagram_values(ctx, net, eps, x, grid)
         bounds = edge_bounds(ctx, r, eps, grid)
         edges = []
         for a, b, kind, m, bname in EDGES:
             moved = _q(x) - values[a] if m == "flip" else values[a]
+            scale = scales[a] + scales[b] + (_q(x) if m == "flip" else 0)
             diff = moved - values[b]
             if bname == "0" or bname.startswith("quadrature"):
-                measured, upper = diff.abs(), tol * max(1.0, float(values[b].abs().max()))
+                measured, upper = diff.abs(), 0.0
             elif (kind.startswith("eps") and a in ("f_eps", "convex")) or a == "u_0_h":
                 measured, upper = diff, bounds[bname]  # one-sided: f_eps - f_0 and u_0^h - u_0 lie in [0, bound]
             elif a == "u_eps" and b == "u_0":
                 measured, upper = -diff, bounds[bname]  # one-sided: u_0 - u_eps in [0, eps log N]
             else:
                 measured, upper = diff.abs(), bounds[bname]
-            edges.append({"a": a, "b": b, "kind": kind, "bound_name": bname, "measured": measured, "upper": upper})
+            edges.append({"a": a, "b": b, "kind": kind, "bound_name": bname, "measured": measured, "upper": upper, "scale": scale})
         paths = []
         for a, b in itertools.combinations(graph.nodes, 2):
-            found = list(_simple_paths(graph, a, b))
             transported = []
-            for p in found:
-                v = _transport(values, x, p, graph)
-                budget = sum(_edge_budget(edges, u, w, tol, values) for u, w in zip(p, p[1:]))
-                transported.append((p, v, budget))
-                paths.append({"path": p, "measured": (v - values[b]).abs(), "upper": budget})
-            for (p1, v1, b1), (p2, v2, b2) in itertools.combinations(transported, 2):
-                paths.append({"path": p1 + ["|"] + p2, "measured": (v1 - v2).abs(), "upper": b1 + b2, "pair": True})
+            for p in nx.all_simple_paths(graph, a, b):
+                v, s = _transport(values, scales, x, p, graph)
+                budget = sum(_edge(edges, u, w)["upper"] for u, w in zip(p, p[1:]))
+                s = s + scales[b] + sum(_edge(edges, u, w)["scale"] for u, w in zip(p, p[1:]))
+                transported.append((p, v, budget, s))
+                paths.append({"path": p, "measured": (v - values[b]).abs(), "upper": budget, "scale": s})
+            for (p1, v1, b1, s1), (p2, v2, b2, s2) in itertools.combinations(transported, 2):
+                paths.append({"path": p1 + ["|"] + p2, "measured": (v1 - v2).abs(), "upper": b1 + b2, "scale": s1 + s2, "pair": True})
         rows.append({"eps": eps, "values": values, "edges": edges, "paths": paths, "info": info})
     return rows
 
 
-def _simple_paths(graph, a, b):
-    import networkx as nx
-
-    return nx.all_simple_paths(graph, a, b)
-
-
-def _edge_budget(edges, u, w, tol, values):
-    e = next(e for e in edges if {e["a"], e["b"]} == {u, w})
-    return e["upper"] + tol * max(1.0, float(values[w].abs().max()), float(values[u].abs().max()))
-
-
-def _cat(parts):
-    return torch.cat([p.reshape(-1) for p in parts])
+def _edge(edges, u, w):
+    return next(e for e in edges if {e["a"], e["b"]} == {u, w})
 
 
 # ----------------------------------------------------------------------------- checks
-def check_edges(ctx: Context, rs) -> CheckResult:
-    vals, ups, table = [], [], []
-    for r in rs:
-        for row in diagram_rows(ctx, r):
+def edge_values(ctx, nets):
+    out = []
+    for net in nets:
+        for row in diagram_rows(ctx, net):
             for e in row["edges"]:
-                vals.append(e["measured"])
-                ups.append(torch.full_like(e["measured"], e["upper"]))
-                table.append({"eps": row["eps"], "edge": f"{e['a']} -- {e['b']}", "kind": e["kind"], "bound": e["bound_name"],
-                              "max_measured": float(e["measured"].abs().max()), "bound_value": e["upper"]})
-    slopes = _rates(table)
-    return bound(
-        "edges",
-        "every edge of the diagram: identities to tolerance, eps -> 0 limits within eps log N, quadratures within their bounds",
-        _cat(vals), _cat(ups), tolerance("bound", ctx.dtype),
-        "each node by its own route (module forward; generated f_0, u_eps, u_0; Newton on the simplex; quadrature of the "
-        "generated solution at t0), moved across the edge by its map",
-        "the derived bound of the edge (identities: the float64 identity tolerance)",
-        details={"eps_grid": list(EPS_GRID), "table": table, "fitted_loglog_slopes": slopes},
-    )
+                out.append(Values(e["measured"], torch.full_like(e["measured"], e["upper"]), e["scale"], lower=0.0,
+                                  info={"eps": row["eps"], "edge": f"{e['a']} -- {e['b']}", "kind": e["kind"], "bound": e["bound_name"],
+                                        "max_measured": float(e["measured"].abs().max()), "bound_value": e["upper"]}))
+    return out
+
+
+def _edge_details(ctx, nets, values):
+    table = [v.info for v in values]
+    return {"eps_grid": list(EPS_GRID), "table": table, "fitted_loglog_slopes": _rates(table), "cases": None}
 
 
 def _rates(table):
@@ -250,79 +246,70 @@ def _rates(table):
     return out
 
 
-def check_paths(ctx: Context, rs) -> CheckResult:
-    vals, ups, worst = [], [], []
-    n_paths = n_pairs = 0
-    for r in rs:
-        for row in diagram_rows(ctx, r):
+def path_values(ctx, nets):
+    out = []
+    for net in nets:
+        for row in diagram_rows(ctx, net):
             for p in row["paths"]:
-                vals.append(p["measured"])
-                ups.append(torch.full_like(p["measured"], p["upper"]))
-                n_pairs += bool(p.get("pair"))
-                n_paths += not p.get("pair")
-                worst.append((float(p["measured"].max()) / max(p["upper"], 1e-300), row["eps"], " -> ".join(p["path"])))
-    worst.sort(reverse=True)
-    return bound(
-        "paths",
-        "every path between two nodes (and every pair of such paths) agrees within the sum of its edges' bounds",
-        _cat(vals), _cat(ups), tolerance("bound", ctx.dtype),
-        "a node's values transported along the path (q - v across an identity, v across a limit)",
-        "sum of the derived bounds of the path's edges (for a pair of paths, of both)",
-        details={"paths": n_paths // max(1, len(EPS_GRID)), "pairs_of_paths": n_pairs // max(1, len(EPS_GRID)),
-                 "worst_ratio_measured_over_bound": [{"ratio": w[0], "eps": w[1], "path": w[2]} for w in worst[:5]]},
-    )
+                # measured against the bound plus the rounding of the terms (identity paths have bound 0)
+                budget = p["upper"] + tolerances(p["scale"], ctx.dtype)
+                out.append(Values(p["measured"], torch.full_like(p["measured"], p["upper"]), p["scale"], lower=0.0,
+                                  info={"eps": row["eps"], "path": " -> ".join(p["path"]), "pair": bool(p.get("pair")),
+                                        "ratio": float((p["measured"] / budget).max())}))
+    return out
 
 
-def check_convex_duality(ctx: Context, rs) -> CheckResult:
-    a, b, iters = [], [], []
-    for r in rs:
-        x = ctx.points(r.d)
+def _path_details(ctx, nets, values):
+    infos = [v.info for v in values]
+    worst = sorted(infos, key=lambda i: -i["ratio"])[:5]
+    n_pairs = sum(i["pair"] for i in infos)
+    per_eps = max(1, len(EPS_GRID) * max(1, len(nets)))
+    return {"paths": (len(infos) - n_pairs) // per_eps, "pairs_of_paths": n_pairs // per_eps,
+            "worst_ratio_measured_over_bound": [{"ratio": w["ratio"], "eps": w["eps"], "path": w["path"]} for w in worst],
+            "cases": None}
+
+
+def convex_values(ctx, nets):
+    out = []
+    for net in nets:
+        r = net.readout
+        x = points(ctx, r.d)
+        z = x @ r.W.T + r.b
         for eps in EPS_GRID:
-            mod = copy.deepcopy(r.module)
+            mod = copy.deepcopy(net.module)
             set_eps(mod, eps)
             with torch.no_grad():
-                a.append(scalar_output(mod)(x))
-            value, it = maximise_entropic(x @ r.W.T + r.b, eps)
-            b.append(value)
-            iters.append(it)
-    return compare(
-        "convex_duality",
-        "f_eps(x) = max_{pi in simplex} <pi, W x + b> + eps Ent(pi) (the convex view)",
-        _cat(a), _cat(b), tolerance("identity", ctx.dtype),
-        "the real module's forward at each eps",
-        "the entropy-regularised problem solved by damped Newton on the simplex (no softmax formula)",
-        {"eps_grid": list(EPS_GRID), "newton_iterations": iters},
-    )
+                a = scalar_output(mod)(x)
+            value, it = maximise_entropic(z, eps)
+            scale = ctx.magnitude("f", _args(r, x=x, eps=eps)) + z.abs().amax(-1) + eps * math.log(r.n_atoms)
+            out.append(Values(a, value, scale, info={"eps": eps, "newton_iterations": it}))
+    return out
 
 
-CHECKS = {"edges": check_edges, "paths": check_paths, "convex_duality": check_convex_duality}
-NEGATIVE_CONTROLS = {"edges": ("bump", 100), "paths": ("bump", 100), "convex_duality": ("bump", 100)}
+_DIAGRAM = ("f0", "u", "hopf_lax", "u_exact", "log_kernel", "atoms_y", "atoms_g", "tropical_bound")
+CHECKS = (
+    Check("edges", "every edge of the diagram: identities to rounding, eps -> 0 limits within eps log N, quadratures within their bounds",
+          "diagram:1", "each node by its own route (module forward; generated f_0, u_eps, u_0; Newton on the simplex; quadrature of "
+          "the generated solution at t0), moved across the edge by its map",
+          "the derived bound of the edge (identities: 0)", evaluate=edge_values, kind="bound", requires=_DIAGRAM,
+          details=_edge_details),
+    Check("paths", "every path between two nodes (and every pair of such paths) agrees within the sum of its edges' bounds", "diagram:1",
+          "a node's values transported along the path (q - v across an identity, v across a limit)",
+          "sum of the derived bounds of the path's edges (for a pair of paths, of both)", evaluate=path_values, kind="bound",
+          requires=_DIAGRAM, details=_path_details),
+    Check("convex_duality", "f_eps(x) = max_{pi in simplex} <pi, W x + b> + eps Ent(pi) (the convex view)", "convex-view:4",
+          "the real module's forward at each eps",
+          "the entropy-regularised problem solved by damped Newton on the simplex (no softmax formula)", evaluate=convex_values,
+          requires=("f",)),
+)
 
 
-def reference_modules(seed: int = 0, dtype=torch.float64):
-    """The trained LSE layer of the ``lse`` suite with d = 2 (N = 16)."""
-    from . import lse
-
-    return [lse.reference_modules(seed, dtype)[1]]
-
-
-def run(arch, *, module=None, dtype=torch.float64, seed: int = 0, only=None, negative_controls: bool = False, progress: bool = False) -> CheckReport:
-    """Check every edge and every composition of the diagram on a trained LSE layer (or ``module``)."""
-    ctx = Context(load_functions(arch.spec), dtype, seed)
-    nets = reference_modules(seed, dtype) if module is None else [module]
-    rs = [read_lse(n, dtype) for n in nets]
-    network = rs[0].describe() + (" trained 300 Adam steps (the lse suite's d = 2 layer)" if module is None else "")
-
-    def negative(name):
-        kind, size = NEGATIVE_CONTROLS[name]
-        prs = [read_lse(Perturbed(r.module, kind, negative_size(name, size, dtype)), dtype) for r in rs]
-        return CHECKS[name](ctx, prs)
-
-    return run_checks(arch.name, {n: (lambda n=n: CHECKS[n](ctx, rs)) for n in CHECKS}, NEGATIVE_CONTROLS, negative, dtype=dtype,
-                      seed=seed, network=network, only=only, negative_controls=negative_controls, progress=progress)
+def read(ctx, module):
+    r = read_lse(module, ctx.dtype)
+    slope, offset = ctx.spec.network.weights
+    r.names = {"W": slope, "b": offset, "eps": str(ctx.spec.viscosity)}
+    return r
 
 
-def figures(arch, report: CheckReport, out_dir, *, seed: int = 0):
-    from ...reports.figures.common import diagram_figure
-
-    return diagram_figure(arch, report, out_dir, seed=seed)
+SUITE = Suite("diagram", CHECKS, applies=lambda spec: spec.family == "exact" and "convex-view" in spec.passes and "semigroup" in spec.passes,
+              read=read)

@@ -11,15 +11,28 @@ from __future__ import annotations
 
 import copy
 import io
+import json
+import math
 import textwrap
 from pathlib import Path
 
+import sympy as sp
 import torch
 
 from ..._cache import atomic_write
+from ...checks.api import context
+from ...checks.engine import Network
+from ...checks.suites.attention import head_entropies, l2_inputs
+from ...checks.suites.lse import atoms, autograd_residual
+from ...codegen.pipeline import derive
+from ...derivation.activations import activation_table, limit_text, structure_form
+from ...derivation.diagram import diagram_graph
+from ...networks.attention import train_tiny_transformer
+from ...networks.lse import scalar_output, set_eps
+from ..tables import table_latex, table_markdown
 
 __all__ = ["PALETTE", "STATUS_COLOURS", "figure", "save", "check_labelled", "derivation_graph_figure", "lse_figures",
-           "tropical_figure", "residual_figure", "metric_figure"]
+           "tropical_figure", "residual_figure", "metric_figure", "activation_figures", "attention_figures", "diagram_figure"]
 
 #: Okabe-Ito: distinguishable under the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -213,16 +226,15 @@ def derivation_graph_figure(graph, out_dir: Path, stem: str, *, title: str = "")
 # ----------------------------------------------------------------------------- LSE layer
 def lse_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
     """Three figures for the LSE report: a 1-D slice across eps, the tropical gap, the residual map."""
-    from ...codegen.pipeline import load_functions
-    from ...networks.lse import read_lse, scalar_output, set_eps
-    from ...checks.suites.lse import Context, reference_modules
-
-    fns = load_functions(arch.spec)
-    nets = {net.linear.in_features: net for net in reference_modules(seed)}
+    ctx = context(arch, seed=seed)
+    fns = ctx.fns
+    nets = {n.readout.d: n for n in reference_networks(ctx, arch)}
+    if ctx.spec.input_map:
+        return aniso_figures(ctx, nets, out_dir, seed=seed)
     out = []
 
     # 1. f_eps on a line, for several eps, against the max-plus network f_0
-    r1 = read_lse(nets[1])
+    r1 = nets[1].readout
     x = torch.linspace(-2.5, 2.5, 401, dtype=torch.float64)[:, None]
     fig, ax = figure()
     mod = copy.deepcopy(r1.module)
@@ -244,19 +256,30 @@ def lse_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
                 "the max-plus network f_0 generated from the tropical-limit step, and the N affine pieces (grey).", **save(fig, out_dir, "lse-slice")})
 
     # 2. tropical gap against the derived bounds, over a fine eps grid
-    rs = [read_lse(nets[d]) for d in sorted(nets)]
+    rs = [nets[d].readout for d in sorted(nets)]
     out.append(tropical_figure(fns, rs, out_dir, "lse-tropical", seed=seed))
 
     # 3. PDE residual over the domain (d = 2), by autograd through the module
-    ctx = Context(fns, torch.float64, seed)
-    out.append(residual_figure(ctx, read_lse(nets[2]), out_dir, "lse-residual"))
+    out.append(residual_figure(ctx, nets[2], out_dir, "lse-residual"))
     return out
+
+
+def reference_networks(ctx, arch):
+    """The architecture's reference networks, read by its suite (``Network`` entries of the check engine)."""
+    return [Network(label, ctx.suite.read(ctx, m)) for label, m in arch.networks(ctx.seed, ctx.dtype).items()]
+
+
+def aniso_figures(ctx, nets, out_dir, *, seed: int = 0) -> list[dict]:
+    """The kernel metric over the learned layer, the tropical gap and the residual map."""
+    return [
+        metric_figure(ctx, nets[2], out_dir, f"{ctx.spec.name}-metric"),
+        tropical_figure(ctx.fns, [nets[d].readout for d in sorted(nets)], out_dir, f"{ctx.spec.name}-tropical", seed=seed),
+        residual_figure(ctx, nets[2], out_dir, f"{ctx.spec.name}-residual", n=41),
+    ]
 
 
 def tropical_figure(fns, rs, out_dir, stem: str, *, seed: int = 0) -> dict:
     """The measured gap ``max_x f_eps - f_0`` over eps against ``eps log N`` and the sharp bound."""
-    from ...networks.lse import scalar_output, set_eps
-
     fig, ax = figure()
     eps_grid = torch.logspace(-4, 0.5, 28, dtype=torch.float64)
     for n, r in enumerate(rs):
@@ -285,16 +308,15 @@ def tropical_figure(fns, rs, out_dir, stem: str, *, seed: int = 0) -> dict:
             "where the measured gap is zero to rounding.", **save(fig, out_dir, stem)}
 
 
-def residual_figure(ctx, r, out_dir, stem: str, t0: float = 1.0, n: int = 81) -> dict:
+def residual_figure(ctx, net, out_dir, stem: str, t0: float = 1.0, n: int = 81) -> dict:
     """Deviation of the autograd PDE residual of a d = 2 module from the derived constant, on an n x n grid."""
-    from ...checks.suites.lse import autograd_residual
-
-    y, _ = ctx.atoms(r, t0)
+    r = net.readout
+    y, _ = atoms(ctx, net, t0)
     side = torch.linspace(-2.5, 2.5, n, dtype=torch.float64)
     gx, gy = torch.meshgrid(side, side, indexing="xy")
     pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
-    res = autograd_residual(ctx, r, pts, t0)
-    dev = (res - ctx.call("residual", r, eps=r.eps, t=t0, d=2)).abs().reshape(gx.shape)
+    res = autograd_residual(ctx, net, pts, t0)
+    dev = (res - ctx.call("residual", r.arguments(), t=t0)).abs().reshape(gx.shape)
     fig, ax = figure(width=4.6, height=3.8)
     ax.grid(False)
     im = ax.pcolormesh(gx.numpy(), gy.numpy(), torch.log10(dev + 1e-18).numpy(), shading="auto", cmap="cividis", vmin=-18, vmax=-12,
@@ -312,14 +334,11 @@ def residual_figure(ctx, r, out_dir, stem: str, t0: float = 1.0, n: int = 81) ->
             "triangles: atoms y_j read out of the weights (some lie outside the window).", **save(fig, out_dir, stem)}
 
 
-def metric_figure(ctx, r, out_dir, stem: str, t0: float = 1.0) -> dict:
+def metric_figure(ctx, net, out_dir, stem: str, t0: float = 1.0) -> dict:
     """``u_eps`` of a d = 2 anisotropic layer with the heat kernel's level sets around each atom."""
-    import math
-
-    from ...networks.lse import scalar_output
-
-    A = r.fn_args["A"]
-    y, _ = ctx.atoms(r, t0)
+    r = net.readout
+    A = r.fn_args[ctx.spec.diffusion]
+    y, _ = atoms(ctx, net, t0)
     side = torch.linspace(-3, 3, 121, dtype=torch.float64)
     gx, gy = torch.meshgrid(side, side, indexing="xy")
     pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
@@ -353,13 +372,6 @@ def metric_figure(ctx, r, out_dir, stem: str, t0: float = 1.0) -> dict:
 # ----------------------------------------------------------------------------- activations and MLPs
 def activation_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
     """The activation classes (curves across eps with their tropical limits), the table, and the depth bound."""
-    import json
-
-    from ...derivation.activations import activation_table, limit_text, structure_form
-    from ..tables import table_latex, table_markdown
-    from ..._cache import atomic_write
-    from ...codegen.pipeline import derive
-
     der = derive(arch.spec)
     fns = der.functions
     rows = activation_table(der)
@@ -390,8 +402,6 @@ def activation_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
                 "gradient of a two-atom log-sum-exp), tropical (the Hopf-Lax step itself) or open.", **save(fig, out_dir, "softplus-mlp-activations")})
 
     # 2. the table as a figure (plain-text cells; the LaTeX version is activations.tex)
-    import sympy as sp
-
     table = der.results["activation_table"]
     fig, ax = plt.subplots(figsize=(10.5, 2.6), layout="constrained")
     ax.axis("off")
@@ -433,14 +443,10 @@ def _short(text: str, n: int = 60) -> str:
 # ----------------------------------------------------------------------------- attention
 def attention_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
     """Per-head entropy and attention maps of the trained transformer; the L2 characteristic step."""
-    from ...checks.suites.attention import Context, head_entropies, l2_inputs
-    from ...networks.attention import train_tiny_transformer
-    from ...codegen.pipeline import load_functions
-
-    fns = load_functions(arch.spec)
-    ctx = Context(fns, torch.float64, seed)
+    ctx = context(arch, seed=seed)
+    fns = ctx.fns
     model = train_tiny_transformer(seed=seed).to(torch.float64)
-    _, H_b, per_head, w = head_entropies(ctx, model)
+    _, H_b, _, per_head, w = head_entropies(ctx, model)
     out = []
     plt = _mpl()
     fig, axes = plt.subplots(1, 1 + len(per_head), figsize=(4.0 + 3.0 * len(per_head), 3.2), layout="constrained")
@@ -492,8 +498,6 @@ def attention_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
 # ----------------------------------------------------------------------------- the commutative diagram
 def diagram_figure(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
     """The diagram drawn from its networkx graph, each edge annotated with its measured error and bound."""
-    from ...derivation.diagram import diagram_graph
-
     graph = diagram_graph()
     table = report.check("edges").details["table"] if any(c.name == "edges" for c in report.checks) else []
     eps_show = 0.1

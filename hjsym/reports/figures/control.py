@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import torch
 
+from ...checks.api import context
+from ...checks.suites.control import evaluate
 from .common import PALETTE, figure, save
 
 __all__ = ["control_figures"]
 
 
 def _costate_figure(arch, out_dir, seed):
-    from ...codegen.pipeline import load_functions
-    from ...checks.suites.control import evaluate, reference_modules
-
-    fns = load_functions(arch.spec)
-    label, module = reference_modules(arch, seed)[0]
-    case = evaluate(label, module, arch.spec, fns, torch.float64, seed)
+    ctx = context(arch, seed=seed)
+    label, module = next(iter(arch.networks(seed, torch.float64).items()))
+    case = evaluate(label, ctx.suite.read(ctx, module), arch.spec, ctx.fns, torch.float64, seed)
     fig, ax = figure()
     n = 0
     time_word = "block k" if case.x is None else "step k"
@@ -46,7 +45,7 @@ def _costate_figure(arch, out_dir, seed):
     ax.set_title(f"{arch.spec.title}: costate across {'depth' if case.x is None else 'time'}", fontsize=9)
     ax.legend(fontsize=6.5, ncol=2)
     stem = f"{arch.name}-costate"
-    return {"stem": stem, "caption": f"Costate norm mean_b |p_k| of {case.readout.describe} ({label}), from the generated costate "
+    return {"stem": stem, "caption": f"Costate norm mean_b |p_k| of {case.readout.describe()} ({label}), from the generated costate "
             "recursion (lines) and from torch.autograd through the module run step by step (markers): the two coincide at every "
             f"{time_word.split()[0]}, as the costate recursion is backprop.", **save(fig, out_dir, stem)}
 

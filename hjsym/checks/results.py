@@ -1,0 +1,124 @@
+"""What a check records: both routes, the errors, the scale of the terms, the tolerance, the margin, the verdict."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+__all__ = ["CheckResult", "CheckReport", "jsonable"]
+
+
+@dataclass
+class CheckResult:
+    """One check: what was compared, both routes, the errors, the tolerance and the verdict.
+
+    ``error``, ``tolerance`` and ``scale`` are those of the element that came closest to failing
+    (largest ``|A - B| / tolerance``); ``margin`` is that element's ``tolerance / error`` (above 1: it
+    passes with that much room; ``inf``: the routes agree exactly). ``max_abs_err`` is the largest
+    error anywhere, which may sit where the terms are larger and so is the tolerance. For an identity or a bound the
+    tolerance is ``k * unit_roundoff * scale`` (see :mod:`hjsym.checks.criteria`); a statistic states
+    its own (a multiple of a standard error).
+    """
+
+    name: str
+    title: str
+    route_a: str
+    route_b: str
+    max_abs_err: float
+    max_rel_err: float
+    tolerance: float
+    passed: bool
+    kind: str = "identity"
+    criterion: str = ""
+    details: dict = field(default_factory=dict)
+    example: dict = field(default_factory=dict)
+    scale: float = math.nan
+    margin: float = math.nan
+    k: float = math.nan
+    unit_roundoff: float = math.nan
+    step: str = ""
+    error: float = math.nan
+
+    def to_dict(self) -> dict:
+        return jsonable(asdict(self))
+
+
+@dataclass
+class CheckReport:
+    """All checks of one architecture on one set of networks."""
+
+    architecture: str
+    dtype: str
+    seed: int
+    network: str
+    checks: list[CheckResult]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+    def check(self, name: str) -> CheckResult:
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(f"no check named {name!r}; have {[c.name for c in self.checks]}")
+
+    def to_dict(self) -> dict:
+        return {
+            "architecture": self.architecture,
+            "dtype": self.dtype,
+            "seed": self.seed,
+            "network": self.network,
+            "passed": self.passed,
+            "checks": [c.to_dict() for c in self.checks],
+            "notes": list(self.notes),
+        }
+
+    def table(self) -> str:
+        """A plain-text table (what ``hjsym check`` prints without ``--json``)."""
+        rows = [("check", "max abs err", "closest: error", "tolerance", "margin", "result")]
+        for c in self.checks:
+            rows.append((c.name, _fmt(c.max_abs_err), _fmt(c.error), _fmt(c.tolerance), _margin(c.margin), "pass" if c.passed else "FAIL"))
+        widths = [max(len(r[i]) for r in rows) for i in range(6)]
+        out = [f"{self.architecture}: {self.network} ({self.dtype}, seed {self.seed})"]
+        for n, r in enumerate(rows):
+            out.append("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+            if n == 0:
+                out.append("  ".join("-" * w for w in widths))
+        failed = [c.name for c in self.checks if not c.passed]
+        out.append(f"{len(self.checks) - len(failed)}/{len(self.checks)} checks pass" + (f"; failed: {', '.join(failed)}" if failed else ""))
+        out.append("closest: the element nearest its tolerance k u S (S the magnitude of the terms on both routes); margin = tolerance / error")
+        out += [f"note: {n}" for n in self.notes]
+        return "\n".join(out)
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return f"{v:.2e}"
+
+
+def _margin(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if math.isinf(v):
+        return "exact"
+    return f"{v:.3g}x"
+
+
+def jsonable(obj):
+    """``obj`` with non-finite floats as strings and tensors as lists (JSON has neither)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else str(obj)
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, torch.Tensor):
+        return jsonable(obj.tolist())
+    return obj

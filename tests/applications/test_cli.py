@@ -1,0 +1,88 @@
+"""The command line: outputs, JSON schema, exit codes 0/1/2 and one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from helpers import write_module_file
+
+from hjsym._cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list(capsys):
+    code, out, _ = run(capsys, "list")
+    assert code == 0 and "lse" in out and "exact" in out
+    code, out, _ = run(capsys, "list", "--json")
+    rows = json.loads(out)
+    assert {"name", "title", "family", "summary"} <= set(rows[0])
+
+
+@pytest.mark.parametrize("fmt, needle", [("text", "(1) Viscous Hamilton-Jacobi equation"), ("latex", r"\begin{equation}"), ("json", '"classification"')])
+def test_derive_formats(capsys, fmt, needle):
+    code, out, _ = run(capsys, "derive", "lse", "--format", fmt)
+    assert code == 0 and needle in out
+    if fmt == "json":
+        json.loads(out)
+
+
+def test_check_json_schema_and_exit_zero(capsys):
+    code, out, _ = run(capsys, "check", "lse", "--json", "--only", "identity", "hessian")
+    data = json.loads(out)
+    assert code == 0 and data["architecture"] == "lse" and data["dtype"] == "float64"
+    for c in data["checks"]:
+        assert {"name", "route_a", "route_b", "max_abs_err", "max_rel_err", "tolerance", "passed"} <= set(c)
+        assert c["passed"] is True
+
+
+def test_check_exits_one_when_a_check_fails(capsys, tmp_path):
+    path = write_module_file(
+        tmp_path / "bad.py",
+        "from hjsym.networks.perturb import perturb\n"
+        "model = perturb(hjsym.train_lse_layer(d=2, n_atoms=4, seed=0, steps=10), 'bump', 1e-6)\n",
+    )
+    code, out, _ = run(capsys, "check", "lse", "--module", f"{path}:model", "--only", "identity")
+    assert code == 1 and "FAIL" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["check", "lsee"], "unknown architecture 'lsee'; fix: did you mean 'lse'?"),
+        (["check", "lse", "--module", "nowhere.py:model"], "does not exist"),
+        (["check", "lse", "--dtype", "float16"], "invalid choice"),
+        (["check", "lse", "--seed", "-3"], "is negative"),
+        (["check", "lse", "--only", "bogus"], "unknown check(s) bogus"),
+        (["derive", "nope"], "unknown architecture"),
+        (["report", "lse", "--format", "docx", "--out", "unused"], "unknown report format"),
+        (["bench", "--only", "nothing"], "unknown benchmark"),
+    ],
+)
+def test_bad_input_exits_two_with_one_line(capsys, argv, message):
+    with pytest.raises(SystemExit) as info:
+        sys.exit(main(argv))
+    _, err = capsys.readouterr()
+    assert info.value.code == 2
+    assert message in err and "Traceback" not in err
+    assert len([line for line in err.splitlines() if line.startswith("hjsym: error")]) == 1
+
+
+def test_module_file_that_is_not_of_lse_form(capsys, tmp_path):
+    path = write_module_file(tmp_path / "mlp.py", "model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))\n")
+    code, _, err = run(capsys, "check", "lse", "--module", f"{path}:model")
+    assert code == 2 and "exactly one nn.Linear" in err and "fix:" in err
+
+
+def test_console_script_and_debug_traceback(tmp_path):
+    env = {**os.environ}
+    proc = subprocess.run([sys.executable, "-m", "hjsym", "check", "nope"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "hjsym", "--debug", "check", "nope"], capture_output=True, text=True, env=env)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
