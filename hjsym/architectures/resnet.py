@@ -3,8 +3,8 @@ discretisation of ``ds/dt = F(s, theta(t))``; with Gaussian noise ``sigma sqrt(h
 value function gains the viscosity ``sigma^2/2``.
 """
 
-from ..networks.control import resnet_references
 from ..checks.suites.control_exact import RESNET_CHECKS
+from ..networks.control import resnet_references
 from ..spec.registry import Architecture
 from ..spec.spec import Dynamics, Scalar, Spec, Tensor
 

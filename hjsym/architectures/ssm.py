@@ -4,8 +4,8 @@ step of a piecewise constant input. Linear in state and input: with a quadratic 
 equation reduces to the LQR Riccati equation.
 """
 
-from ..networks.control import ssm_references
 from ..checks.suites.control_exact import SSM_CHECKS
+from ..networks.control import ssm_references
 from ..spec.registry import Architecture
 from ..spec.spec import Dynamics, Scalar, Spec, Tensor
 

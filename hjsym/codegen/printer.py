@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from dataclasses import dataclass, field
 
 import sympy as sp
 from sympy.printing.pytorch import TorchPrinter
@@ -27,7 +26,7 @@ from .._errors import SpecError
 from ..ir import ArgSpec, BatchSum, FunctionSpec
 from ..symbolic.axes import AXES, axis_of
 from ..symbolic.matrices import InverseBase, SPDBase
-from ..symbolic.reductions import GibbsMean, GibbsWeight, LogSumExp, ReduceMax, ReduceMin, Reduction, TopGap
+from ..symbolic.reductions import GibbsMean, GibbsWeight, Reduction
 
 __all__ = ["HJTorchPrinter", "Compiler", "BATCH", "wrap"]
 

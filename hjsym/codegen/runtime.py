@@ -12,7 +12,6 @@ would exceed a memory budget; each chunk yields a *partial state* that is combin
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterator, Sequence
 

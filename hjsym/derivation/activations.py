@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..symbolic.calculus import canonical, substitute_indexed
 from ..symbolic.axes import DIM, bound_index, free_index
+from ..symbolic.calculus import canonical, substitute_indexed
 from ..symbolic.latex import Limit0, Tex, eq, le
 from ..symbolic.reductions import LogSumExp
 from .passes import register

@@ -22,19 +22,19 @@ from __future__ import annotations
 
 import sympy as sp
 
+from ..symbolic.axes import DIM, bound_index, free_index
 from ..symbolic.calculus import (
     canonical,
-    fresh_free_index,
     free_indices,
+    fresh_free_index,
     index_sum,
     instantiate,
     laplacian,
     pdiff,
     substitute_indexed,
 )
-from ..symbolic.axes import DIM, bound_index, free_index
-from ..symbolic.latex import Partial, Tex, eq
 from ..symbolic.jets import Dxx, jets_in
+from ..symbolic.latex import Partial, Tex, eq
 from ..symbolic.matrices import InverseBase, LogDet, inverse_of
 from .passes import register
 

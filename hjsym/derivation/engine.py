@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import sympy as sp
 
+from ..ir import FunctionSpec
+from ..spec.validate import SymbolicSpec
 from ..symbolic.axes import ATOM, DIM, bound_index, free_index
-from ..symbolic.calculus import canonical, index_sum, laplacian, pdiff, substitute_indexed
+from ..symbolic.calculus import canonical, laplacian, pdiff, substitute_indexed
 from ..symbolic.latex import eq
 from ..symbolic.magnitude import magnitude
 from ..symbolic.reductions import LogSumExp
-from ..ir import FunctionSpec
+
 # the pass modules register themselves on import (hjsym.derivation.passes)
 from . import activations, anisotropic, diagram, gibbs, hamilton_jacobi, network, pontryagin, semigroup  # noqa: F401
 from .derivation import STATUSES, Classification, Derivation, Step

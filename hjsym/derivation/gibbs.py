@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..symbolic.calculus import canonical, fresh_free_index, pdiff, substitute_indexed
 from ..symbolic.axes import ATOM, DIM, VALUE, free_index
+from ..symbolic.calculus import canonical, fresh_free_index, pdiff, substitute_indexed
 from ..symbolic.latex import Tex, eq
 from ..symbolic.reductions import LogSumExp, gibbs_mean, gibbs_weight
 from .passes import register

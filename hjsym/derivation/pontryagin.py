@@ -37,12 +37,12 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..symbolic.calculus import canonical, fresh_binders, free_indices, instantiate, pdiff, substitute_indexed
 from ..ir import ArgSpec, Let, Output, ProgramSpec
-from ..symbolic.gates import Sigmoid, Softplus, Tanh, from_gates, to_gates
-from ..symbolic.axes import AXES, DIM, INPUT, axis_of, bound_index, free_index
-from ..symbolic.latex import Limit0, Partial, Tex, eq
 from ..spec.parse import placeholder
+from ..symbolic.axes import AXES, DIM, INPUT, axis_of, bound_index, free_index
+from ..symbolic.calculus import canonical, free_indices, fresh_binders, instantiate, pdiff, substitute_indexed
+from ..symbolic.gates import Sigmoid, Softplus, Tanh, from_gates, to_gates
+from ..symbolic.latex import Limit0, Partial, Tex, eq
 from .derivation import Classification
 from .passes import register
 

@@ -11,7 +11,6 @@ noise-free target on 2000 fresh test points is reported. The test set never sele
 
 from __future__ import annotations
 
-
 import torch
 
 from ._models import T_MODEL, semiconcave_target, split, train_bank, uniform

@@ -33,16 +33,16 @@ import torch
 
 from .. import _cache
 from .._cache import atomic_write
-from .equations import MAX_EM, break_tex
 from .._errors import InputError
-from .references import REFERENCES, bibtex, step_citations
-from .texbuild import compile_many, compile_pdf, label_pages, overfull_boxes, require_tex_engine
-from .texescape import tex_breakable, tex_escape
 from ..checks.api import check, suite_of
 from ..checks.engine import torch_threads
 from ..codegen.pipeline import cache_key, derive
 from ..spec.registry import all_architectures, get
+from .equations import MAX_EM, break_tex
 from .figures import derivation_graph_figure, figures_for
+from .references import REFERENCES, bibtex, step_citations
+from .texbuild import compile_many, compile_pdf, label_pages, overfull_boxes, require_tex_engine
+from .texescape import tex_breakable, tex_escape
 
 __all__ = ["report", "latex_fragment", "markdown_fragment", "display_tex", "compile_pdf", "overfull_boxes", "FORMATS",
            "index_rows", "write_index", "tex_escape"]

@@ -17,15 +17,14 @@ of a declared matrix ``W`` with the vector expression ``v`` (``W @ tanh(s)`` is
 from __future__ import annotations
 
 import ast
+import itertools
 from dataclasses import dataclass
 
 import sympy as sp
 
-import itertools
-
-from ..symbolic.calculus import canonical, free_indices, instantiate
 from .._errors import SpecError
 from ..symbolic.axes import ATOM, AXES, DIM, VALUE
+from ..symbolic.calculus import canonical, free_indices, instantiate
 from ..symbolic.reductions import LogSumExp, ReduceMax, ReduceMin
 
 __all__ = ["FUNCTIONS", "Namespace", "parse", "placeholder"]

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ..symbolic.calculus import free_indices
-from ..ir import ArgSpec
 from .._errors import SpecError
+from ..ir import ArgSpec
 from ..symbolic.axes import AXES
-from .parse import FUNCTIONS, Namespace, parse, placeholder
+from ..symbolic.calculus import free_indices
 from .fields import FAMILIES, Activation, Claim, Scalar, Tensor
+from .parse import FUNCTIONS, Namespace, parse, placeholder
 
 __all__ = ["validate_spec", "SymbolicSpec"]
 
@@ -260,7 +260,7 @@ def _base(t: Tensor) -> sp.IndexedBase:
 class SymbolicSpec:
     """The SymPy objects of a validated spec."""
 
-    spec: "Spec"
+    spec: object  # the Spec it was built from (not imported: spec.py imports this module lazily)
     scalars: dict
     tensors: dict
     tensor_decl: dict

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .gates import GATES
 from .axes import DIM
+from .gates import GATES
 from .matrices import LogDet
 from .reductions import GibbsMean, GibbsWeight, LogSumExp, ReduceMax, ReduceMin, TopGap, gibbs_mean
 

@@ -147,8 +147,8 @@ def verify_reports(out="reports", artifacts=None, *, tex: bool = True, browser: 
     """Compile every ``.tex`` and open every ``.html`` under ``out`` (see the module docstring)."""
     from tqdm.auto import tqdm
 
-    from .browser import Chromium, find_chromium
     from ..reports.texbuild import tex_engine
+    from .browser import Chromium, find_chromium
 
     root = Path(out)
     if not root.is_dir():

@@ -7,9 +7,8 @@ from torch import nn
 
 import hjsym
 from hjsym import ModuleFormError
-from hjsym.networks.attention import LSEFeedForward, causal_mask, read_mha, toy_task
 from hjsym.checks.suites.attention import D_K
-from hjsym.networks.attention import MHA_CONFIGS
+from hjsym.networks.attention import MHA_CONFIGS, LSEFeedForward, causal_mask, read_mha, toy_task
 
 
 def test_checks_pass_and_fail_on_perturbed_modules(attention_report):

@@ -6,11 +6,11 @@ import torch
 from helpers import lse_inputs, reference_f
 
 from hjsym import InputError, SpecError
-from hjsym.symbolic.calculus import canonical, pdiff
 from hjsym.codegen.generate import generate
 from hjsym.codegen.printer import HJTorchPrinter
 from hjsym.ir import ArgSpec, FunctionSpec
 from hjsym.symbolic.axes import ATOM, DIM, bound_index, free_index
+from hjsym.symbolic.calculus import canonical, pdiff
 from hjsym.symbolic.reductions import ReduceMax, ReduceMin, TopGap, gibbs_mean, gibbs_weight, lse
 
 d, N = DIM.extent, ATOM.extent

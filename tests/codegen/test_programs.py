@@ -6,9 +6,9 @@ import torch
 
 import hjsym
 from hjsym import SpecError
+from hjsym.codegen.generate import generate as generate_program
 from hjsym.ir import ArgSpec, Let, Output, ProgramSpec
 from hjsym.symbolic.axes import DIM, HIDDEN, bound_index, free_index
-from hjsym.codegen.generate import generate as generate_program
 
 d, m = DIM.extent, HIDDEN.extent
 i, mu = bound_index(DIM), bound_index(HIDDEN)

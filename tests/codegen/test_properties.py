@@ -3,9 +3,9 @@
 import math
 
 import torch
+from helpers import reference_f
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from helpers import reference_f
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True)
 

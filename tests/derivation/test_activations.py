@@ -10,10 +10,10 @@ from torch import nn
 
 import hjsym
 from hjsym import ModuleFormError
-from hjsym.derivation.activations import structure_form
-from hjsym.reports.tables import table_latex, table_markdown
-from hjsym.networks.mlp import make_mlp, read_mlp, relu_twin
 from hjsym.checks.suites.activations import depth_bound_factor
+from hjsym.derivation.activations import structure_form
+from hjsym.networks.mlp import make_mlp, read_mlp, relu_twin
+from hjsym.reports.tables import table_latex, table_markdown
 
 z = sp.Symbol("z", real=True)
 eps = sp.Symbol("eps", positive=True)

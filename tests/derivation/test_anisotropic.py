@@ -10,14 +10,13 @@ from torch import nn
 
 import hjsym
 from hjsym import InputError, ModuleFormError
+from hjsym.architectures.lse_aniso import SPEC
 from hjsym.derivation.anisotropic import solve_indexed
-from hjsym.symbolic.calculus import canonical
+from hjsym.networks.lse import AnisoLSELayer, read_aniso_lse
 from hjsym.symbolic.axes import ATOM, DIM, bound_index, free_index
+from hjsym.symbolic.calculus import canonical
 from hjsym.symbolic.latex import eq
 from hjsym.symbolic.matrices import InverseBase, SPDBase
-from hjsym.networks.lse import AnisoLSELayer, read_aniso_lse
-from hjsym.architectures.lse_aniso import SPEC
-
 
 d, N = DIM.extent, ATOM.extent
 i, i1, j = bound_index(DIM), bound_index(DIM, 1), bound_index(ATOM)

@@ -8,8 +8,8 @@ import torch
 from helpers import assert_all_pass_and_controls_fail
 
 import hjsym
-from hjsym.derivation.diagram import EDGES, NODES
 from hjsym.checks.suites.diagram import EPS_GRID, maximise_entropic
+from hjsym.derivation.diagram import EDGES, NODES
 
 
 def test_graph_has_the_corners_the_convex_view_and_the_quadratures():

@@ -8,11 +8,11 @@ import pytest
 import sympy as sp
 
 import hjsym
-from hjsym.symbolic.calculus import canonical
+from hjsym.architectures.lse import SPEC
 from hjsym.symbolic.axes import ATOM, DIM, bound_index, free_index
+from hjsym.symbolic.calculus import canonical
 from hjsym.symbolic.jets import Dt, Dxx
 from hjsym.symbolic.reductions import ReduceMax, ReduceMin, lse
-from hjsym.architectures.lse import SPEC
 
 d, N = DIM.extent, ATOM.extent
 i, j = bound_index(DIM), bound_index(ATOM)

@@ -8,10 +8,10 @@ import torch
 
 import hjsym
 from hjsym import SpecError
-from hjsym.symbolic.calculus import canonical
-from hjsym.symbolic.axes import ATOM, DIM, VALUE, bound_index, free_index
-from hjsym.symbolic.reductions import GibbsMean, gibbs_mean, gibbs_weight
 from hjsym.architectures.attention import SPEC
+from hjsym.symbolic.axes import ATOM, DIM, VALUE, bound_index, free_index
+from hjsym.symbolic.calculus import canonical
+from hjsym.symbolic.reductions import GibbsMean, gibbs_mean, gibbs_weight
 
 d, N = DIM.extent, ATOM.extent
 i, j = bound_index(DIM), bound_index(ATOM)

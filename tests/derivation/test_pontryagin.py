@@ -6,8 +6,8 @@ import torch
 
 import hjsym
 from hjsym import Claim, Dynamics, Scalar, Spec, SpecError, Tensor
-from hjsym.symbolic.gates import DSigmoid, DTanh, Sigmoid, Softplus, Tanh, from_gates, to_gates
 from hjsym.spec.parse import Namespace, parse
+from hjsym.symbolic.gates import DSigmoid, DTanh, Sigmoid, Softplus, Tanh, from_gates, to_gates
 
 CONTROL = ("resnet", "rnn", "gru", "lstm", "ssm", "ssm-selective", "mgu")
 

@@ -221,8 +221,8 @@ def test_every_page_renders_in_headless_chromium_offline(report_dir):
 def test_the_browser_check_catches_what_it_must(tmp_path):
     """Negative control of the browser harness: a page with every kind of fault fails with each named."""
     require("chromium", "HJSYM_REQUIRE_BROWSER")
-    from hjsym.verify.browser import Chromium
     from hjsym.reports.pages import _copy_static
+    from hjsym.verify.browser import Chromium
 
     _copy_static(tmp_path)
     page = tmp_path / "bad.html"

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hjsym import SpecError
-from hjsym.symbolic.calculus import canonical
-from hjsym.symbolic.axes import DIM
 from hjsym.spec.parse import FUNCTIONS, Namespace, parse
+from hjsym.symbolic.axes import DIM
+from hjsym.symbolic.calculus import canonical
 from hjsym.symbolic.reductions import LogSumExp
 
 d = DIM.extent

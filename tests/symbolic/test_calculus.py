@@ -5,8 +5,8 @@ import pickle
 import pytest
 import sympy as sp
 
-from hjsym.symbolic.calculus import canonical, free_indices, index_sum, instantiate, laplacian, pdiff, substitute_indexed
 from hjsym.symbolic.axes import ATOM, DIM, axis_of, bound_index, free_index
+from hjsym.symbolic.calculus import canonical, free_indices, index_sum, instantiate, laplacian, pdiff, substitute_indexed
 from hjsym.symbolic.reductions import (
     GibbsMean,
     GibbsWeight,

@@ -5,12 +5,12 @@ import sympy as sp
 import torch
 
 from hjsym import InputError
-from hjsym.symbolic.calculus import canonical, index_sum, instantiate, laplacian, pdiff
 from hjsym.codegen.generate import generate
+from hjsym.codegen.runtime import logdet_spd, matrix_inverse, spd_inverse
 from hjsym.ir import ArgSpec, FunctionSpec
 from hjsym.symbolic.axes import DIM, bound_index, free_index
+from hjsym.symbolic.calculus import canonical, index_sum, instantiate, laplacian, pdiff
 from hjsym.symbolic.matrices import InverseBase, LogDet, SPDBase, SymmetricBase, inverse_of
-from hjsym.codegen.runtime import logdet_spd, matrix_inverse, spd_inverse
 
 i, i1, a = bound_index(DIM), bound_index(DIM, 1), bound_index(DIM, 2)
 k, l, n = free_index(DIM), free_index(DIM, 1), free_index(DIM, 2)

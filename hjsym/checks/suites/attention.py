@@ -213,7 +213,6 @@ def block_values(ctx, nets):
     out = []
     for net in nets:
         model = net.module
-        blk = model.block
         x_seq, _ = toy_task(2, model.pos.shape[0], ctx.gen(300), ctx.dtype)
         rec = block_records(model, x_seq)
         r = read_mha(net.readout.module.block.attn, ctx.dtype)

@@ -26,7 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
 
 from ...codegen.adjoint_sweep import costates, layer_inputs, rollout
 from ...networks.control import read_control
@@ -261,28 +260,25 @@ def _forward(ctx, nets):
     return out
 
 
-def _hidden_states(ctx, nets):
-    out = []
-    for net in nets:
-        c = _case(ctx, net)
-        scales = _state_scales(c)
-        for l, layer in enumerate(c.states_a):
-            for k, st in enumerate(layer, 1):
-                for p in sorted(st):
-                    out += _values([st[p]], [c.trajs[l].states[k][p]], [scales[l][k].expand_as(st[p])])
-    return out
+def _every_step(route_a, route_b, scales):
+    """Values of a per-layer, per-step quantity: ``route_a[l][k-1]`` against ``route_b[l][k]`` for k = 1..K."""
+
+    def evaluate(ctx, nets):
+        out = []
+        for net in nets:
+            c = _case(ctx, net)
+            sizes = scales(c)
+            for l, layer in enumerate(route_a(c)):
+                for k, st in enumerate(layer, 1):
+                    for p in sorted(st):
+                        out += _values([st[p]], [route_b(c)[l][k][p]], [sizes[l][k].expand_as(st[p])])
+        return out
+
+    return evaluate
 
 
-def _costates(ctx, nets):
-    out = []
-    for net in nets:
-        c = _case(ctx, net)
-        scales = _costate_scales(c)
-        for l, layer in enumerate(c.costates_a):
-            for k, st in enumerate(layer, 1):
-                for p in sorted(st):
-                    out += _values([st[p]], [c.backs[l].costates[k][p]], [scales[l][k].expand_as(st[p])])
-    return out
+_hidden_states = _every_step(lambda c: c.states_a, lambda c: [tr.states for tr in c.trajs], _state_scales)
+_costates = _every_step(lambda c: c.costates_a, lambda c: [b.costates for b in c.backs], _costate_scales)
 
 
 def _initial_state(ctx, nets):

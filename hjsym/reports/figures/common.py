@@ -164,9 +164,8 @@ def derivation_graph_figure(graph, out_dir: Path, stem: str, *, title: str = "")
     "aspect", "nodes"}``, where ``nodes`` gives each step's box as fractions of the figure
     (``[left, top, right, bottom]``, origin top left), for links laid over the image.
     """
-    from matplotlib.patches import FancyBboxPatch, Patch
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
     from matplotlib.path import Path as MPath
-    from matplotlib.patches import FancyArrowPatch
 
     plt = _mpl()
     rows, routes = _layers(graph)
