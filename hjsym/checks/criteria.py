@@ -25,7 +25,7 @@ import torch
 
 from .results import CheckResult
 
-__all__ = ["K", "unit_roundoff", "tolerances", "compare", "bound", "statistic"]
+__all__ = ["K", "unit_roundoff", "tolerances", "compare", "bound", "statistic", "flat_like"]
 
 #: ``k`` by the computation a check compares. The magnitude ``S`` is a first-order bound in
 #: which every elementary operation contributes ``u |result|`` once; ``k`` covers the constant of
@@ -76,14 +76,15 @@ def _worst(err: torch.Tensor, tol: torch.Tensor) -> tuple[int, float]:
     return n, (math.inf if worst == 0 else 1 / worst)
 
 
-def _flat(x, like: torch.Tensor, dtype=torch.float64) -> torch.Tensor:
-    """``x`` (a number or a tensor with ``like``'s number of elements) as a flat tensor shaped like ``like``."""
-    t = torch.as_tensor(x, dtype=dtype).reshape(-1)
-    if t.numel() == 1 and like.numel() != 1:
-        return t.expand(like.shape)
-    if t.shape != like.shape:
-        raise ValueError(f"{t.numel()} values where {like.numel()} were expected")
-    return t
+def flat_like(x, like: torch.Tensor, dtype=torch.float64) -> torch.Tensor:
+    """``x`` flattened like ``like``: a number, a tensor with ``like``'s number of elements, or one that broadcasts to its shape."""
+    t = torch.as_tensor(x, dtype=dtype)
+    if t.numel() == like.numel():
+        return t.reshape(-1)
+    try:
+        return torch.broadcast_to(t, like.shape).reshape(-1)
+    except RuntimeError:
+        raise ValueError(f"{t.numel()} values where {like.numel()} were expected") from None
 
 
 def _finite(*ts) -> bool:
@@ -96,7 +97,7 @@ def compare(name, title, a, b, scale, *, dtype, rounding="forward", route_a="", 
     a, b = torch.as_tensor(a).reshape(-1), torch.as_tensor(b).reshape(-1)
     if a.shape != b.shape:
         raise ValueError(f"check {name}: route A has {a.numel()} values, route B {b.numel()}")
-    S = _flat(scale, a)
+    S = flat_like(scale, a)
     details = dict(details or {})
     u, k = unit_roundoff(dtype), K[rounding]
     if not _finite(a, b, S):
@@ -121,7 +122,7 @@ def bound(name, title, value, upper, scale, *, dtype, lower=0.0, rounding="forwa
           point=None, step="") -> CheckResult:
     """An inequality check ``lower <= A <= B`` (B a derived bound), violations within ``k u S``."""
     value = torch.as_tensor(value).reshape(-1)
-    upper, lower_t, S = _flat(upper, value, value.dtype), _flat(lower, value, value.dtype), _flat(scale, value)
+    upper, lower_t, S = flat_like(upper, value, value.dtype), flat_like(lower, value, value.dtype), flat_like(scale, value)
     details = dict(details or {})
     u, k = unit_roundoff(dtype), K[rounding]
     if not _finite(value, upper, S):

@@ -34,7 +34,7 @@ import torch
 
 from ..networks.perturb import perturb
 from ..networks.readout import Readout
-from .criteria import bound, compare
+from .criteria import bound, compare, flat_like
 from .results import CheckReport, CheckResult
 
 __all__ = [
@@ -231,17 +231,9 @@ class Check:
                 a, b = torch.as_tensor(a), torch.as_tensor(b)
                 if b.shape != a.shape:
                     b = torch.broadcast_to(b, a.shape)
-                s = _as_flat(self.route_a.scale(ctx, net, case), a) + _as_flat(self.route_b.scale(ctx, net, case), a)
+                s = flat_like(self.route_a.scale(ctx, net, case), a) + flat_like(self.route_b.scale(ctx, net, case), a)
                 out.append(Values(a, b, s, lower=self.lower, point=case.point, info=case.info))
         return out
-
-
-def _as_flat(s, like: torch.Tensor) -> torch.Tensor:
-    """A scale (a number, a tensor of ``like``'s size, or one that broadcasts to its shape) flattened like ``like``."""
-    t = torch.as_tensor(s, dtype=torch.float64)
-    if t.numel() == like.numel():
-        return t.reshape(-1)
-    return torch.broadcast_to(t, like.shape).reshape(-1)
 
 
 @dataclass(frozen=True)
@@ -330,7 +322,7 @@ def assemble(check: Check, ctx: Context, values: list[Values], nets: list[Networ
     """The verdict on a check's values: an identity or a bound, tolerance ``k u S`` elementwise."""
     a = _cat([v.a for v in values])
     b = _cat([torch.broadcast_to(torch.as_tensor(v.b), torch.as_tensor(v.a).shape) for v in values])
-    s = _cat([_as_flat(v.scale, torch.as_tensor(v.a)) for v in values])
+    s = _cat([flat_like(v.scale, torch.as_tensor(v.a)) for v in values])
     # every value is itself rounded once: the scale is at least |A| + |B|
     s = s + a.detach().abs().double() + b.detach().abs().double()
     details = {"networks": [n.label for n in nets]} if nets else {}
