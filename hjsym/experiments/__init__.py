@@ -2,7 +2,9 @@
 
 Each experiment is a module here with ``NAME``, ``TITLE``, ``CLAIM`` (the paper's claim, stated),
 ``run(ctx) -> dict`` (the measurement: configuration, seeds, every plotted number, rows of
-``claim | measurement with a 95 % CI | verdict``) and ``figures(result, folder) -> list``.
+``claim | measurement with a 95 % CI | verdict``, each row of a kind: evidence, consistency check,
+free choice or context, and ``falsifiable``: the statistic the verdict rests on and the outcome that
+would have refuted the claim; see :mod:`._page`) and ``figures(result, folder) -> list``.
 Sweeps go through :class:`~hjsym.experiments._runner.Mapper` (local processes, serial, or Dask);
 :mod:`._page` writes ``DIR/NAME/{index.html, NAME.tex, result.json, summary.json, *.png, *.pdf}``.
 
@@ -26,7 +28,8 @@ from ._runner import Mapper
 __all__ = ["EXPERIMENTS", "Context", "Mapper", "get", "run_experiment", "run_experiments", "DEFAULT_OUT"]
 
 EXPERIMENTS = ("quadrature", "generalization", "critical-eps", "intrinsic-dimension", "robustness", "influence",
-               "bifurcation", "recovery", "phase")
+               "bifurcation", "recovery", "phase", "width-scaling", "hallucination", "double-descent", "limit-interchange",
+               "head-entropy")
 DEFAULT_OUT = "reports"
 
 
