@@ -135,7 +135,7 @@ def test_exact_pieces_are_skipped_for_a_users_module_with_a_note():
     report = hjsym.check("resnet", module=m)
     exact = {c.name for c in get("resnet").checks}
     assert report.passed and not {c.name for c in report.checks} & exact
-    assert any("build their own networks" in n for n in report.notes)
+    assert any("build hjsym's own networks" in n for n in report.notes)
 
 
 def test_perturbed_copy_moves_every_weight_and_leaves_the_original():
