@@ -113,9 +113,9 @@ class Blocks(nn.Module):
     ("gru", lambda: nn.GRU(3, 4, bidirectional=True), "bidirectional"),
     ("rnn", lambda: nn.RNN(3, 4, nonlinearity="relu"), "nonlinearity='relu'"),
     ("lstm", lambda: nn.GRU(3, 4), "one torch.nn.LSTM"),
-    ("resnet", lambda: nn.Linear(3, 3), "no attribute 'blocks'"),
-    ("resnet", lambda: Blocks(nn.Dropout(0.1)), "contains Dropout"),
-    ("resnet", lambda: Blocks(nn.LayerNorm(5)), "contains LayerNorm"),
+    ("resnet", lambda: nn.Linear(3, 3), "has no residual step s \\+ h F\\(s\\)"),
+    ("resnet", lambda: Blocks(nn.Dropout(0.1)), "Dropout"),
+    ("resnet", lambda: Blocks(nn.LayerNorm(5)), "LayerNorm"),
     ("ssm", lambda: nn.Linear(3, 3), "no parameters named A, B"),
 ])
 def test_what_cannot_be_mapped_is_named(arch, make, message):
@@ -123,10 +123,11 @@ def test_what_cannot_be_mapped_is_named(arch, make, message):
         read_control(make(), get(arch).spec)
 
 
-def test_a_residual_module_whose_forward_differs_fails_every_check():
-    bad = Blocks(factor=2.0)  # reads as h = 1 but steps with 2
-    report = hjsym.check("resnet", module=bad.double(), only=["forward", "hidden_states", "costates", "parameter_gradients"])
-    assert not any(c.passed for c in report.checks)
+def test_the_step_size_is_read_from_the_forward_whatever_it_is_called():
+    m = Blocks(factor=0.3).double()  # self.factor, not h: the trace finds s + 0.3 * block(s)
+    report = hjsym.check("resnet", module=m, only=["forward", "hidden_states", "costates", "parameter_gradients"], negative_controls=True)
+    assert report.passed and "h=0.3" in report.network, report.table()
+    assert all(not c.details["negative_control"]["passed"] for c in report.checks)
 
 
 def test_exact_pieces_are_skipped_for_a_users_module_with_a_note():

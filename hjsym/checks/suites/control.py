@@ -320,8 +320,42 @@ def _inputs_grad(ctx, nets):
     return out
 
 
+def kink_set(ctx, nets) -> dict | None:
+    """For a piecewise-linear step (relu, max, min, abs): how close route B's trajectories come to a kink.
+
+    The generated ``kinks`` gives the argument of every relu / abs node at each step; derivatives hold off their
+    zero set. Returns the number of values, how many sit exactly at a kink, and the smallest distance (None when
+    the step has no kink).
+    """
+    if "kinks" not in ctx.fns:
+        return None
+    fn = ctx.fns["kinks"]
+    dyn = ctx.spec.dynamics
+    values, at_kink, smallest = 0, 0, float("inf")
+    for net in nets:
+        c = _case(ctx, net)
+        for l, tr in enumerate(c.trajs):
+            layer = c.readout.layers[l]
+            for k in range(len(tr.saved)):
+                args = {**layer.controls_at(k), **tr.states[k], dyn.step_size: c.readout.step_size}
+                if tr.inputs is not None:
+                    args[dyn.inputs[0]] = tr.inputs[k]
+                out = fn(**{a: args[a] for a in fn.arg_names})
+                for t in out if isinstance(out, tuple) else (out,):
+                    t = t.detach().abs().double()
+                    values += t.numel()
+                    at_kink += int((t == 0).sum())
+                    smallest = min(smallest, float(t.min())) if t.numel() else smallest
+    return {"values": values, "at_kink": at_kink, "min_distance": smallest,
+            "convention": "H(0) = 0, sign(0) = 0 (torch's relu and abs); derivatives hold almost everywhere"}
+
+
 def _details(ctx, nets, values):
-    return {"sequence_length": SEQ_LEN, "batch": BATCH}
+    out = {"sequence_length": SEQ_LEN, "batch": BATCH}
+    kinks = ctx.cached(("kink-set", tuple(id(n.a) for n in nets)), lambda: kink_set(ctx, nets))
+    if kinks is not None:
+        out["kink_set"] = kinks
+    return out
 
 
 def _has_inputs(ctx) -> bool:
@@ -356,11 +390,16 @@ CHECKS = (
 
 
 def read(ctx, module):
-    return read_control(module, ctx.spec, ctx.dtype)
+    return read_control(module, ctx.spec, ctx.dtype, ctx.forward_kwargs)
 
 
 def _notes(ctx, nets):
-    return [n for net in nets for n in net.readout.notes]
+    notes = [n for net in nets for n in net.readout.notes]
+    kinks = ctx.cached(("kink-set", tuple(id(n.a) for n in nets)), lambda: kink_set(ctx, nets))
+    if kinks is not None:
+        notes.append(f"piecewise-linear step: {kinks['values']} relu/abs arguments along the trajectories, {kinks['at_kink']} at a kink "
+                     f"(smallest distance {kinks['min_distance']:.2g}); {kinks['convention']}")
+    return notes
 
 
 SUITE = Suite("control", CHECKS, applies=lambda spec: spec.family == "control", read=read, notes=_notes)
