@@ -7,7 +7,7 @@ import dataclasses
 
 import torch
 
-from .._errors import InputError
+from .._errors import InputError, ModuleFormError
 from ..codegen.pipeline import load_functions
 from ..networks.user import guard_user_code, load_user_module, prepare_module
 from ..spec.registry import Architecture, all_architectures, get
@@ -145,7 +145,13 @@ def _run(a: Architecture, suite: Suite, ctx: Context, module, only, negative_con
         notes.append(f"{str(ctx.dtype)[6:]}: every tolerance is k u S with u = {torch.finfo(ctx.dtype).eps / 2:.3g}")
     run = lambda: run_suite(suite, ctx, nets, architecture=a.name, network=network, names=only,  # noqa: E731
                             negative_controls=negative_controls, progress=progress, notes=notes)
-    return run() if module is None else guard_user_code(run, module)
+    if module is None:
+        return run()
+    report = guard_user_code(run, module)
+    if not report.checks:  # nothing read the module: never a silent pass
+        raise ModuleFormError(f"no check of {a.name!r} reads a {network}",
+                              f"pass a module of the kind {a.name!r} checks (see 'Bring your own network' in the README)")
+    return report
 
 
 def _own_networks(a: Architecture, suite: Suite) -> set[str]:
