@@ -254,6 +254,7 @@ class ControlReadout(Readout):
     stepwise: object
     notes: list = field(default_factory=list)
     param_names: dict = field(default_factory=dict)  # layer index -> {param name: module attribute path}
+    directions: int = 1  # 2 for a bidirectional module: layers are (layer 0 forward, layer 0 reversed, layer 1 forward, ...)
 
     def describe(self) -> str:
         return self.description
@@ -321,10 +322,11 @@ _GATE_ORDER = {
 def _read_torch_recurrent(m: nn.Module, spec, dtype) -> ControlReadout:
     arch = spec.name
     kind = type(m).__name__
-    notes = []
-    if m.bidirectional:
-        raise ModuleFormError(f"nn.{kind} is bidirectional: its backward direction is a second system running in reverse time",
-                              f"use bidirectional=False (or check each direction as its own nn.{kind})")
+    notes: list = []
+    D = 2 if m.bidirectional else 1
+    if D == 2:
+        notes.append(f"nn.{kind} is bidirectional: each layer is two systems, the second running over the reversed sequence; "
+                     "the layer above reads both directions' outputs, concatenated in time order")
     if getattr(m, "proj_size", 0):
         raise ModuleFormError(f"nn.{kind} has proj_size={m.proj_size}: a projection of h that the spec does not have",
                               "use proj_size=0")
@@ -337,13 +339,13 @@ def _read_torch_recurrent(m: nn.Module, spec, dtype) -> ControlReadout:
         notes.append(f"dropout={m.dropout} between layers is inactive in eval mode (the mode checked); in training mode the "
                      "step is random and is not mapped")
     H, L = m.hidden_size, m.num_layers
-    layers, names = [], {}
-    for l in range(L):
-        pnames = [f"weight_ih_l{l}", f"weight_hh_l{l}"] + ([f"bias_ih_l{l}", f"bias_hh_l{l}"] if m.bias else [])
+    layers, names, suffixes = [], {}, [(l, sfx) for l in range(L) for sfx in ("", "_reverse")[:D]]
+    for i, (l, sfx) in enumerate(suffixes):
+        pnames = [f"weight_ih_l{l}{sfx}", f"weight_hh_l{l}{sfx}"] + ([f"bias_ih_l{l}{sfx}", f"bias_hh_l{l}{sfx}"] if m.bias else [])
         params = {n: getattr(m, n).detach() for n in pnames}
         _check_finite(params, f"nn.{kind}")
         layers.append(ControlLayer(params, _recurrent_map(arch, H, m.bias)))
-        names[l] = {n: n for n in pnames}
+        names[i] = {n: n for n in pnames}
     bf = m.batch_first
     parts = ("c", "h") if arch == "lstm" else ("s",)
 
@@ -358,43 +360,49 @@ def _read_torch_recurrent(m: nn.Module, spec, dtype) -> ControlReadout:
     def unpack(state):
         if arch == "lstm":
             hn, cn = state
-            return [{"c": cn[l], "h": hn[l]} for l in range(L)]
-        return [{"s": state[l]} for l in range(L)]
+            return [{"c": cn[i], "h": hn[i]} for i in range(L * D)]
+        return [{"s": state[i]} for i in range(L * D)]
 
     def forward(x, s0):
         out, state = m(to_module_layout(x), pack(s0))
         return (out.transpose(0, 1) if bf else out), unpack(state)
 
     single = []
-    for l in range(L):
-        c = type(m)(m.input_size if l == 0 else H, H, num_layers=1, bias=m.bias, batch_first=False,
+    for i, (l, sfx) in enumerate(suffixes):
+        c = type(m)(m.input_size if l == 0 else D * H, H, num_layers=1, bias=m.bias, batch_first=False,
                     **({"nonlinearity": m.nonlinearity} if isinstance(m, nn.RNN) else {}), dtype=dtype)
         with torch.no_grad():
-            for n in names[l]:
-                getattr(c, n.replace(f"_l{l}", "_l0")).copy_(getattr(m, n))
+            for n in names[i]:
+                getattr(c, n.replace(f"_l{l}{sfx}", "_l0")).copy_(getattr(m, n))
         single.append(c.eval())
+    out_part = "h" if arch == "lstm" else "s"
 
     def stepwise(x, s0):
-        """Each layer as a one-layer copy of the same torch class, one step at a time."""
-        seq, per_layer = x, []
-        for l, c in enumerate(single):
-            st = s0[l]
-            states = []
-            for k in range(seq.shape[0]):
-                if arch == "lstm":
-                    _, (hh, cc) = c(seq[k:k + 1], (st["h"][None], st["c"][None]))
-                    st = {"c": cc[0], "h": hh[0]}
-                else:
-                    _, hh = c(seq[k:k + 1], st["s"][None])
-                    st = {"s": hh[0]}
-                states.append(st)
-            per_layer.append(states)
-            seq = torch.stack([s["h" if arch == "lstm" else "s"] for s in states])
-        return per_layer
+        """Each layer and direction as a one-layer, one-direction copy of the same torch class, one step at a time."""
+        seq, per_system = x, []
+        for l in range(L):
+            outs = []
+            for d in range(D):
+                i = l * D + d
+                c, st, states = single[i], s0[i], []
+                run = seq if d == 0 else torch.flip(seq, [0])
+                for k in range(run.shape[0]):
+                    if arch == "lstm":
+                        _, (hh, cc) = c(run[k:k + 1], (st["h"][None], st["c"][None]))
+                        st = {"c": cc[0], "h": hh[0]}
+                    else:
+                        _, hh = c(run[k:k + 1], st["s"][None])
+                        st = {"s": hh[0]}
+                    states.append(st)
+                per_system.append(states)
+                o = torch.stack([s[out_part] for s in states])
+                outs.append(o if d == 0 else torch.flip(o, [0]))
+            seq = torch.cat(outs, -1)
+        return per_system
 
-    desc = f"torch.nn.{kind}(input_size={m.input_size}, hidden_size={H}, num_layers={L}, bias={m.bias}, batch_first={bf})"
-    return ControlReadout(m, layers, 1.0, parts, "h" if arch == "lstm" else "s", H, m.input_size, None, desc, forward, stepwise,
-                          notes, names)
+    desc = (f"torch.nn.{kind}(input_size={m.input_size}, hidden_size={H}, num_layers={L}, bias={m.bias}, batch_first={bf}"
+            f"{', bidirectional=True' if D == 2 else ''}{f', dropout={m.dropout}' if m.dropout else ''})")
+    return ControlReadout(m, layers, 1.0, parts, out_part, H, m.input_size, None, desc, forward, stepwise, notes, names, directions=D)
 
 
 def _recurrent_map(arch: str, H: int, bias: bool):

@@ -110,7 +110,6 @@ class Blocks(nn.Module):
 @pytest.mark.parametrize("arch, make, message", [
     ("lstm", Head, "layers besides its nn.LSTM 'lstm': fc"),
     ("lstm", lambda: nn.LSTM(3, 4, proj_size=2), "proj_size=2"),
-    ("gru", lambda: nn.GRU(3, 4, bidirectional=True), "bidirectional"),
     ("rnn", lambda: nn.RNN(3, 4, nonlinearity="relu"), "nonlinearity='relu'"),
     ("lstm", lambda: nn.GRU(3, 4), "one torch.nn.LSTM"),
     ("resnet", lambda: nn.Linear(3, 3), "has no residual step s \\+ h F\\(s\\)"),
@@ -146,3 +145,20 @@ def test_perturbed_copy_moves_every_weight_and_leaves_the_original():
     for (n, a), (_, b) in zip(m.named_parameters(), p.named_parameters()):
         diff = float((a - b).detach().abs().max())
         assert 0 < diff <= 1e-6, n
+
+
+@pytest.mark.parametrize("arch, make", [
+    ("gru", lambda: nn.GRU(3, 5, num_layers=2, bidirectional=True, batch_first=True)),
+    ("lstm", lambda: nn.LSTM(3, 4, num_layers=2, bidirectional=True)),
+    ("rnn", lambda: nn.RNN(3, 4, bidirectional=True, bias=False)),
+    ("rnn-relu", lambda: nn.RNN(3, 4, num_layers=2, nonlinearity="relu", bidirectional=True)),
+    ("lstm", lambda: nn.LSTM(3, 4, num_layers=3, dropout=0.3, batch_first=True)),
+])
+def test_every_configuration_of_torchs_recurrent_modules(arch, make):
+    with seeded(5):
+        m = make().double()
+    report = hjsym.check(arch, module=m, negative_controls=True)
+    assert report.passed, report.table()
+    assert all(not c.details["negative_control"]["passed"] for c in report.checks)
+    if m.bidirectional:
+        assert "bidirectional=True" in report.network and any("reversed sequence" in n for n in report.notes)
