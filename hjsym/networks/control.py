@@ -178,9 +178,9 @@ def gru_references(seed: int = 0, dtype=torch.float64):
     return _recurrent(nn.GRU, seed, dtype)
 
 
-def lstm_references(seed: int = 0, dtype=torch.float64):
-    """torch.nn.LSTM: 1 and 2 layers, batch_first both ways, with and without bias."""
-    return _recurrent(nn.LSTM, seed, dtype)
+def lstm_references(seed: int = 0, dtype=torch.float64, proj_size: int = 0):
+    """torch.nn.LSTM (with ``proj_size``, if given): 1 and 2 layers, batch_first both ways, with and without bias."""
+    return _recurrent(nn.LSTM, seed, dtype, **({"proj_size": proj_size} if proj_size else {}))
 
 
 def ssm_references(seed: int = 0, dtype=torch.float64):
@@ -276,7 +276,7 @@ def read_control(module: nn.Module, spec, dtype=torch.float64, forward_kwargs=No
     """Read ``module`` as the controlled system of ``spec`` (a copy in ``dtype``, in eval mode)."""
     m = _copy(module, dtype)
     name = spec.name
-    torch_kind = {"rnn": nn.RNN, "rnn-relu": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}.get(name)
+    torch_kind = {"rnn": nn.RNN, "rnn-relu": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM, "lstm-proj": nn.LSTM}.get(name)
     if torch_kind is not None:
         return _read_torch_recurrent(_only(m, torch_kind, name), spec, dtype)
     if name == "resnet" or (not dyn_inputs(spec) and len(spec.dynamics.state_fields(spec.state)) == 1
@@ -316,6 +316,7 @@ _GATE_ORDER = {
     "rnn-relu": (("",),),
     "gru": ("r", "z", "n"),
     "lstm": ("i", "f", "g", "o"),
+    "lstm-proj": ("i", "f", "g", "o"),
 }
 
 
@@ -327,9 +328,15 @@ def _read_torch_recurrent(m: nn.Module, spec, dtype) -> ControlReadout:
     if D == 2:
         notes.append(f"nn.{kind} is bidirectional: each layer is two systems, the second running over the reversed sequence; "
                      "the layer above reads both directions' outputs, concatenated in time order")
-    if getattr(m, "proj_size", 0):
-        raise ModuleFormError(f"nn.{kind} has proj_size={m.proj_size}: a projection of h that the spec does not have",
-                              "use proj_size=0")
+    P = getattr(m, "proj_size", 0)
+    if P and arch != "lstm-proj":
+        raise ModuleFormError(f"nn.{kind} has proj_size={P}: a projection of h that the {arch!r} spec does not have",
+                              "check it against its own spec: hjsym check lstm-proj --module ...")
+    if arch == "lstm-proj" and not P:
+        raise ModuleFormError("nn.LSTM has proj_size=0: no projection for the 'lstm-proj' spec", "check it with hjsym check lstm")
+    if P:
+        notes.append(f"proj_size={P}: h (P = {P}) is embedded in the cell's dimension ({m.hidden_size}) with zeros, the padded "
+                     "weight rows and columns are zero; the padded components agree exactly, at zero")
     wanted = {"rnn": "tanh", "rnn-relu": "relu"}.get(arch)
     if wanted is not None and m.nonlinearity != wanted:
         other = {"tanh": "rnn", "relu": "rnn-relu"}.get(m.nonlinearity)
@@ -342,40 +349,52 @@ def _read_torch_recurrent(m: nn.Module, spec, dtype) -> ControlReadout:
     layers, names, suffixes = [], {}, [(l, sfx) for l in range(L) for sfx in ("", "_reverse")[:D]]
     for i, (l, sfx) in enumerate(suffixes):
         pnames = [f"weight_ih_l{l}{sfx}", f"weight_hh_l{l}{sfx}"] + ([f"bias_ih_l{l}{sfx}", f"bias_hh_l{l}{sfx}"] if m.bias else [])
+        pnames += [f"weight_hr_l{l}{sfx}"] if P else []
         params = {n: getattr(m, n).detach() for n in pnames}
         _check_finite(params, f"nn.{kind}")
-        layers.append(ControlLayer(params, _recurrent_map(arch, H, m.bias)))
+        layers.append(ControlLayer(params, _recurrent_map(arch, H, m.bias, P, D if l > 0 else 0)))
         names[i] = {n: n for n in pnames}
     bf = m.batch_first
-    parts = ("c", "h") if arch == "lstm" else ("s",)
+    lstm = arch in ("lstm", "lstm-proj")
+    parts = ("c", "h") if lstm else ("s",)
 
     def to_module_layout(x):
         return x.transpose(0, 1) if bf else x
 
+    def unpad(t, chunks=1):  # the embedding of the projected state: its first P components of every chunk
+        return t if not P else torch.cat([t[..., n * H:n * H + P] for n in range(chunks)], -1)
+
+    def pad(t, chunks=1):
+        if not P:
+            return t
+        zeros = t.new_zeros(*t.shape[:-1], H - P)
+        return torch.cat([u for n in range(chunks) for u in (t[..., n * P:(n + 1) * P], zeros)], -1)
+
     def pack(s0):
-        if arch == "lstm":
-            return (torch.stack([s["h"] for s in s0]), torch.stack([s["c"] for s in s0]))
+        if lstm:
+            return (torch.stack([unpad(s["h"]) for s in s0]), torch.stack([s["c"] for s in s0]))
         return torch.stack([s["s"] for s in s0])
 
     def unpack(state):
-        if arch == "lstm":
+        if lstm:
             hn, cn = state
-            return [{"c": cn[i], "h": hn[i]} for i in range(L * D)]
+            return [{"c": cn[i], "h": pad(hn[i])} for i in range(L * D)]
         return [{"s": state[i]} for i in range(L * D)]
 
     def forward(x, s0):
         out, state = m(to_module_layout(x), pack(s0))
-        return (out.transpose(0, 1) if bf else out), unpack(state)
+        return pad(out.transpose(0, 1) if bf else out, D), unpack(state)
 
     single = []
     for i, (l, sfx) in enumerate(suffixes):
-        c = type(m)(m.input_size if l == 0 else D * H, H, num_layers=1, bias=m.bias, batch_first=False,
-                    **({"nonlinearity": m.nonlinearity} if isinstance(m, nn.RNN) else {}), dtype=dtype)
+        c = type(m)(m.input_size if l == 0 else D * (P or H), H, num_layers=1, bias=m.bias, batch_first=False,
+                    **({"nonlinearity": m.nonlinearity} if isinstance(m, nn.RNN) else {}),
+                    **({"proj_size": P} if P else {}), dtype=dtype)
         with torch.no_grad():
             for n in names[i]:
                 getattr(c, n.replace(f"_l{l}{sfx}", "_l0")).copy_(getattr(m, n))
         single.append(c.eval())
-    out_part = "h" if arch == "lstm" else "s"
+    out_part = "h" if lstm else "s"
 
     def stepwise(x, s0):
         """Each layer and direction as a one-layer, one-direction copy of the same torch class, one step at a time."""
@@ -386,10 +405,11 @@ def _read_torch_recurrent(m: nn.Module, spec, dtype) -> ControlReadout:
                 i = l * D + d
                 c, st, states = single[i], s0[i], []
                 run = seq if d == 0 else torch.flip(seq, [0])
+                run = run if l == 0 else unpad(run, D)  # an upper layer reads the projected states
                 for k in range(run.shape[0]):
-                    if arch == "lstm":
-                        _, (hh, cc) = c(run[k:k + 1], (st["h"][None], st["c"][None]))
-                        st = {"c": cc[0], "h": hh[0]}
+                    if lstm:
+                        _, (hh, cc) = c(run[k:k + 1], (unpad(st["h"])[None], st["c"][None]))
+                        st = {"c": cc[0], "h": pad(hh[0])}
                     else:
                         _, hh = c(run[k:k + 1], st["s"][None])
                         st = {"s": hh[0]}
@@ -401,16 +421,29 @@ def _read_torch_recurrent(m: nn.Module, spec, dtype) -> ControlReadout:
         return per_system
 
     desc = (f"torch.nn.{kind}(input_size={m.input_size}, hidden_size={H}, num_layers={L}, bias={m.bias}, batch_first={bf}"
-            f"{', bidirectional=True' if D == 2 else ''}{f', dropout={m.dropout}' if m.dropout else ''})")
+            f"{', bidirectional=True' if D == 2 else ''}{f', dropout={m.dropout}' if m.dropout else ''}{f', proj_size={P}' if P else ''})")
     return ControlReadout(m, layers, 1.0, parts, out_part, H, m.input_size, None, desc, forward, stepwise, notes, names, directions=D)
 
 
-def _recurrent_map(arch: str, H: int, bias: bool):
+def _pad_columns(w: torch.Tensor, P: int, H: int, chunks: int) -> torch.Tensor:
+    """``(rows, chunks * P)`` -> ``(rows, chunks * H)``: each chunk of P columns followed by H - P zero columns."""
+    parts = [w[:, n * P:(n + 1) * P] for n in range(chunks)]
+    zeros = w.new_zeros(w.shape[0], H - P)
+    return torch.cat([t for part in parts for t in (part, zeros)], 1)
+
+
+def _recurrent_map(arch: str, H: int, bias: bool, P: int = 0, below: int = 0):
+    """The map from a torch layer's tensors to the spec's controls; with ``P`` (``proj_size``) the projected state is embedded
+    in H components: the recurrent weights' columns (and, above the first layer, the ``below`` directions' input columns) and
+    the projection's rows are padded with zeros."""
     gates = _GATE_ORDER[arch]
 
     def param_map(p):
         l = next(n for n in p if n.startswith("weight_ih")).rsplit("_l", 1)[1]
         wi, wh = p[f"weight_ih_l{l}"], p[f"weight_hh_l{l}"]
+        if P:
+            wh = _pad_columns(wh, P, H, 1)
+            wi = _pad_columns(wi, P, H, below) if below else wi
         bi = p.get(f"bias_ih_l{l}")
         bh = p.get(f"bias_hh_l{l}")
         zeros = wi.new_zeros(wi.shape[0])
@@ -429,6 +462,9 @@ def _recurrent_map(arch: str, H: int, bias: bool):
                     out[f"b_{g}"] = bi[rows] + bh[rows]
             else:
                 out[f"W_{g}"], out[f"U_{g}"], out[f"b_{g}"] = wi[rows], wh[rows], bi[rows] + bh[rows]
+        if P:
+            wr = p[f"weight_hr_l{l}"]
+            out["W_r"] = torch.cat([wr, wr.new_zeros(H - P, H)], 0)
         return out
 
     return param_map

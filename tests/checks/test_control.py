@@ -15,7 +15,7 @@ from hjsym.spec.registry import get
 
 BASIC = ("forward", "hidden_states", "costates", "initial_state_gradient", "parameter_gradients", "input_gradient")
 
-CONTROL = ("resnet", "rnn", "gru", "lstm", "ssm", "ssm-selective", "mgu")
+CONTROL = ("resnet", "rnn", "rnn-relu", "gru", "lstm", "lstm-proj", "ssm", "ssm-selective", "mgu")
 
 
 def _one_reference(name):
@@ -109,7 +109,8 @@ class Blocks(nn.Module):
 
 @pytest.mark.parametrize("arch, make, message", [
     ("lstm", Head, "layers besides its nn.LSTM 'lstm': fc"),
-    ("lstm", lambda: nn.LSTM(3, 4, proj_size=2), "proj_size=2"),
+    ("lstm", lambda: nn.LSTM(3, 4, proj_size=2), "proj_size=2.*hjsym check lstm-proj"),
+    ("lstm-proj", lambda: nn.LSTM(3, 4), "proj_size=0"),
     ("rnn", lambda: nn.RNN(3, 4, nonlinearity="relu"), "nonlinearity='relu'"),
     ("lstm", lambda: nn.GRU(3, 4), "one torch.nn.LSTM"),
     ("resnet", lambda: nn.Linear(3, 3), "has no residual step s \\+ h F\\(s\\)"),
@@ -153,6 +154,8 @@ def test_perturbed_copy_moves_every_weight_and_leaves_the_original():
     ("rnn", lambda: nn.RNN(3, 4, bidirectional=True, bias=False)),
     ("rnn-relu", lambda: nn.RNN(3, 4, num_layers=2, nonlinearity="relu", bidirectional=True)),
     ("lstm", lambda: nn.LSTM(3, 4, num_layers=3, dropout=0.3, batch_first=True)),
+    ("lstm-proj", lambda: nn.LSTM(3, 5, proj_size=2)),
+    ("lstm-proj", lambda: nn.LSTM(3, 5, num_layers=2, proj_size=3, bidirectional=True, batch_first=True)),
 ])
 def test_every_configuration_of_torchs_recurrent_modules(arch, make):
     with seeded(5):
