@@ -255,6 +255,7 @@ class ControlReadout(Readout):
     notes: list = field(default_factory=list)
     param_names: dict = field(default_factory=dict)  # layer index -> {param name: module attribute path}
     directions: int = 1  # 2 for a bidirectional module: layers are (layer 0 forward, layer 0 reversed, layer 1 forward, ...)
+    initial_state: bool = True  # False: the module starts from s = 0 and takes no initial state (Mamba's scan)
 
     def describe(self) -> str:
         return self.description
@@ -276,6 +277,17 @@ def read_control(module: nn.Module, spec, dtype=torch.float64, forward_kwargs=No
     """Read ``module`` as the controlled system of ``spec`` (a copy in ``dtype``, in eval mode)."""
     m = _copy(module, dtype)
     name = spec.name
+    from .mamba import is_mamba_block, mamba_blocks, read_mamba_block
+
+    blocks = mamba_blocks(m)
+    if blocks and name in ("mamba", "ssm-selective"):
+        if name == "ssm-selective":
+            raise ModuleFormError("a Mamba block's selective scan has an input-dependent B and the hold Delta B, not the "
+                                  "zero-order hold with a fixed B of 'ssm-selective'", "check it with hjsym check mamba --module ...")
+        if not is_mamba_block(m):
+            raise ModuleFormError(f"{type(m).__name__} contains {len(blocks)} MambaBlock ({', '.join(blocks[:4])}) and other layers",
+                                  f"pass one block: model.{blocks[0]}")
+        return read_mamba_block(m, dtype)
     torch_kind = {"rnn": nn.RNN, "rnn-relu": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM, "lstm-proj": nn.LSTM}.get(name)
     if torch_kind is not None:
         return _read_torch_recurrent(_only(m, torch_kind, name), spec, dtype)

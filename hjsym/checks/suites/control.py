@@ -96,6 +96,8 @@ def _inputs(readout, seed: int, dtype):
     x = None if readout.n_input is None else torch.randn(K, BATCH, readout.n_input, generator=gen, dtype=torch.float64).to(dtype)
     s0 = [{p: 0.5 * torch.randn(BATCH, readout.width, generator=gen, dtype=torch.float64).to(dtype) for p in readout.parts}
           for _ in readout.layers]
+    if not readout.initial_state:  # the module starts from 0 (it takes no initial state)
+        s0 = [{p: torch.zeros_like(t) for p, t in layer.items()} for layer in s0]
     return x, s0
 
 
@@ -126,8 +128,11 @@ def route_a(case: Case, module_readout, loss: Loss):
     outs = None if outputs is None else top_outputs(r, [[st[r.output] for st in layer] for layer in states])
     phi2 = loss(outs, [st[-1] for st in states])
     flat = [t for layer in states for st in layer for t in st.values()]
-    g2 = torch.autograd.grad(phi2, flat, allow_unused=True)
-    g2 = iter([torch.zeros_like(t) if g is None else g for t, g in zip(flat, g2)])
+    # a readout whose states are views of the module's own tensors differentiates with respect to those (the total derivative)
+    originals = getattr(r, "originals", None) or {}
+    wrt = [originals.get(id(t), t) for t in flat]
+    g2 = torch.autograd.grad(phi2, wrt, allow_unused=True)
+    g2 = iter([torch.zeros_like(t) if g is None else g.reshape(t.shape) for t, g in zip(flat, g2)])
     case.costates_a = [[{p: next(g2).detach() for p in st} for st in layer] for layer in states]
     case.states_a = [[{p: t.detach() for p, t in st.items()} for st in layer] for layer in states]
 
@@ -351,6 +356,8 @@ _costates = _every_step(lambda c: c.costates_a, lambda c: [b.costates for b in c
 def _initial_state(ctx, nets):
     out = []
     for net in nets:
+        if not net.readout.initial_state:
+            continue
         c = _case(ctx, net)
         scales = _costate_scales(c)
         for l, ga in enumerate(c.initial_grad_a):
@@ -448,7 +455,8 @@ CHECKS = (
           rounding="autograd", negative=_WEIGHTS, requires=("forward_step",), details=_details),
     Check("initial_state_gradient", "p_0 = dPhi/ds_0 (gradient with respect to the initial state)", "discrete-costate:1",
           "torch.autograd through the module's forward pass, with respect to s_0 (h_0, c_0)", "generated costate recursion at k = 0",
-          evaluate=_initial_state, rounding="autograd", negative=_WEIGHTS, requires=("forward_step",), details=_details),
+          evaluate=_initial_state, rounding="autograd", negative=_WEIGHTS, requires=("forward_step",), details=_details,
+          applies_to=lambda net: net.readout.initial_state),
     Check("parameter_gradients", "dPhi/dtheta for every parameter tensor of the module = sum_k d_theta(h H)", "parameter-gradient:1",
           "torch.autograd through the module's forward pass, every parameter tensor",
           "generated parameter gradients summed over steps, mapped to the module's tensors (chunks, sums of biases)",
