@@ -21,13 +21,16 @@ it (a copy) is read the same way.
 from __future__ import annotations
 
 import copy
+import operator
 
 import torch
+import torch.fx as fx
 from torch import nn
 
 from .._errors import ModuleFormError
 from .attention import L2Attention, SDPA, AttentionReadout, ProjectedAttention, TinyTransformer, causal_mask, read_mha
 from .readout import ModuleReadout
+from .trace import describe, forward_parameters, trace
 from .transformer import COMPOSITES, read_transformer_layer
 
 __all__ = ["ADAPTERS", "adapter_for", "HFAttention", "TimmAttention", "WrappedAttention", "read_attention"]
@@ -245,12 +248,6 @@ def read_attention(module: nn.Module, dtype, forward_kwargs=None) -> object:
 
 
 def _read_wrapper(module: nn.Module, dtype, fk: dict) -> WrappedAttention:
-    import operator
-
-    import torch.fx as fx
-
-    from .trace import describe, forward_parameters, trace
-
     name = type(module).__name__
     required = [p for p in forward_parameters(module) if p.default is p.empty and p.name not in fk
                 and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]

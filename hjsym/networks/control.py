@@ -25,6 +25,7 @@ from torch import nn
 
 from .._errors import InputError, ModuleFormError
 from .readout import Readout
+from .trace import ActivationCall, LinearCall, describe, forward_parameters, pass_through, residual_steps, run_recording, trace
 from .training import seeded
 
 N_INPUT, HIDDEN = 6, 16  # the reference recurrent networks' input and hidden sizes
@@ -277,17 +278,6 @@ def read_control(module: nn.Module, spec, dtype=torch.float64, forward_kwargs=No
     """Read ``module`` as the controlled system of ``spec`` (a copy in ``dtype``, in eval mode)."""
     m = _copy(module, dtype)
     name = spec.name
-    from .mamba import is_mamba_block, mamba_blocks, read_mamba_block
-
-    blocks = mamba_blocks(m)
-    if blocks and name in ("mamba", "ssm-selective"):
-        if name == "ssm-selective":
-            raise ModuleFormError("a Mamba block's selective scan has an input-dependent B and the hold Delta B, not the "
-                                  "zero-order hold with a fixed B of 'ssm-selective'", "check it with hjsym check mamba --module ...")
-        if not is_mamba_block(m):
-            raise ModuleFormError(f"{type(m).__name__} contains {len(blocks)} MambaBlock ({', '.join(blocks[:4])}) and other layers",
-                                  f"pass one block: model.{blocks[0]}")
-        return read_mamba_block(m, dtype)
     torch_kind = {"rnn": nn.RNN, "rnn-relu": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM, "lstm-proj": nn.LSTM}.get(name)
     if torch_kind is not None:
         return _read_torch_recurrent(_only(m, torch_kind, name), spec, dtype)
@@ -319,6 +309,15 @@ def _only(m: nn.Module, kind, arch: str) -> nn.Module:
             f"does not map)",
             f"pass the recurrent core itself, e.g. model.{name}, and apply the rest in your loss",
         )
+    # route A runs the core: only when the wrapper's forward is exactly a call of it (traced)
+    n_in = max(1, len([p for p in forward_parameters(m) if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]))
+    gm = trace(m, n_in, leaves=(kind,))
+    outside = pass_through(gm, name)
+    if outside:
+        raise ModuleFormError(
+            f"{type(m).__name__}.forward computes {', '.join(dict.fromkeys(describe(gm, n) for n in outside))} besides its "
+            f"nn.{kind.__name__} {name!r}: that part lies outside the recurrent core",
+            f"pass the recurrent core itself, e.g. model.{name}, and apply the rest in your loss")
     return core
 
 
@@ -504,8 +503,6 @@ def _read_resnet(m: nn.Module, spec, forward_kwargs=None) -> ControlReadout:
     the two linear maps' weights and biases in the order the forward applies them. Anything else in the
     forward (a head, a normalisation, noise) is refused by name.
     """
-    from .trace import ActivationCall, LinearCall, residual_steps, run_recording, trace
-
     dyn = spec.dynamics
     gm = trace(m, 1, forward_kwargs)
     gm._hjsym_name = type(m).__name__

@@ -19,8 +19,9 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from .._errors import ModuleFormError
+from .control import ControlLayer, ControlReadout
 
-__all__ = ["scan_controls", "is_mamba_block", "mamba_blocks", "read_mamba_block"]
+__all__ = ["scan_controls", "is_mamba_block", "mamba_blocks", "read_mamba_block", "refuse_or_read_mamba"]
 
 
 def scan_controls(A_log, x_proj_weight, dt_proj_weight, dt_proj_bias, dt_rank: int) -> dict:
@@ -61,8 +62,6 @@ class _StackRecorder(TorchFunctionMode):
 
 def read_mamba_block(m: nn.Module, dtype):
     """The ``ControlReadout`` of a mambapy ``MambaBlock`` (a copy in ``dtype``) for the ``mamba`` spec."""
-    from .control import ControlLayer, ControlReadout
-
     m = copy.deepcopy(m).to(dtype).eval()
     cfg = copy.copy(m.config)
     if getattr(cfg, "use_cuda", False):
@@ -135,3 +134,18 @@ def _checked(fn, K_of):
         return out
 
     return run
+
+
+def refuse_or_read_mamba(module: nn.Module, spec, dtype):
+    """For a module holding mambapy Mamba blocks: the block's scan for ``mamba``, a refusal naming what to pass otherwise
+    (None when the module holds none, or the spec is neither ``mamba`` nor ``ssm-selective``)."""
+    blocks = mamba_blocks(module) if isinstance(module, nn.Module) else []
+    if not blocks or spec.name not in ("mamba", "ssm-selective"):
+        return None
+    if spec.name == "ssm-selective":
+        raise ModuleFormError("a Mamba block's selective scan has an input-dependent B and the hold Delta B, not the zero-order hold "
+                              "with a fixed B of 'ssm-selective'", "check it with hjsym check mamba --module ...")
+    if not is_mamba_block(module):
+        raise ModuleFormError(f"{type(module).__name__} contains {len(blocks)} MambaBlock ({', '.join(blocks[:4])}) and other layers",
+                              f"pass one block: model.{blocks[0]}")
+    return read_mamba_block(module, dtype)

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from .._errors import ModuleFormError
 
-__all__ = ["trace", "forward_parameters", "describe", "ActivationCall", "LinearCall", "ResidualStep", "residual_steps",
+__all__ = ["trace", "forward_parameters", "describe", "pass_through", "ActivationCall", "LinearCall", "ResidualStep", "residual_steps",
            "run_recording", "ACTIVATIONS"]
 
 #: activation kind of modules, functions and tensor methods
@@ -39,6 +39,29 @@ _MUL = {operator.mul, operator.imul, torch.mul, "mul", "mul_"}
 _DIV = {operator.truediv, torch.div, "div", "div_"}
 _RANDOM = {torch.randn, torch.rand, torch.randn_like, torch.rand_like, torch.normal, torch.bernoulli, F.dropout, "normal_", "uniform_",
            "bernoulli_"}
+
+
+_SYMBOLS = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/", operator.matmul: "@", operator.neg: "-x",
+            operator.pow: "**", operator.iadd: "+=", operator.imul: "*="}
+
+
+def pass_through(gm: fx.GraphModule, target: str) -> list[fx.Node]:
+    """The computations of a traced forward besides calling submodule ``target`` and taking items of its result (empty when the
+    forward only calls it and returns what it returned)."""
+    call = [n for n in gm.graph.nodes if n.op == "call_module" and n.target == target]
+    extra = []
+    for n in gm.graph.nodes:
+        if n.op not in ("call_module", "call_function", "call_method") or n in call:
+            continue
+        if n.op == "call_function" and n.target is operator.getitem and n.args[0] in call:
+            continue
+        extra.append(n)
+    output = next(n for n in gm.graph.nodes if n.op == "output")
+    outs = output.args[0] if isinstance(output.args[0], (tuple, list)) else (output.args[0],)
+    if not call or not all(o in call or (isinstance(o, fx.Node) and o.op == "call_function" and o.target is operator.getitem
+                                         and o.args[0] in call) for o in outs):
+        extra = extra or [output]
+    return extra
 
 
 class _Tracer(fx.Tracer):
@@ -84,6 +107,9 @@ def trace(module: nn.Module, n_inputs: int = 1, forward_kwargs: dict | None = No
             f"{type(module).__name__}.forward could not be traced ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
             "avoid Python control flow on tensor values in forward, or define hjsym_controls() (see 'Bring your own network')",
         ) from None
+    for node in list(graph.nodes):  # fx asserts that fixed None arguments are None: no computation of the module's
+        if node.op == "call_function" and getattr(node.target, "__name__", "") == "_assert_is_none" and not node.users:
+            graph.erase_node(node)
     return fx.GraphModule(module, graph)
 
 
@@ -93,6 +119,9 @@ def describe(gm: fx.GraphModule, node: fx.Node) -> str:
         return f"{node.target} ({type(gm.get_submodule(node.target)).__name__})"
     if node.op == "call_function":
         name = getattr(node.target, "__name__", str(node.target))
+        symbol = _SYMBOLS.get(node.target)
+        if symbol is not None:
+            return f"{name} ({symbol})"
         mod = getattr(node.target, "__module__", "") or ""
         prefix = "torch." if mod.startswith("torch") and not mod.startswith("torch.nn") else ("F." if "functional" in mod else "")
         return f"{prefix}{name}"

@@ -29,6 +29,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
+from .._errors import SpecError
 from .fields import FAMILIES, Activation, AtomicData, Claim, Dynamics, Network, Scalar, Tensor
 
 __all__ = ["Scalar", "Tensor", "AtomicData", "Network", "Dynamics", "Claim", "Activation", "Spec", "FAMILIES"]
@@ -61,8 +62,6 @@ class Spec:
         # state=("y", "z") declares a state in parts: the names of the dynamics' fields, in order; the first is the
         # default state (as Dynamics(field=(("y", ...), ("z", ...))) alone would make it)
         if isinstance(self.state, (tuple, list)):
-            from .._errors import SpecError
-
             parts = tuple(self.state)
             fields = self.dynamics.field if self.dynamics is not None else None
             names = tuple(n for n, _ in fields) if isinstance(fields, (tuple, list)) else None

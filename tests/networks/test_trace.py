@@ -145,3 +145,33 @@ def test_errors_in_a_users_forward_are_bad_input_not_internal():
 
     with pytest.raises(ModuleFormError, match="my forward is broken.*test_trace.py"):
         hjsym.check(get("rnn").spec.__class__(**{**get("rnn").spec.__dict__, "name": "my-rnn"}), module=Broken())
+
+
+class Twice(nn.Module):
+    """A wrapper whose forward does more than its core: never checked as the core alone."""
+
+    def __init__(self, core):
+        super().__init__()
+        self.core = core
+
+    def forward(self, x):
+        out = self.core(x)
+        return 2 * (out[0] if isinstance(out, tuple) else out)
+
+
+class Through(nn.Module):
+    def __init__(self, core):
+        super().__init__()
+        self.core = core
+
+    def forward(self, x, h0=None):
+        return self.core(x, h0)
+
+
+def test_wrappers_are_traced_whatever_the_family():
+    for arch, core in (("gru", nn.GRU(3, 4)), ("lstm", nn.LSTM(3, 4)),
+                       ("softplus-mlp", nn.Sequential(nn.Linear(2, 4), nn.Softplus(beta=2.0, threshold=40), nn.Linear(4, 1)))):
+        with pytest.raises(ModuleFormError, match=r"mul \(\*\).*outside"):
+            hjsym.check(arch, module=Twice(core))
+    report = hjsym.check("gru", module=Through(nn.GRU(3, 4)), only=["forward", "costates"])
+    assert report.passed

@@ -29,6 +29,7 @@ import torch
 
 from ...codegen.adjoint_sweep import costates, layer_inputs, rollout
 from ...networks.control import read_control
+from ...networks.mamba import refuse_or_read_mamba
 from ..engine import Check, Negative, Suite, Values
 
 __all__ = ["SUITE", "Case", "evaluate", "loss_of", "SEQ_LEN", "BATCH"]
@@ -469,7 +470,9 @@ CHECKS = (
 
 
 def read(ctx, module):
-    return read_control(module, ctx.spec, ctx.dtype, ctx.forward_kwargs)
+    """torch's recurrent modules, residual stacks (by tracing), plain-torch cells, and a mambapy block's scan."""
+    mamba = refuse_or_read_mamba(module, ctx.spec, ctx.dtype)
+    return mamba if mamba is not None else read_control(module, ctx.spec, ctx.dtype, ctx.forward_kwargs)
 
 
 def _notes(ctx, nets):
