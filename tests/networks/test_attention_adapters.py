@@ -75,7 +75,7 @@ class Block(nn.Module):
         return x + self.attn(h, h, h)[0]
 
 
-@pytest.mark.parametrize("make, message", [(Doubled, "mul lie outside"), (Block, r"ln \(LayerNorm\).*outside")])
+@pytest.mark.parametrize("make, message", [(Doubled, r"mul \(\*\) lie outside"), (Block, r"ln \(LayerNorm\).*outside")])
 def test_a_module_with_more_than_attention_is_refused_naming_the_part(make, message):
     with pytest.raises(ModuleFormError, match=message):
         hjsym.check("attention", module=make())
