@@ -143,8 +143,10 @@ def _run(a: Architecture, suite: Suite, ctx: Context, module, only, negative_con
                          "module (run them without --module)")
     if ctx.dtype != torch.float64:
         notes.append(f"{str(ctx.dtype)[6:]}: every tolerance is k u S with u = {torch.finfo(ctx.dtype).eps / 2:.3g}")
-    run = lambda: run_suite(suite, ctx, nets, architecture=a.name, network=network, names=only,  # noqa: E731
-                            negative_controls=negative_controls, progress=progress, notes=notes)
+    def run():
+        return run_suite(suite, ctx, nets, architecture=a.name, network=network, names=only, negative_controls=negative_controls,
+                         progress=progress, notes=notes)
+
     if module is None:
         return run()
     report = guard_user_code(run, module)
