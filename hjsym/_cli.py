@@ -209,7 +209,7 @@ def _cmd_experiment(args) -> int:
         print(json.dumps(jsonable([{k: r[k] for k in keys} for r in results]), indent=2))
     else:
         for r in results:
-            print(f"{r['name']}: {r['verdict']} ({r['timings']['total_s']:.1f} s) - {r['measurement']}")
+            print(f"{r['name']}: {r['verdict']} ({r['timings']['total_s']:.1f} s, CPU {r['timings']['cpu_s']:.1f} s) - {r['measurement']}")
         print(f"pages: {args.out}/<name>/index.html")
     return EXIT_OK
 

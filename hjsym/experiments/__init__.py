@@ -66,9 +66,9 @@ def run_experiment(name: str, *, quick: bool = False, out=DEFAULT_OUT, mapper: M
     try:
         seeds = list(mod.SEEDS_QUICK if quick else mod.SEEDS)
         ctx = Context(quick=quick, mapper=mapper, progress=progress, seeds=seeds)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), mapper.cpu_seconds()
         result = mod.run(ctx)
-        result["timings"] = {**result.get("timings", {}), "total_s": time.perf_counter() - t0}
+        result["timings"] = {**result.get("timings", {}), "total_s": time.perf_counter() - t0, "cpu_s": mapper.cpu_seconds() - c0}
         result.update(name=mod.NAME, title=mod.TITLE, claim=mod.CLAIM, claim_tex=getattr(mod, "CLAIM_TEX", ""), quick=quick,
                       seeds=seeds, backend=mapper.backend,
                       command=command or f"hjsym experiment {mod.NAME}{' --quick' if quick else ''}")

@@ -59,6 +59,7 @@ def test_quick_run_writes_a_page_with_claim_measurement_and_verdict(quick_result
     assert summary["kind"] == "experiment" and summary["classification"] == r["verdict"] and summary["statement"]
     result = json.loads((folder / "result.json").read_text())
     assert {"config", "seeds", "timings", "provenance", "data", "rows"} <= set(result)
+    assert result["timings"]["cpu_s"] > 0 and result["timings"]["total_s"] > 0
     assert {"torch", "sympy"} <= set(result["provenance"]["versions"]) and "git_revision" in result["provenance"]
     html = (folder / "index.html").read_text()
     assert "the paper's claim" in html and "95 % CI" in html and r["verdict"] in html
@@ -223,7 +224,8 @@ def test_mapper_serial_and_local_processes_agree():
     with Mapper(workers=0) as serial, Mapper(workers=2) as procs:
         a, b = serial.map(_square, configs), procs.map(_square, configs)
     assert [r["y"] for r in a] == [r["y"] for r in b] == [k * k for k in range(5)]
-    assert all(r["_seconds"] >= 0 for r in a + b) and procs.backend == "local processes (2)"
+    assert all(r["_seconds"] >= 0 and r["_cpu_seconds"] >= 0 for r in a + b) and procs.backend == "local processes (2)"
+    assert serial.remote_cpu_seconds == 0 and procs.remote_cpu_seconds == sum(r["_cpu_seconds"] for r in b)  # CPU time of the workers counted
 
 
 def test_mapper_on_a_dask_local_cluster():
