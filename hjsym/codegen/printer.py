@@ -26,7 +26,7 @@ from .._errors import SpecError
 from ..ir import ArgSpec, BatchSum, FunctionSpec
 from ..symbolic.axes import AXES, axis_of
 from ..symbolic.matrices import InverseBase, SPDBase
-from ..symbolic.reductions import GibbsMean, GibbsWeight, Reduction
+from ..symbolic.reductions import GibbsMean, GibbsWeight, LogSumExp, Reduction
 
 __all__ = ["HJTorchPrinter", "Compiler", "BATCH", "wrap"]
 
@@ -69,6 +69,7 @@ class Compiler:
         self.extents_int: set[str] = set()  # sizes needed as Python ints (shapes, chunking)
         self.extents_tensor: set[str] = set()  # sizes used in arithmetic (0-d tensors)
         self.derived: list[tuple[str, str]] = []  # (name, code) of tensors computed from arguments
+        self.logit_uses: Counter = Counter()
         self.printer = printer if printer is not None else HJTorchPrinter(self)
 
     # ------------------------------------------------------------------ axes
@@ -156,12 +157,15 @@ class Compiler:
     def start_block(self, exprs, streamed=None):
         """New statement block: reset the memo and count repeated subexpressions (CSE)."""
         self.lines, self.memo, self.streamed = [], {}, streamed
+        self.logit_uses = Counter()  # how many reductions read each logits expression
         seen = Counter()
 
         def visit(e):
             if e.is_Atom or isinstance(e, (sp.Idx, sp.Indexed, sp.IndexedBase)):
                 return
             seen[e] += 1
+            if isinstance(e, (LogSumExp, GibbsMean, GibbsWeight)):
+                self.logit_uses[e.logits] += 1
             if seen[e] > 1:
                 return
             children = (e.function,) if isinstance(e, (sp.Sum, Reduction)) else e.args
@@ -352,7 +356,8 @@ class HJTorchPrinter(TorchPrinter):
             else:
                 groups.setdefault(m[2], []).append((term, m))
         if not any(len(g) > 1 for g in groups.values()):
-            return self._print_plain_add(expr, order)
+            fused = self._addmm(expr, groups, rest)
+            return fused if fused is not None else self._print_plain_add(expr, order)
         want = c.axes(expr)
         codes = []
         for out_axes, g in groups.items():
@@ -372,6 +377,31 @@ class HJTorchPrinter(TorchPrinter):
             codes.append(c.align(self._print_plain_add(sp.Add(*rest), order) if len(rest) > 1 else self._print(rest[0]),
                                  c.axes(sp.Add(*rest)), want))
         return " + ".join(codes)
+
+    def _addmm(self, expr, groups, rest):
+        """``bias + sum_mu L[b, mu] R[mu, j]`` as one ``torch.addmm(bias, L, R)``: the bias is added by the product.
+
+        Only for a 2-D product in the output's own axis order and a bias that is a tensor
+        broadcasting against it (a row over ``j`` or a column over ``b``).
+        """
+        c = self.c
+        want = c.axes(expr)
+        if len(groups) != 1 or not rest or len(want) != 2:
+            return None
+        ((out_axes, g),) = groups.items()
+        if len(g) != 1 or tuple(out_axes) != tuple(want):
+            return None
+        bias = sp.Add(*rest)
+        if not c.axes(bias) or not set(c.axes(bias)) <= set(want):
+            return None
+        _, (left, right, _, scale) = g[0]
+        if scale != 1:
+            left = f"{wrap(self._print(scale))} * {wrap(left)}"
+        bias_code = self._print_plain_add(bias) if bias.is_Add else self._print(bias)
+        bias_axes = c.axes(bias)
+        if bias_axes == (want[0],):
+            bias_code = f"{wrap(bias_code)}[:, None]"
+        return f"torch.addmm({bias_code}, {left}, {right})"
 
     def _matmul_term(self, term):
         """``(left code, right code, (left axis, right axis))`` when ``term`` is ``coeff * sum_mu L[x, mu] R[mu, y]``."""
@@ -715,8 +745,17 @@ class HJTorchPrinter(TorchPrinter):
             c.memo[key] = p
         return c.memo[key]
 
+    def _owned(self, z) -> bool:
+        """True when the tensor holding ``z`` is computed afresh and read by nothing else in the block."""
+        c = self.c
+        return (z not in c.cse and c.logit_uses[z] == 1 and ("lse", z) not in c.memo
+                and not isinstance(z, (sp.Indexed, sp.Symbol)) and z not in c.memo)
+
     def _print_LogSumExp(self, expr):
         z, var = expr.logits, expr.index
+        if self.c.streamed is not None and self._owned(z):
+            # a tile of logits no one else reads: shift, exponentiate and sum it in place
+            return f"_rt.logsumexp_({self._print(z)}, {self._dim(self.c.axes(z), var)})"
         return f"{self._lse(z, var)}.squeeze({self._dim(self.c.axes(z), var)})"
 
     def _print_GibbsWeight(self, expr):
