@@ -32,6 +32,11 @@ from .printer import BATCH, Compiler, _label, wrap
 __all__ = ["generate", "function_source", "program_source"]
 
 
+def _text(e) -> str:
+    """An expression as text for docstrings, in SymPy's stored term order (sorting terms costs more than the rest of code generation)."""
+    return sp.sstr(e, order="none")
+
+
 def generate(spec, latex: str = "") -> GeneratedFunction:
     """Generate and compile a :class:`~hjsym.ir.FunctionSpec` or :class:`~hjsym.ir.ProgramSpec`."""
     if isinstance(spec, ProgramSpec):
@@ -402,7 +407,7 @@ def _function_docstring(fspec: FunctionSpec, out_axes, explicit) -> str:
     doc += ["    max_chunk_bytes: memory budget of one chunk of atoms (default: hjsym's DEFAULT_CHUNK_BYTES)"]
     doc += ["    dtype, device: used when no argument is a tensor (default float64 on the CPU)"]
     doc += ["", f"Returns: {ret}, in the dtype and on the device of the tensor arguments."]
-    doc += ["", "Computes: " + sp.sstr(fspec.expr)]
+    doc += ["", "Computes: " + _text(fspec.expr)]
     text = "\n".join(doc).replace("\\", "\\\\").replace('"""', "'''")
     return '"""' + text + '\n"""'
 
@@ -423,9 +428,9 @@ def _program_docstring(ps: ProgramSpec, shapes, explicit) -> str:
     for out, shape in zip(ps.outputs, shapes):
         doc.append(f"    {out.name}: {shape}" + (" summed over the batch" if out.batch_sum else "") + (f" -- {out.doc}" if out.doc else ""))
     doc += ["", "in the dtype and on the device of the tensor arguments.", "", "Intermediates:"]
-    doc += ["    " + f"{sp.sstr(let.target)}{list(map(str, let.indices)) if let.indices else ''} = {sp.sstr(let.expr)}" for let in ps.lets]
+    doc += ["    " + f"{_text(let.target)}{list(map(str, let.indices)) if let.indices else ''} = {_text(let.expr)}" for let in ps.lets]
     doc += ["", "Computes:"]
-    doc += ["    " + f"{out.name} = {'sum over the batch of ' if out.batch_sum else ''}{sp.sstr(out.expr)}" for out in ps.outputs]
+    doc += ["    " + f"{out.name} = {'sum over the batch of ' if out.batch_sum else ''}{_text(out.expr)}" for out in ps.outputs]
     text = "\n".join(doc).replace("\\", "\\\\").replace('"""', "'''")
     return '"""' + text + '\n"""'
 
@@ -441,7 +446,7 @@ def _generate_function(fspec: FunctionSpec, latex: str = "") -> GeneratedFunctio
         source=src,
         signature=tuple({"name": a.name, "shape": a.shape_text(), "doc": a.doc} for a in fspec.args),
         returns=returns,
-        expression=sp.sstr(fspec.expr),
+        expression=_text(fspec.expr),
         doc=fspec.doc,
         latex=latex,
     )
@@ -460,7 +465,7 @@ def _generate_program(ps: ProgramSpec, latex: str = "") -> GeneratedFunction:
         source=src,
         signature=tuple({"name": a.name, "shape": a.shape_text(), "doc": a.doc} for a in ps.args),
         returns=returns,
-        expression="; ".join(f"{o.name} = {sp.sstr(o.expr)}" for o in ps.outputs),
+        expression="; ".join(f"{o.name} = {_text(o.expr)}" for o in ps.outputs),
         doc=ps.doc,
         latex=latex,
         outputs=tuple(o.name for o in ps.outputs),
