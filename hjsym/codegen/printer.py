@@ -25,6 +25,7 @@ from sympy.printing.pytorch import TorchPrinter
 from .._errors import SpecError
 from ..ir import ArgSpec, BatchSum, FunctionSpec
 from ..symbolic.axes import AXES, axis_of
+from ..symbolic.gates import DSigmoid, DTanh
 from ..symbolic.matrices import InverseBase, SPDBase
 from ..symbolic.reductions import GibbsMean, GibbsWeight, LogSumExp, Reduction
 
@@ -153,6 +154,17 @@ class Compiler:
 
     def emit(self, name: str, code: str):
         self.lines.append(f"{name} = {code}")
+
+    def named(self, code: str, prefix: str = "_t") -> str:
+        """``code`` computed once per block into a variable (e.g. a scaled operand several products read)."""
+        if _is_simple(code):
+            return code
+        key = ("code", code)
+        if key not in self.memo:
+            name = self.fresh(prefix)
+            self.emit(name, code)
+            self.memo[key] = name
+        return self.memo[key]
 
     def start_block(self, exprs, streamed=None):
         """New statement block: reset the memo and count repeated subexpressions (CSE)."""
@@ -368,7 +380,10 @@ class HJTorchPrinter(TorchPrinter):
             common = scales.pop() if len(scales) == 1 else sp.S.One
             left = ", ".join(m[0] if m[3] == common else f"{wrap(self._print(m[3]))} * {wrap(m[0])}" for _, m in g)
             right = ", ".join(m[1] for _, m in g)
-            code = f"torch.matmul(torch.cat([{left}], dim=-1), torch.cat([{right}], dim=0))"
+            # the concatenated weights do not change from step to step: concatenated once and cached
+            right_cat = (f"_rt.cat_constant([{right}], 0)" if all(BATCH not in self._right_axes(m) for _, m in g)
+                         else f"torch.cat([{right}], dim=0)")
+            code = f"torch.matmul({c.named(f'torch.cat([{left}], dim=-1)', '_cat')}, {right_cat})"
             if common != 1:
                 code = f"{wrap(self._print(common))} * {code}"
             codes.append(c.align(code if tuple(out_axes) == tuple(c.order(out_axes)) else f"{code}.transpose(0, 1)",
@@ -394,9 +409,9 @@ class HJTorchPrinter(TorchPrinter):
         bias = sp.Add(*rest)
         if not c.axes(bias) or not set(c.axes(bias)) <= set(want):
             return None
-        _, (left, right, _, scale) = g[0]
+        _, (left, right, _, scale, _) = g[0]
         if scale != 1:
-            left = f"{wrap(self._print(scale))} * {wrap(left)}"
+            left = c.named(f"{wrap(self._print(scale))} * {wrap(left)}")
         bias_code = self._print_plain_add(bias) if bias.is_Add else self._print(bias)
         bias_axes = c.axes(bias)
         if bias_axes == (want[0],):
@@ -431,7 +446,12 @@ class HJTorchPrinter(TorchPrinter):
         ca, cb = self._print(fa), self._print(fb)
         ca = ca if xa[-1] == mu else f"{wrap(ca)}.transpose(0, 1)"
         cb = cb if xb[0] == mu else f"{wrap(cb)}.transpose(0, 1)"
-        return ca, cb, (a_other, b_other), sp.Mul(*scalars)
+        return ca, cb, (a_other, b_other), sp.Mul(*scalars), tuple(xb)
+
+    @staticmethod
+    def _right_axes(m) -> tuple:
+        """Axes of the right operand of a :meth:`_matmul_term`."""
+        return m[4]
 
     # ------------------------------------------------------------------ contraction planning
     def _einsum(self, operands, want_out, scale=None) -> str:
@@ -452,7 +472,7 @@ class HJTorchPrinter(TorchPrinter):
         # 2. the scale goes on the operand with the fewest axes
         if scale is not None:
             k = min(range(len(ops)), key=lambda n: len(ops[n][1]))
-            ops[k] = (f"{wrap(scale)} * {wrap(ops[k][0])}", ops[k][1])
+            ops[k] = (c.named(f"{wrap(scale)} * {wrap(ops[k][0])}"), ops[k][1])
         # 3. sum out axes that only one operand has and the output does not keep
         ops = [self._sum_alone(op, ops, want) for op in ops]
         # 4. contract pairwise, smallest intermediate first
@@ -528,11 +548,33 @@ class HJTorchPrinter(TorchPrinter):
                 out += f" - {wrap(code)}" if neg else f" + {code}"
         return out
 
+    def _gate_backward(self, expr):
+        """``DTanh(y) * g`` / ``DSigmoid(y) * g`` as torch's fused ``tanh_backward`` / ``sigmoid_backward``
+        (one pass reading the saved gate value, as autograd's own backward does)."""
+        c = self.c
+        factors = sp.Mul.make_args(expr)
+        gates = [f for f in factors if isinstance(f, (DTanh, DSigmoid)) and c.axes(f)]
+        if len(gates) != 1:
+            return None
+        (gate,) = gates
+        rest = sp.Mul(*[f for f in factors if f is not gate])
+        want = c.axes(expr)
+        if not c.axes(rest) or c.axes(gate) != want:
+            return None
+        op = "tanh_backward" if isinstance(gate, DTanh) else "sigmoid_backward"
+        grad = c.align(self._print(rest), c.axes(rest), want)
+        if c.axes(rest) != want:
+            grad = f"{wrap(grad)}.expand_as({self._print(gate.args[0])})"
+        return f"torch.ops.aten.{op}({grad}, {self._print(gate.args[0])})"
+
     def _print_Mul(self, expr):
         c = self.c
         lit = self._number(expr)
         if lit is not None:
             return lit
+        fused = self._gate_backward(expr)
+        if fused is not None:
+            return fused
         want = c.axes(expr)
         coeff, rest = expr.as_coeff_Mul()
         factors = list(sp.Mul.make_args(rest))

@@ -36,6 +36,7 @@ __all__ = [
     "atom_slices",
     "put_rows",
     "logsumexp_",
+    "cat_constant",
     "combine_lse",
     "gibbs_chunk",
     "combine_gibbs",
@@ -229,6 +230,34 @@ def logsumexp_(z: torch.Tensor, dim: int) -> torch.Tensor:
         m.masked_fill_(torch.isinf(m), 0.0)
     z = z.sub_(m).exp_()
     return torch.log(torch.sum(z, dim)) + m.squeeze(dim)
+
+
+_CAT_CACHE: dict = {}
+_CAT_CACHE_SIZE = 16
+
+
+def cat_constant(tensors, dim: int) -> torch.Tensor:
+    """``torch.cat(tensors, dim)`` of tensors that stay the same from call to call (a cell's weights), cached.
+
+    A step program called once per time step concatenates the same weights every step; the
+    result is kept (the last few) and returned while every input is the same tensor object at
+    the same version (an in-place change bumps it). Tensors that require grad, or that a
+    ``torch.func`` transform wraps, are concatenated afresh.
+    """
+    from torch._C._functorch import is_functorch_wrapped_tensor
+
+    if (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)) or any(is_functorch_wrapped_tensor(t) for t in tensors):
+        return torch.cat(tensors, dim)
+    key = (tuple(id(t) for t in tensors), dim)
+    versions = tuple(t._version for t in tensors)
+    hit = _CAT_CACHE.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], tensors)) and hit[1] == versions:
+        return hit[2]
+    out = torch.cat(tensors, dim)
+    if len(_CAT_CACHE) >= _CAT_CACHE_SIZE:
+        _CAT_CACHE.pop(next(iter(_CAT_CACHE)))
+    _CAT_CACHE[key] = (tuple(tensors), versions, out)  # the references keep the ids from being reused
+    return out
 
 
 def atom_slices(n_atoms: int, bytes_per_atom: int, budget: int | None = None) -> Iterator[slice]:
