@@ -147,7 +147,7 @@ def _peer_rows(dtype_name: str, quick: bool) -> dict:
             else:
                 timed, compile_s["jax_jit"], value = jax_peer
                 candidates["jax_jit"] = timed
-                        diffs["jax_jit"] = float((torch.from_numpy(np.array(value())) - ref).abs().max())
+                diffs["jax_jit"] = float((torch.from_numpy(np.array(value())) - ref).abs().max())
         else:
             skipped.append("torch_compile, jax_jit (--quick)")
         for name, fn in candidates.items():
