@@ -469,8 +469,10 @@ class HJTorchPrinter(TorchPrinter):
                     ops = [op for n, op in enumerate(ops) if n not in (a, b)] + [(code, xb)]
                     merged = True
                     break
-        # 2. the scale goes on the operand with the fewest axes
-        if scale is not None:
+        # 2. the scale goes on the operand with the fewest axes; on the result when the batch is
+        #    summed out (a parameter gradient: the result is far smaller than any operand)
+        scale_result = scale is not None and BATCH not in want and any(BATCH in axes for _, axes in ops)
+        if scale is not None and not scale_result:
             k = min(range(len(ops)), key=lambda n: len(ops[n][1]))
             ops[k] = (c.named(f"{wrap(scale)} * {wrap(ops[k][0])}"), ops[k][1])
         # 3. sum out axes that only one operand has and the output does not keep
@@ -494,6 +496,8 @@ class HJTorchPrinter(TorchPrinter):
             if set(axes) != set(want):
                 raise SpecError(f"contraction produced axes {axes}, expected {want}", "report this as a bug in hjsym")
             code = f"{wrap(code)}.permute({', '.join(str(axes.index(x)) for x in want)})"
+        if scale_result:
+            code = f"{wrap(scale)} * {wrap(code)}"
         return code
 
     def _sum_alone(self, op, ops, want):

@@ -219,16 +219,20 @@ def put_rows(out, rows: slice, block: torch.Tensor, n_rows: int) -> torch.Tensor
 
 
 def logsumexp_(z: torch.Tensor, dim: int) -> torch.Tensor:
-    """``logsumexp(z, dim)`` that consumes ``z`` (a tile generated code owns): shift, exp and sum in place.
+    """``logsumexp(z, dim)`` that consumes ``z`` (a tile generated code owns): shift and exponential in place.
 
-    The shift (the maximum) is a constant of the identity ``lse(z) = m + log sum exp(z - m)``, so it
-    is taken without autograd tracking; the in-place shift and exponential then keep autograd
-    and forward-mode derivatives exact. A row of ``-inf`` gives ``-inf`` (as ``torch.logsumexp``).
+    The shift is the row maximum (``-inf`` rows are left unshifted and give ``-inf``, as
+    ``torch.logsumexp`` does). A tile that autograd or a ``torch.func`` transform tracks goes
+    through ``torch.logsumexp`` instead (its derivative is exact and needs the unmodified logits).
     """
-    with torch.no_grad():
-        m = torch.amax(z, dim, keepdim=True)
-        m.masked_fill_(torch.isinf(m), 0.0)
-    z = z.sub_(m).exp_()
+    from torch._C._functorch import is_functorch_wrapped_tensor
+
+    if z.requires_grad or is_functorch_wrapped_tensor(z):
+        return torch.logsumexp(z, dim)
+    m = torch.amax(z, dim, keepdim=True)
+    m.masked_fill_(torch.isinf(m), 0.0)
+    z.sub_(m)
+    torch.exp(z, out=z)  # the out= kernel (the in-place exp_ was measured slower)
     return torch.log(torch.sum(z, dim)) + m.squeeze(dim)
 
 
@@ -248,15 +252,17 @@ def cat_constant(tensors, dim: int) -> torch.Tensor:
 
     if (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)) or any(is_functorch_wrapped_tensor(t) for t in tensors):
         return torch.cat(tensors, dim)
-    key = (tuple(id(t) for t in tensors), dim)
-    versions = tuple(t._version for t in tensors)
+    # a view (a transposed weight) is a new object every call: key on the tensor it views and where
+    bases = tuple(t if t._base is None else t._base for t in tensors)
+    key = (tuple(id(b) for b in bases), tuple((t.data_ptr(), tuple(t.shape), t.stride(), t.dtype, t.device) for t in tensors), dim)
+    versions = tuple(t._version for t in tensors)  # views share their base's version counter
     hit = _CAT_CACHE.get(key)
-    if hit is not None and all(a is b for a, b in zip(hit[0], tensors)) and hit[1] == versions:
+    if hit is not None and all(a is b for a, b in zip(hit[0], bases)) and hit[1] == versions:
         return hit[2]
     out = torch.cat(tensors, dim)
     if len(_CAT_CACHE) >= _CAT_CACHE_SIZE:
         _CAT_CACHE.pop(next(iter(_CAT_CACHE)))
-    _CAT_CACHE[key] = (tuple(tensors), versions, out)  # the references keep the ids from being reused
+    _CAT_CACHE[key] = (bases, versions, out)  # the references keep the ids from being reused
     return out
 
 
