@@ -33,7 +33,7 @@ import os
 import tempfile
 import time
 
-from hjsym._bench import alternating, child_cpu, one_thread, run_in_subprocess
+from hjsym._bench import alternating, child_cpu, one_thread, run_in_subprocess, timeit
 
 EPS, T = 0.1, 1.0
 ROOFLINE_GOAL = 0.6
@@ -101,17 +101,8 @@ def _roofline_rates(dtype) -> tuple[float, float]:
     buf = torch.randn(2**15, generator=gen, dtype=dtype)
     dst = torch.empty_like(buf)
 
-    def best(fn, reps):
-        fn()
-        times = []
-        for _ in range(reps):
-            t0 = time.process_time()
-            fn()
-            times.append(time.process_time() - t0)
-        return min(times)
-
-    t_mm = best(lambda: torch.mm(a, b, out=out), 7)
-    t_exp = best(lambda: [torch.exp(buf, out=dst) for _ in range(200)], 7)
+    t_mm = timeit(lambda: torch.mm(a, b, out=out), repeat=7, clock=time.process_time, stat=min)
+    t_exp = timeit(lambda: [torch.exp(buf, out=dst) for _ in range(200)], repeat=7, clock=time.process_time, stat=min)
     return 2 * 1024**3 / t_mm, 200 * buf.numel() / t_exp
 
 

@@ -38,16 +38,16 @@ def bench_dir() -> Path:
     return path
 
 
-def timeit(fn, *, repeat: int = 5, warmup: int = 1) -> float:
-    """Median wall time of ``fn()`` in seconds over ``repeat`` runs, after ``warmup`` runs."""
+def timeit(fn, *, repeat: int = 5, warmup: int = 1, clock=time.perf_counter, stat=statistics.median) -> float:
+    """``stat`` (default the median) of ``fn()``'s time on ``clock`` (default wall time) over ``repeat`` runs, after ``warmup`` runs."""
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        times.append(clock() - t0)
+    return stat(times)
 
 
 def alternating(candidates: dict, *, rounds: int = 5, setup: dict | None = None) -> dict[str, float]:
