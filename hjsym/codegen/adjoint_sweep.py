@@ -48,6 +48,12 @@ def _call(fn, values: dict, checked: bool = True) -> dict:
     return dict(zip(fn.outputs, out))
 
 
+def _as_tensor(h, like: dict):
+    """The step size as a 0-d tensor of the states' dtype, once (not converted again at every step)."""
+    ref = next(iter(like.values()))
+    return h if isinstance(h, torch.Tensor) else torch.tensor(float(h), dtype=ref.dtype, device=ref.device)
+
+
 @torch.no_grad()
 def rollout(fns: dict, spec, layer, x, s0: dict, h: float, n_steps: int | None = None) -> Trajectory:
     """Run the generated ``forward_step`` from ``s0`` over ``x`` (or ``n_steps`` steps with no input).
@@ -60,6 +66,7 @@ def rollout(fns: dict, spec, layer, x, s0: dict, h: float, n_steps: int | None =
     K = x.shape[0] if x is not None else n_steps
     states, saved = [dict(s0)], []
     stacked: dict = {}
+    h = _as_tensor(h, s0)
     for k in range(K):
         values = {**layer.controls_at(k), **states[-1], dyn.step_size: h}
         if x is not None:
@@ -106,6 +113,7 @@ def costates(fns: dict, spec, layer, traj: Trajectory, h: float, final_seed: dic
         return {q: p[q] + add[q] if q in add else p[q] for q in p}
 
     p = seeded(K, {q: final_seed[q] for q in traj.states[0]})
+    h = _as_tensor(h, traj.states[0])
     out_costates = [None] * (K + 1)
     out_costates[K] = p
     grads = None if shared else [None] * K

@@ -359,6 +359,9 @@ class HJTorchPrinter(TorchPrinter):
         (The costate of a gated cell sums one product per gate: ``sum_g abar_g U_g``.)
         """
         c = self.c
+        lerp = self._lerp(expr)
+        if lerp is not None:
+            return lerp
         groups: dict = {}
         rest = []
         for term in expr.args:
@@ -392,6 +395,40 @@ class HJTorchPrinter(TorchPrinter):
             codes.append(c.align(self._print_plain_add(sp.Add(*rest), order) if len(rest) > 1 else self._print(rest[0]),
                                  c.axes(sp.Add(*rest)), want))
         return " + ".join(codes)
+
+    def _lerp(self, expr):
+        """``a - h a + h (b1 + b2 ...)`` (a gated or explicit Euler step, and its costate) as ``torch.lerp(a, b, h)``.
+
+        One fused pass instead of a scaling, a negation and three additions; ``h`` is a scalar.
+        """
+        c = self.c
+        want = c.axes(expr)
+        if not want:
+            return None
+        split = []
+        for term in expr.args:
+            coeff, rest = term.as_coeff_Mul()
+            factors = sp.Mul.make_args(rest)
+            scalar = coeff * sp.Mul(*[f for f in factors if not c.axes(f)])
+            tensor = sp.Mul(*[f for f in factors if c.axes(f)])
+            split.append((scalar, tensor))
+        for scalar, a in split:
+            if scalar != 1 or c.axes(a) != want:
+                continue
+            minus = [s for s, t in split if t == a and s != 1]
+            if len(minus) != 1 or not c.axes(a):
+                continue
+            h = -minus[0]
+            if h.is_number or c.axes(h):
+                continue
+            others = [(s / h, t) for s, t in split if t != a]  # b = sum of r t over the terms r h t
+            if not others or not all(r.is_number for r, _ in others):
+                continue
+            b = sp.Add(*[r * t for r, t in others])
+            if c.axes(b) != want:
+                return None
+            return f"torch.lerp({self._print(a)}, {self._print(b)}, {self._print(h)})"
+        return None
 
     def _addmm(self, expr, groups, rest):
         """``bias + sum_mu L[b, mu] R[mu, j]`` as one ``torch.addmm(bias, L, R)``: the bias is added by the product.
