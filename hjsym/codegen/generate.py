@@ -25,7 +25,7 @@ from .._errors import SpecError
 from ..ir import ArgSpec, BatchSum, FunctionSpec, Output, ProgramSpec
 from ..symbolic.axes import AXES, axis_of
 from ..symbolic.reductions import GibbsMean, LogSumExp, ReduceMax, ReduceMin, Reduction, TopGap
-from .generated import GeneratedFunction
+from .generated import GeneratedFunction, compile_function
 from .hoist import hoist_logits
 from .printer import BATCH, Compiler, _label, wrap
 
@@ -449,6 +449,7 @@ def _generate_function(fspec: FunctionSpec, latex: str = "") -> GeneratedFunctio
         expression=_text(fspec.expr),
         doc=fspec.doc,
         latex=latex,
+        _fn=compile_function(src, fspec.name),  # compiled now: a code generator error surfaces at derive time
     )
 
 
@@ -468,5 +469,6 @@ def _generate_program(ps: ProgramSpec, latex: str = "") -> GeneratedFunction:
         expression="; ".join(f"{o.name} = {_text(o.expr)}" for o in ps.outputs),
         doc=ps.doc,
         latex=latex,
+        _fn=compile_function(src, ps.name),
         outputs=tuple(o.name for o in ps.outputs),
     )
