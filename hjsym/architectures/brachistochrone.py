@@ -25,7 +25,7 @@ SPEC = Spec(
         Scalar("y", doc="depth below the start (the unknown curve), > 0"),
         Scalar("yp", positive=False, latex="y'", doc="slope dy/dx of the curve"),
         Scalar("g", doc="gravitational acceleration"),
-        Scalar("theta", latex=r"\theta", doc="parameter of the cycloid (rolling angle)"),
+        Scalar("theta", positive=False, latex=r"\theta", doc="parameter of the cycloid (rolling angle, 0 at the start)"),
         Scalar("a", doc="radius of the rolling circle of the cycloid"),
     ),
     functional=Functional("sqrt((1 + yp**2) / (2 * g * y))", variable="x", unknowns=(("y", "yp"),), parametric=("theta", "a")),

@@ -22,13 +22,14 @@ from torch.func import functional_call
 from ...networks.mean_field import ACTIVATIONS, mean_field_target, read_mean_field
 from ..engine import Case, Check, Negative, Operator, RouteB, Suite
 
-__all__ = ["SUITE", "N_DATA", "PARAMETERS"]
+__all__ = ["SUITE", "N_DATA", "PARAMETERS", "data_cases", "NeuronGradients", "Velocity"]
 
 N_DATA = 64
 PARAMETERS = ("a", "w", "b")
 
 
-def _data(ctx, net):
+def data_cases(ctx, net):
+    """The data batch of the checks: x uniform on [-1, 1]^d, y the target plus 0.1 N(0, 1) (seeded)."""
     gen = ctx.gen(70_000 + net.readout.d)
     x = 2 * torch.rand(N_DATA, net.readout.d, generator=gen, dtype=ctx.dtype) - 1
     y = mean_field_target(x) + 0.1 * torch.randn(N_DATA, generator=gen, dtype=ctx.dtype)
@@ -88,9 +89,9 @@ class Velocity(RouteB):
 
 CHECKS = (
     Check("network", "f(x) = (1/m) sum_i a_i sigma(w_i . x + b_i): the module is the integral over its neuron measure",
-          "measure-network:4", Forward(), Network(), cases=_data, negative=Negative("activations")),
+          "measure-network:4", Forward(), Network(), cases=data_cases, negative=Negative("activations")),
     Check("velocity", "derived velocity field v(theta_i) = -m x autograd gradient of the loss at every neuron",
-          "finite-width-gradient:1", NeuronGradients(), Velocity(), cases=_data, rounding="autograd", negative=Negative("activations"),
+          "finite-width-gradient:1", NeuronGradients(), Velocity(), cases=data_cases, rounding="autograd", negative=Negative("activations"),
           ),
 )
 
