@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install hjsym with its test extras and the experiments' extras (scikit-learn, dask).
+# Create .venv and install hjsym with its test extras and the experiments' extras (scikit-learn, dask, POT).
 # On a machine without an NVIDIA GPU it installs a CPU build of torch (the default PyPI wheel
 # on Linux is a multi-GB CUDA build). Idempotent: a second run only checks the installation.
 set -euo pipefail
@@ -21,5 +21,5 @@ if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
             || "$VPY" -m pip install --quiet "torch==2.13.0"
     fi
 fi
-"$VPY" -m pip install --quiet -e ".[test,experiments,dask]"
+"$VPY" -m pip install --quiet -e ".[test,experiments,dask,ot]"
 echo "setup: $("$VPY" -c 'import torch, sympy; print(f"torch {torch.__version__}, sympy {sympy.__version__}")')"
