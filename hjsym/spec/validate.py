@@ -141,17 +141,9 @@ def validate_spec(self) -> "SymbolicSpec":
     if not isinstance(self.passes, tuple) or not all(isinstance(p, str) for p in self.passes):
         problem(f"passes {self.passes!r} is not a tuple of names", "write passes=('entropy', ...); the derivation checks the names")
     for act in self.activations:
-        if not isinstance(act, Activation):
-            problem(f"activation {act!r} is not an hjsym.Activation", "declare activations with Activation(name, output)")
-            continue
-        var = sym.scalar_decl.get(act.variable)
-        if var is None or var.positive:
-            problem(f"activation {act.name!r}: its variable {act.variable!r} is not a declared real scalar",
-                    f"declare Scalar({act.variable!r}, positive=False)")
-            continue
-        if act.name in sym.activations:
+        if isinstance(act, Activation) and act.name in sym.activations:
             problem(f"activation {act.name!r} is declared twice", "give every activation one name")
-        expr = parsed(act.output, f"activation {act.name!r}", needs={act.variable})
+        expr = _activation(act, sym, parsed, problem)
         if expr is not None:
             sym.activations[act.name] = expr
 
@@ -239,6 +231,19 @@ def _validate_dynamics(self, sym: "SymbolicSpec", parsed, problem, used: set) ->
                 problem(f"claim {claim.title!r}: the two sides have different free axes", "compare expressions of the same shape")
             else:
                 sym.claims.append((claim, lhs, rhs))
+
+
+def _activation(act, sym: "SymbolicSpec", parsed, problem):
+    """The parsed ``sigma(z)`` of an :class:`Activation` whose variable is a declared real scalar (None after a problem)."""
+    if not isinstance(act, Activation):
+        problem(f"activation {act!r} is not an hjsym.Activation", "declare activations with Activation(name, output)")
+        return None
+    var = sym.scalar_decl.get(act.variable)
+    if var is None or var.positive:
+        problem(f"activation {act.name!r}: its variable {act.variable!r} is not a declared real scalar",
+                f"declare Scalar({act.variable!r}, positive=False)")
+        return None
+    return parsed(act.output, f"activation {act.name!r}", needs={act.variable})
 
 
 def _has_state(spec) -> bool:
@@ -335,17 +340,7 @@ def _validate_variational(self, sym: "SymbolicSpec", parsed, problem, used: set)
         out["preactivation"] = parsed(part.preactivation, "mean_field preactivation", needs={self.state})
         out["readout"] = parsed(part.readout, "mean_field readout")
         out["loss"] = parsed(part.loss, "mean_field loss", needs={part.output, part.target})
-        acts = {}
-        for act in part.activations:
-            if not isinstance(act, Activation):
-                problem(f"mean_field activation {act!r} is not an hjsym.Activation", "declare it with Activation(name, 'tanh(z)')")
-                continue
-            var = sym.scalar_decl.get(act.variable)
-            if var is None or var.positive:
-                problem(f"activation {act.name!r}: its variable {act.variable!r} is not a declared real scalar",
-                        f"declare Scalar({act.variable!r}, positive=False)")
-                continue
-            acts[act.name] = parsed(act.output, f"activation {act.name!r}", needs={act.variable})
+        acts = {act.name: expr for act in part.activations if (expr := _activation(act, sym, parsed, problem)) is not None}
         if not acts:
             problem("mean_field has no activations", "give activations=(Activation('tanh', 'tanh(z)'),)")
         out["activations"] = acts
