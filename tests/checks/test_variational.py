@@ -77,3 +77,11 @@ def test_a_users_mean_field_network_is_read_and_a_wrong_form_refused():
         hjsym.check("mean-field", module=torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1)))
     with pytest.raises(ModuleFormError, match="ntk"):
         hjsym.check("mean-field", module=MeanFieldNet(2, 8, "tanh", scaling="ntk"))
+
+
+def test_a_module_is_refused_where_every_check_builds_its_own_computation():
+    from hjsym import InputError
+    from hjsym.networks.variational import TravelTime
+
+    with pytest.raises(InputError, match="build their own computations"):
+        hjsym.check("brachistochrone", module=TravelTime((1.0, 1.0)))
