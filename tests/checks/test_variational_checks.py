@@ -12,7 +12,7 @@ from hjsym import ModuleFormError
 from hjsym.checks.api import context
 from hjsym.checks.engine import Network, run_check
 from hjsym.networks.mean_field import MeanFieldNet
-from tests.helpers import assert_all_pass_and_controls_fail
+from helpers import assert_all_pass_and_controls_fail
 
 NAMES = {
     "brachistochrone": ("cycloid_minimiser", "cycloid_time", "cycloid_fastest"),
