@@ -29,6 +29,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
+from .._errors import SpecError
 from .fields import FAMILIES, Activation, AtomicData, Claim, Dynamics, Functional, GradientFlow, MeanField, Network, Scalar, Tensor
 
 __all__ = ["Scalar", "Tensor", "AtomicData", "Network", "Dynamics", "Claim", "Activation", "Functional", "GradientFlow",
@@ -45,7 +46,7 @@ class Spec:
     hamiltonian: str | None = None
     viscosity: str = "0"
     summary: str = ""
-    state: str = "x"
+    state: str = "x"  # or ("y", "z"): a state in parts, one per field of the dynamics
     costate: str = "p"
     time: str = "t"
     diffusion: str | None = None
@@ -65,6 +66,18 @@ class Spec:
     def variational(self):
         """The variational part of the spec (one of ``functional``, ``gradient_flow``, ``mean_field``), or None."""
         return self.functional or self.gradient_flow or self.mean_field
+
+    def __post_init__(self):
+        # state=("y", "z") declares a state in parts: the names of the dynamics' fields, in order; the first is the
+        # default state (as Dynamics(field=(("y", ...), ("z", ...))) alone would make it)
+        if isinstance(self.state, (tuple, list)):
+            parts = tuple(self.state)
+            fields = self.dynamics.field if self.dynamics is not None else None
+            names = tuple(n for n, _ in fields) if isinstance(fields, (tuple, list)) else None
+            if not parts or not all(isinstance(n, str) for n in parts) or names != parts:
+                raise SpecError(f"spec {self.name!r}: state={parts!r} does not name the parts of the dynamics' field {names!r}",
+                                "give dynamics=Dynamics(field=((part, F_part), ...)) with the same names, in the same order")
+            object.__setattr__(self, "state", parts[0])
 
     def key(self) -> str:
         """A stable hash of everything the derivation reads."""
