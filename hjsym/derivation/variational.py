@@ -127,7 +127,7 @@ def euler_lagrange_step(d):
         "euler-lagrange",
         "Euler-Lagrange equation (checked against SymPy's euler_equations)",
         tuple(eq(m, 0) for m in mine) + tuple(eq(Tex(r"\frac{\delta J}{\delta y} - \mathrm{EL}_{\mathrm{SymPy}}"), x) for x in diffs),
-        "an extremal makes the first variation vanish for every h, so F_y - D_x F_y' = 0; sympy.calculus.euler.euler_equations "
+        "an extremal makes the first variation vanish for every h, so F_y - D_x F_y' = 0; SymPy's own euler_equations "
         "(an independent implementation on functions y(x)) gives the same equation: their difference simplifies to zero",
         ("first-variation",),
         "verified" if ok else "failed",
