@@ -14,7 +14,44 @@ from torch import nn
 
 from .. import _cache
 
-__all__ = ["train_regression", "cached_training", "seeded"]
+__all__ = ["train_regression", "cached_training", "seeded", "Adam"]
+
+
+class Adam:
+    """``torch.optim.Adam`` with its defaults on CPU tensors (``foreach=False``), step for step the same numbers.
+
+    The reference networks train with this instead of ``torch.optim`` because constructing any
+    ``torch.optim`` optimizer imports ``torch._dynamo`` (about a CPU-second, most of a cold
+    ``hjsym check``'s start-up beyond torch itself). The update is torch's single-tensor Adam
+    (``betas=(0.9, 0.999)``, ``eps=1e-8``, no weight decay), operation for operation, so the trained
+    weights are bit-identical (``tests/networks/test_training.py``).
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params = [p for p in params]
+        self.lr, self.betas, self.eps = float(lr), betas, float(eps)
+        self.n = 0
+        self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        beta1, beta2 = self.betas
+        self.n += 1
+        step_size = self.lr / (1 - beta1**self.n)
+        bias_correction2_sqrt = (1 - beta2**self.n) ** 0.5
+        for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq):
+            if p.grad is None:
+                continue
+            grad = p.grad
+            m.lerp_(grad, 1 - beta1)
+            v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            denom = (v.sqrt() / bias_correction2_sqrt).add_(self.eps)
+            p.addcdiv_(m, denom, value=-step_size)
 
 
 @contextlib.contextmanager
@@ -36,7 +73,7 @@ def train_regression(key: str, make, target, d: int, *, steps: int, seed: int, d
     def fit(model, gen):
         x = 2 * torch.rand(n_train, d, generator=gen, dtype=dtype) - 1
         y = target(x)
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        opt = Adam(model.parameters(), lr=lr)
         for _ in range(steps):
             opt.zero_grad()
             loss = torch.mean((model(x).reshape(y.shape) - y) ** 2)
