@@ -22,7 +22,7 @@ from ..symbolic.magnitude import magnitude
 from ..symbolic.reductions import LogSumExp
 
 # the pass modules register themselves on import (hjsym.derivation.passes)
-from . import activations, anisotropic, diagram, gibbs, hamilton_jacobi, network, pontryagin, semigroup  # noqa: F401
+from . import activations, anisotropic, diagram, gibbs, hamilton_jacobi, network, pontryagin, semigroup, training  # noqa: F401
 from .derivation import STATUSES, Classification, Derivation, Step
 from .passes import check_requested, pipeline
 

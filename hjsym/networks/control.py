@@ -280,6 +280,8 @@ def read_control(module: nn.Module, spec, dtype=torch.float64) -> ControlReadout
         return _read_torch_recurrent(_only(m, torch_kind, name), spec, dtype)
     if name == "resnet":
         return _read_resnet(m, spec)
+    if hasattr(m, "blocks") and isinstance(getattr(m, "hjsym_controls", lambda: {})(), (list, tuple)):
+        return _read_blocks(m, spec)
     return _read_cell(m, spec)
 
 
@@ -419,6 +421,33 @@ def _recurrent_map(arch: str, H: int, bias: bool):
 
 
 # ----------------------------------------------------------------------------- residual MLP
+def _block_runs(m: nn.Module, blocks, part: str):
+    """``(forward, stepwise)`` of a module applying ``blocks`` in turn to its state (``s = s + h * block(s)``).
+
+    ``stepwise`` is the module's own forward pass with the input of every block recorded (the states s_k).
+    """
+    depth = len(blocks)
+
+    def forward(x, s0):
+        out = m(s0[0][part])
+        return None, [{part: out}]
+
+    def stepwise(x, s0):
+        seen = []
+        hooks = [blk.register_forward_pre_hook(lambda mod, args: seen.append(args[0])) for blk in blocks]
+        try:
+            out = m(s0[0][part])
+        finally:
+            for hk in hooks:
+                hk.remove()
+        if len(seen) != depth:
+            raise ModuleFormError(f"{type(m).__name__}.forward called its blocks {len(seen)} times for {depth} blocks",
+                                  "apply every block once, in order: s = s + h * block(s)")
+        return [[{part: t} for t in seen[1:] + [out]]]
+
+    return forward, stepwise
+
+
 def _read_resnet(m: nn.Module, spec) -> ControlReadout:
     blocks = getattr(m, "blocks", None)
     if blocks is None:
@@ -460,25 +489,7 @@ def _read_resnet(m: nn.Module, spec) -> ControlReadout:
 
     layer = ControlLayer(params, param_map)
     width = linears_all[0][0].in_features
-
-    def forward(x, s0):
-        out = m(s0[0]["s"])
-        return None, [{"s": out}]
-
-    def stepwise(x, s0):
-        """The module's own forward pass, with the input of every block recorded (the states s_k)."""
-        seen = []
-        hooks = [blk.register_forward_pre_hook(lambda mod, args: seen.append(args[0])) for blk in blocks]
-        try:
-            out = m(s0[0]["s"])
-        finally:
-            for hk in hooks:
-                hk.remove()
-        if len(seen) != depth:
-            raise ModuleFormError(f"{type(m).__name__}.forward called its blocks {len(seen)} times for {depth} blocks",
-                                  "apply every block once, in order: s = s + h * block(s)")
-        return [[{"s": t} for t in seen[1:] + [out]]]
-
+    forward, stepwise = _block_runs(m, blocks, "s")
     desc = f"{type(m).__name__}(width={width}, hidden={linears_all[0][0].out_features}, depth={depth}, h={h:g})"
     param_paths = {}
     for n, blk in enumerate(blocks):
@@ -490,6 +501,54 @@ def _read_resnet(m: nn.Module, spec) -> ControlReadout:
 
 
 # ----------------------------------------------------------------------------- plain-torch cells
+def _controls_map(m: nn.Module):
+    """The differentiable map from ``m``'s parameters to ``m.hjsym_controls()`` (a dict, or a list of dicts: one per step)."""
+
+    def param_map(p):
+        saved = {n: getattr_path(m, n) for n in p}
+        try:
+            for n, t in p.items():
+                set_path(m, n, t)
+            out = m.hjsym_controls()
+            return [dict(c) for c in out] if isinstance(out, (list, tuple)) else dict(out)
+        finally:
+            for n, t in saved.items():
+                set_path(m, n, t)
+
+    return param_map
+
+
+def _read_blocks(m: nn.Module, spec) -> ControlReadout:
+    """A depth-indexed system: ``m.blocks`` applied as ``s = s + h * block(s)`` with ``m.hjsym_controls()`` one dict per block.
+
+    The controls of every step are the spec's (``theta_k``, ``b_k``, ...), read through ``hjsym_controls()``
+    (differentiable in the parameters); the step size is the attribute named as the spec's (``h``).
+    """
+    dyn = spec.dynamics
+    parts = tuple(n for n, _ in dyn.state_fields(spec.state))
+    if len(parts) != 1 or dyn.inputs:
+        raise ModuleFormError(f"{spec.name!r} is not a depth-indexed system with one state and no per-step input",
+                              "use a module of the spec's own form")
+    params = {n: p.detach() for n, p in m.named_parameters()}
+    _check_finite(params, type(m).__name__)
+    layer = ControlLayer(params, _controls_map(m))
+    blocks = m.blocks
+    if len(layer.controls) != len(blocks):
+        raise ModuleFormError(f"{type(m).__name__}.hjsym_controls() returns {len(layer.controls)} steps for {len(blocks)} blocks",
+                              "return one dict of controls per block, in order")
+    want = sorted(c for c in dyn.controls if c != dyn.step_size)
+    for k, c in enumerate(layer.controls):
+        if sorted(c) != want:
+            raise ModuleFormError(f"{type(m).__name__}.hjsym_controls()[{k}] has {sorted(c)}, the spec's controls are {want}",
+                                  "return exactly the spec's controls for every block")
+    h = float(getattr(m, dyn.step_size, 1.0))
+    part = parts[0]
+    width = next(v.shape[0] for v in layer.controls[0].values() if isinstance(v, torch.Tensor) and v.dim() >= 1)
+    forward, stepwise = _block_runs(m, blocks, part)
+    desc = f"{type(m).__name__}(width={width}, depth={len(blocks)}, {dyn.step_size}={h:g})"
+    return ControlReadout(m, [layer], h, parts, part, width, None, len(blocks), desc, forward, stepwise, [], {0: {n: n for n in params}})
+
+
 def _read_cell(m: nn.Module, spec) -> ControlReadout:
     """A plain-torch cell: ``forward(x (B, K, n_x), s0 (B, d)) -> states (B, K, d)``.
 
@@ -507,16 +566,7 @@ def _read_cell(m: nn.Module, spec) -> ControlReadout:
     own = dict(m.named_parameters())
     if hasattr(m, "hjsym_controls"):
         params = {n: p.detach() for n, p in own.items()}
-
-        def param_map(p):
-            saved = {n: getattr_path(m, n) for n in p}
-            try:
-                for n, t in p.items():
-                    set_path(m, n, t)
-                return dict(m.hjsym_controls())
-            finally:
-                for n, t in saved.items():
-                    set_path(m, n, t)
+        param_map = _controls_map(m)
     else:
         missing = [c for c in ctrl if c not in own]
         if missing:

@@ -29,9 +29,9 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
-from .fields import FAMILIES, Activation, AtomicData, Claim, Dynamics, Network, Scalar, Tensor
+from .fields import FAMILIES, Activation, AtomicData, Claim, Dynamics, Network, Scalar, Tensor, Training
 
-__all__ = ["Scalar", "Tensor", "AtomicData", "Network", "Dynamics", "Claim", "Activation", "Spec", "FAMILIES"]
+__all__ = ["Scalar", "Tensor", "AtomicData", "Network", "Dynamics", "Training", "Claim", "Activation", "Spec", "FAMILIES"]
 
 @dataclass(frozen=True)
 class Spec:

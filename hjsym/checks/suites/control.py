@@ -31,7 +31,7 @@ from ...codegen.adjoint_sweep import costates, layer_inputs, rollout
 from ...networks.control import read_control
 from ..engine import Check, Negative, Suite, Values
 
-__all__ = ["SUITE", "Case", "evaluate", "loss_of", "SEQ_LEN", "BATCH"]
+__all__ = ["SUITE", "Case", "evaluate", "loss_of", "state_scales", "costate_scales", "SEQ_LEN", "BATCH"]
 
 SEQ_LEN, BATCH = 20, 4
 
@@ -105,8 +105,17 @@ def route_a(case: Case, module_readout, loss: Loss):
     x = None if case.x is None else case.x.clone().requires_grad_(True)
     s0 = [{p: t.clone().requires_grad_(True) for p, t in layer.items()} for layer in case.s0]
     params = [(n, p) for n, p in r.module.named_parameters()]
-    for _, p in params:
+    frozen = [p for _, p in params if not p.requires_grad]
+    for p in frozen:  # every parameter's gradient is compared, frozen ones too; the flags are restored below
         p.requires_grad_(True)
+    try:
+        _route_a(case, r, loss, x, s0, params)
+    finally:
+        for p in frozen:
+            p.requires_grad_(False)
+
+
+def _route_a(case: Case, r, loss: Loss, x, s0, params):
     outputs, finals = r.forward(x, s0)
     phi = loss(outputs, finals)
     wrt = [t for layer in s0 for t in layer.values()] + [p for _, p in params] + ([x] if x is not None else [])
@@ -167,11 +176,15 @@ def route_b(case: Case, fns, spec, loss: Loss):
     case.param_grads_b = [layer.pullback(b.grads) for layer, b in zip(r.layers, backs)]
 
 
-def evaluate(label, readout, spec, fns, dtype, seed, route_a_readout=None) -> Case:
-    """Both routes for one network: route B on ``readout``'s weights, route A on ``route_a_readout`` (default: the same)."""
-    x, s0 = _inputs(readout, seed, dtype)
-    case = Case(label, readout, x, s0)
-    loss = loss_of(seed)
+def evaluate(label, readout, spec, fns, dtype, seed, route_a_readout=None, loss=None, s0=None) -> Case:
+    """Both routes for one network: route B on ``readout``'s weights, route A on ``route_a_readout`` (default: the same).
+
+    ``loss`` (default: the seeded :class:`Loss`) is ``Phi(outputs, finals)``; ``s0`` (default: seeded random states, one
+    dict of ``(B, d)`` parts per layer) the initial states, e.g. a training set.
+    """
+    x, s0_random = _inputs(readout, seed, dtype)
+    case = Case(label, readout, x, s0_random if s0 is None else s0)
+    loss = loss_of(seed) if loss is None else loss
     route_b(case, fns, spec, loss)
     route_a(case, readout if route_a_readout is None else route_a_readout, loss)
     return case
@@ -201,7 +214,7 @@ def _sizes(states: list[dict]) -> torch.Tensor:
     return torch.stack([torch.stack([v.detach().abs().double().amax(-1) for v in st.values()]).amax(0) for st in states])
 
 
-def _state_scales(c: Case):
+def state_scales(c: Case):
     """Per layer, per step k: ``(B, 1)`` sizes of the terms the state s_k went through.
 
     Every step adds the terms of ``s + h F(s, x)``: matrix-vector products of size up to the gain times ``|s|``
@@ -222,7 +235,7 @@ def _state_scales(c: Case):
     return out
 
 
-def _costate_scales(c: Case):
+def costate_scales(c: Case):
     """Per layer, per step k: ``(B, 1)`` sizes of the terms the costate p_k went through (from p_K down to k)."""
     out, above = [None] * len(c.backs), None
     for l in range(len(c.backs) - 1, -1, -1):
@@ -251,7 +264,7 @@ def _forward(ctx, nets):
     out = []
     for net in nets:
         c = _case(ctx, net)
-        scales = _state_scales(c)
+        scales = state_scales(c)
         if c.outputs_a is not None:
             out += _values([c.outputs_a], [c.outputs_b], [scales[-1][1:].expand_as(c.outputs_a)])
         for l, (fa, fb) in enumerate(zip(c.finals_a, c.finals_b)):
@@ -277,15 +290,15 @@ def _every_step(route_a, route_b, scales):
     return evaluate
 
 
-_hidden_states = _every_step(lambda c: c.states_a, lambda c: [tr.states for tr in c.trajs], _state_scales)
-_costates = _every_step(lambda c: c.costates_a, lambda c: [b.costates for b in c.backs], _costate_scales)
+_hidden_states = _every_step(lambda c: c.states_a, lambda c: [tr.states for tr in c.trajs], state_scales)
+_costates = _every_step(lambda c: c.costates_a, lambda c: [b.costates for b in c.backs], costate_scales)
 
 
 def _initial_state(ctx, nets):
     out = []
     for net in nets:
         c = _case(ctx, net)
-        scales = _costate_scales(c)
+        scales = costate_scales(c)
         for l, ga in enumerate(c.initial_grad_a):
             for p in sorted(ga):
                 out += _values([ga[p]], [c.backs[l].costates[0][p]], [scales[l][0].expand_as(ga[p])])
@@ -313,7 +326,7 @@ def _inputs_grad(ctx, nets):
         if c.input_grad_a is None:
             continue
         b = torch.stack([g[name] for g in c.backs[0].input_grads])
-        scales = _costate_scales(c)
+        scales = costate_scales(c)
         g = _gain(c.readout.layers[0])
         per_step = g * torch.stack(scales[0][1:].squeeze(-1).unbind(0))  # (K, B): the costate a step's input gradient reads
         out += _values([c.input_grad_a], [b], [per_step[..., None].expand_as(b)])
