@@ -43,6 +43,9 @@ import math
 import sympy as sp
 import torch
 
+from ..derivation.pontryagin import flatten_sums
+from ..symbolic.axes import ATOM, HIDDEN, bound_index, free_index
+from ..symbolic.calculus import canonical
 from ._stats import combine, fit_slope, mean_ci, verdict
 
 NAME = "attention-width"
@@ -71,10 +74,6 @@ def derive_limit() -> dict:
     (the same for ``K``, independent): every weight appears twice, so its one pairing gives the
     expectation (Isserlis). Returns the derived expressions and whether each equals the stated form.
     """
-    from ..derivation.pontryagin import flatten_sums
-    from ..symbolic.axes import ATOM, HIDDEN, bound_index, free_index
-    from ..symbolic.calculus import canonical
-
     n = HIDDEN.extent  # the width
     a, a2, b, b2, c, c2 = (bound_index(HIDDEN, r) for r in range(6))
     i, j, k, l = (free_index(ATOM, r) for r in range(4))  # tokens (the keys are the atoms)
