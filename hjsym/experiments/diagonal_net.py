@@ -125,6 +125,12 @@ def problems(seed: int, count: int):
     return X, torch.einsum("bnd,bd->bn", X, w), w
 
 
+def _curvature(m: DiagonalNetwork, X, g) -> torch.Tensor:
+    """``(B,)`` the step scale ``max(lambda_max(K), max |g|)``, ``K = X diag(u^2 + v^2) X^T / n`` the tangent kernel."""
+    kernel = torch.einsum("bnd,bd,bmd->bnm", X, m.u ** 2 + m.v ** 2, X) / X.shape[1]
+    return torch.maximum(torch.linalg.eigvalsh(kernel)[:, -1], g.abs().amax(-1))
+
+
 def train_flow(alpha: float, X, y, steps: int) -> tuple[torch.Tensor, DiagonalNetwork]:
     """Route A: the gradient flow of the real network by its exponential Euler scheme (see the module docstring)."""
     m = DiagonalNetwork(alpha, X.shape[0], X.shape[2])
@@ -136,8 +142,7 @@ def train_flow(alpha: float, X, y, steps: int) -> tuple[torch.Tensor, DiagonalNe
         with torch.no_grad():
             g = gu / m.u  # dL/dw (dL/du = u dL/dw, dL/dv = -v dL/dw)
             if it % EIG_EVERY == 0:
-                kernel = torch.einsum("bnd,bd,bmd->bnm", X, m.u ** 2 + m.v ** 2, X) / n
-                lam = torch.linalg.eigvalsh(kernel)[:, -1]
+                lam = _curvature(m, X, torch.zeros_like(g))
             eta = 0.5 / torch.maximum(lam, g.abs().amax(-1))
             m.u.mul_(torch.exp(-eta[:, None] * g))
             m.v.mul_(torch.exp(eta[:, None] * (-gv / m.v)))
@@ -154,9 +159,7 @@ def train_gd(alpha: float, X, y, fraction: float, steps: int) -> torch.Tensor:
         gu, gv = torch.autograd.grad(loss, [m.u, m.v])
         with torch.no_grad():
             if it % EIG_EVERY == 0:
-                kernel = torch.einsum("bnd,bd,bmd->bnm", X, m.u ** 2 + m.v ** 2, X) / n
-                g = gu / m.u
-                opt_lr = fraction * 2 / torch.maximum(torch.linalg.eigvalsh(kernel)[:, -1], g.abs().amax(-1))
+                opt_lr = fraction * 2 / _curvature(m, X, gu / m.u)
             m.u.sub_(opt_lr[:, None] * gu)
             m.v.sub_(opt_lr[:, None] * gv)
     return m.w.detach()

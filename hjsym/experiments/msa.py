@@ -40,6 +40,7 @@ import time
 import torch
 from torch.func import functional_call, grad, hessian, jacrev
 
+from .._errors import InputError
 from ..codegen.adjoint_sweep import costates, rollout
 from ..codegen.pipeline import load_functions
 from ..networks.control import ResidualMLP, read_control
@@ -255,7 +256,8 @@ def run(ctx) -> dict:
     try:
         import sklearn  # noqa: F401
     except ImportError:
-        raise RuntimeError("the msa experiment needs scikit-learn's bundled digits: pip install 'hjsym[experiments]'") from None
+        raise InputError("the msa experiment needs scikit-learn's bundled 8x8 digits, and scikit-learn is not installed",
+                         "pip install 'hjsym[experiments]'") from None
     rhos = RHOS_QUICK if quick else RHOS
     limit = [limit_check(s, rhos=rhos) for s in ctx.seeds[:1 if quick else len(ctx.seeds)]]
     neg = limit_check(ctx.seeds[0], negative=True, rhos=rhos)

@@ -159,11 +159,16 @@ def _case(ctx, net):
 
 
 # ----------------------------------------------------------------------------- the checks
+def _solution(ctx, net):
+    """The Riccati solution and the optimality certificate of a network (memoised: two checks read them)."""
+    return (ctx.cached(("riccati", id(net.readout)), lambda: riccati_solution(ctx, net.readout)),
+            ctx.cached(("certificate", id(net.readout)), lambda: certificate(net.readout)))
+
+
 def _bias_riccati(ctx, nets):
     out = []
     for net in nets:
-        sol = ctx.cached(("riccati", id(net.readout)), lambda: riccati_solution(ctx, net.readout))
-        cert = ctx.cached(("certificate", id(net.readout)), lambda: certificate(net.readout))
+        sol, cert = _solution(ctx, net)
         bias = _bias_name(ctx.spec)
         trained = torch.stack(_controls(net.a, bias))
         # an optimiser stops where the gradient h (sum_n p + rho b) is at the level of its own rounding, u S_grad: the
@@ -183,8 +188,7 @@ def _bias_riccati(ctx, nets):
 def _value_function(ctx, nets):
     out = []
     for net in nets:
-        sol = ctx.cached(("riccati", id(net.readout)), lambda: riccati_solution(ctx, net.readout))
-        cert = ctx.cached(("certificate", id(net.readout)), lambda: certificate(net.readout))
+        sol, cert = _solution(ctx, net)
         prob = training_problem(net.readout)
         X, Y, rho, h = prob["inputs"].to(ctx.dtype), prob["targets"].to(ctx.dtype), prob["penalty"], net.readout.step_size
         bias = _bias_name(ctx.spec)
