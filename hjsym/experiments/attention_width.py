@@ -314,7 +314,7 @@ def run(ctx) -> dict:
     else:
         resolved = sorted({n for p in per_seed for n in p["resolved"]})
         rows_out.append({"quantity": "fitted rate of the measured D_n against n", "paper": "-> 0; derived: -1", "measured": None,
-                         "lo": None, "hi": None, "n": len(slopes), "verdict": "inconclusive",
+                         "lo": None, "hi": None, "n": len(per_seed), "verdict": "inconclusive",  # the seeds examined
                          "rule": f"not fitted: fewer than three widths resolved in most seeds (resolved: n = {', '.join(map(str, resolved)) or 'none'}); "
                                  "the rate rests on the prediction, checked against every width above"})
     worst_full = max(v["distance"] / max(v["noise"], 1e-300) for p in per_seed for v in p["full_vs_reduced"].values())
