@@ -120,8 +120,9 @@ def _cmd_list(args) -> int:
         print(json.dumps(rows, indent=2))
     else:
         width = max(len(r["name"]) for r in rows)
+        family = max(len(r["family"]) for r in rows)
         for r in rows:
-            print(f"{r['name'].ljust(width)}  {r['family']:<8} {r['title']}")
+            print(f"{r['name'].ljust(width)}  {r['family'].ljust(family)} {r['title']}")
     return EXIT_OK
 
 

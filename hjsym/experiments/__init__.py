@@ -29,7 +29,7 @@ __all__ = ["EXPERIMENTS", "Context", "Mapper", "get", "run_experiment", "run_exp
 
 EXPERIMENTS = ("quadrature", "generalization", "critical-eps", "intrinsic-dimension", "robustness", "influence",
                "bifurcation", "recovery", "phase", "width-scaling", "hallucination", "double-descent", "limit-interchange",
-               "head-entropy")
+               "head-entropy", "mean-field-limit", "jko", "gradient-flow", "attention-width", "diagonal-net", "msa")
 DEFAULT_OUT = "reports"
 
 
