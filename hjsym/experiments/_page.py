@@ -213,6 +213,7 @@ def write_page(mod, result: dict, out: Path) -> list[Path]:
     from ..reports.pages import _envs, write_index
 
     check_result(result["name"], result)
+    result["falsifiable"] = {"kind": "evidence", **result["falsifiable"]}  # a plain {"statistic", "refuted_if"} dict is evidence
     folder = out / result["name"]
     folder.mkdir(parents=True, exist_ok=True)
     figures = mod.figures(result, folder)
