@@ -1,4 +1,9 @@
-"""Loading a user's module: ``FILE.py:NAME``, an instance or a zero-argument factory."""
+"""Loading a user's module: ``FILE.py:NAME``, an instance or a zero-argument factory.
+
+The user's code runs in a guard: an exception it raises, or a ``SystemExit`` (``sys.exit(5)`` in
+the file or the factory), becomes an :class:`~hjsym.InputError` ("your module raised ...") that
+the command line reports with exit code 2, instead of ending hjsym without a word.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,14 @@ from torch import nn
 from .._errors import InputError, ModuleFormError
 
 __all__ = ["load_user_module"]
+
+
+def _raised(what: str, exc: BaseException) -> InputError:
+    if isinstance(exc, SystemExit):
+        return InputError(f"your module called sys.exit({exc.code!r}) while {what}",
+                          "do not exit in the module file or the factory (guard scripts with if __name__ == '__main__')")
+    return InputError(f"your module raised {type(exc).__name__} while {what}: {exc}", "fix the module so that this works")
+
 
 def load_user_module(ref: str) -> nn.Module:
     """Load ``FILE.py:NAME``: a module instance, or a zero-argument factory returning one."""
@@ -28,8 +41,9 @@ def load_user_module(ref: str) -> nn.Module:
     sys.modules[mod_name] = mod
     try:
         spec.loader.exec_module(mod)  # the user's own file, run as they asked
-    except Exception as exc:
-        raise InputError(f"importing {path_text!r} failed: {type(exc).__name__}: {exc}", "fix the file so that it imports") from exc
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's code: any failure is theirs to fix
+        sys.modules.pop(mod_name, None)
+        raise _raised(f"{path_text!r} was imported", exc) from exc
     if not hasattr(mod, name):
         candidates = sorted(
             k for k, v in vars(mod).items()
@@ -45,6 +59,8 @@ def load_user_module(ref: str) -> nn.Module:
             made = obj()
         except TypeError as exc:
             raise InputError(f"{name}() cannot be called without arguments: {exc}", "give a zero-argument factory or an instance") from exc
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's factory
+            raise _raised(f"{name}() was called", exc) from exc
         if isinstance(made, nn.Module):
             return made
         raise ModuleFormError(f"{name}() returned {type(made).__name__}, not an nn.Module", "return an nn.Module from the factory")
