@@ -104,7 +104,8 @@ def run_mutant(m: Mutant, seed: int = 0) -> dict:
     if not described:
         raise KeyError(f"{m.architecture} generates no function {m.function!r}")
     with torch_threads(1):
-        report = _run(arch, suite, mctx, None, None, False, False, False, None)
+        report = _run(arch, suite, mctx, module=None, only=None, negative_controls=False, formula_controls=False, progress=False,
+                      max_memory=None)
     failed = [c.name for c in report.checks if not c.passed]
     return {"architecture": m.architecture, "function": m.function, "mutation": described[0], "why": m.why, "caught": bool(failed),
             "failed_checks": failed, "checks": len(report.checks)}

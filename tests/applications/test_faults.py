@@ -198,6 +198,21 @@ def test_the_default_budget_refuses_the_audit_sizes():
     assert budget == 8 * 2**30
 
 
+def test_the_diagram_counts_its_quadrature_grid_before_building_it():
+    """The diagram's grid has (width / h)^d nodes: fine in d = 2, tens of GiB in d = 3, refused under an 8G budget."""
+    from hjsym import ResourceError
+    from hjsym._resources import require
+    from hjsym.checks.api import context
+    from hjsym.checks.engine import Network, estimate
+    from tests.helpers import lse_module
+
+    ctx = context("diagram")
+    small, big = (estimate(ctx.suite, ctx, [Network("u", ctx.suite.read(ctx, lse_module(d, 8, 0.5)))]) for d in (2, 3))
+    assert small.bytes < 2**30 < 10 * 2**30 < big.bytes
+    with pytest.raises(ResourceError, match="quadrature grid"):
+        require(big, "8G")
+
+
 def test_memory_sizes_parse_and_bad_ones_are_input_errors():
     from hjsym import InputError
     from hjsym._resources import parse_size

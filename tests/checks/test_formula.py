@@ -5,6 +5,7 @@ import math
 
 import pytest
 import sympy as sp
+import torch
 
 import hjsym
 from hjsym.checks.formula import Custom, Mutate, default_mutation, targets
@@ -74,8 +75,8 @@ def test_targets_and_default_mutations_follow_the_declarations():
 
     lse = {c.name: c for c in LSE}
     assert targets(lse["identity"]) == ("u",) and targets(lse["pde_residual"]) == ("residual",)
-    assert default_mutation(lse["tropical_bound"], __import__("torch").float64) == Mutation("widen", 1e-6)
-    assert default_mutation(lse["identity"], __import__("torch").float32) == Mutation("widen", 1e-2)
+    assert default_mutation(lse["tropical_bound"], torch.float64) == Mutation("widen", 1e-6)
+    assert default_mutation(lse["identity"], torch.float32) == Mutation("widen", 1e-2)
     control = {c.name: c for c in CONTROL}
     assert "adjoint_step" in targets(control["costates"]) and targets(control["forward"]) == ("forward_step",)
     assert isinstance(next(c for c in DIAGRAM if c.name == "convex_duality").formula, Custom)

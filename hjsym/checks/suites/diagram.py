@@ -32,6 +32,7 @@ from torch.func import functional_call
 from ...derivation.diagram import EDGES, diagram_graph
 from ...networks.lse import read_lse, scalar_output, set_eps
 from ..criteria import tolerances
+from ..._resources import Estimate
 from ..engine import Check, Suite, Values, run_check
 from ..formula import DELTA, Custom
 
@@ -346,6 +347,21 @@ CHECKS = (
 )
 
 
+def cost(ctx, net) -> Estimate:
+    """The quadrature corners dominate: ``M`` points against every node of the grid (:func:`_grid`, whose node count grows
+    like ``(width / h)^d``), as ``(M, N', d)`` differences for the heat kernel; counted without building the grid."""
+    r = net.readout
+    x = points(ctx, r.d)
+    y = ctx.call("atoms_y", _args(r, t=T))
+    h = math.sqrt(2 * min(EPS_GRID) * min(T0, S)) / 3
+    margin = 16 * math.sqrt(2 * max(EPS_GRID) * max(T0, S))
+    both = torch.cat([y, x])
+    nodes = math.prod(int((float(both[:, i].max() - both[:, i].min()) + margin) / h) + 2 for i in range(r.d))
+    item = torch.finfo(ctx.dtype).bits // 8
+    return Estimate(f"the diagram of {r.describe()} (a quadrature grid of {nodes:.3g} nodes in d = {r.d})",
+                    item * 3 * N_POINTS * nodes * (r.d + 1), 20.0 * len(EPS_GRID) * N_POINTS * nodes * (r.d + 1))
+
+
 def read(ctx, module):
     r = read_lse(module, ctx.dtype)
     slope, offset = ctx.spec.network.weights
@@ -354,4 +370,4 @@ def read(ctx, module):
 
 
 SUITE = Suite("diagram", CHECKS, applies=lambda spec: spec.family == "exact" and "convex-view" in spec.passes and "semigroup" in spec.passes,
-              read=read)
+              read=read, cost=cost)
