@@ -43,14 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print JSON")
 
     s = sub.add_parser("derive", help="derive an architecture and print the steps")
-    s.add_argument("arch", help="architecture name (see 'hjsym list')")
+    s.add_argument("arch", help="architecture name (see 'hjsym list') or a spec file PATH.py defining SPEC or ARCHITECTURE")
     s.add_argument("--format", choices=("text", "latex", "markdown", "json"), default="text",
                    help="text (default), latex or markdown (fragments with labelled equations), json")
     s.add_argument("--no-cache", action="store_true", help="derive afresh instead of using the disk cache")
 
     s = sub.add_parser("check", help="check a derivation against real torch networks")
-    s.add_argument("arch", help="architecture name (see 'hjsym list')")
+    s.add_argument("arch", help="architecture name (see 'hjsym list') or a spec file PATH.py defining SPEC or ARCHITECTURE")
     s.add_argument("--module", metavar="FILE.py:NAME", help="check your own module (an instance or a zero-argument factory)")
+    s.add_argument("--forward-kwargs", metavar="JSON", type=_json_object,
+                   help="extra keyword arguments of the module's forward, as a JSON object (e.g. '{\"scale\": 2.0}')")
     s.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--only", nargs="+", metavar="CHECK", help="run only these checks")
@@ -61,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the results as JSON")
 
     s = sub.add_parser("report", help="derive, check and write HTML/LaTeX reports")
-    s.add_argument("archs", nargs="*", default=["all"], help="architecture names, or 'all' (default)")
+    s.add_argument("archs", nargs="*", default=["all"], help="architecture names or spec files PATH.py, or 'all' (default)")
     s.add_argument("--out", default="reports", help="output folder (default: reports)")
     s.add_argument("--format", default="html,tex", help="comma-separated subset of html,tex,pdf (default: html,tex)")
     s.add_argument("--seed", type=_seed, default=0)
@@ -108,6 +110,16 @@ def _seed(text: str) -> int:
     value = _non_negative_int(text)
     if value > MAX_SEED:
         raise argparse.ArgumentTypeError(f"{value} is larger than the largest seed {MAX_SEED}")
+    return value
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a JSON object of keyword arguments")
     return value
 
 
@@ -163,6 +175,7 @@ def _cmd_check(args) -> int:
         formula_controls=args.formula_controls,
         progress=sys.stderr.isatty() and not args.json,
         max_memory=args.max_memory,
+        forward_kwargs=args.forward_kwargs,
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))

@@ -289,7 +289,7 @@ def _check_rows(arch, check_report, steps, seed) -> list[dict]:
             "tightness": tight if tight and "ratio_min" in tight else None,
             "tightness_margin_text": _margin_text(tight.get("margin")) if tight else "",
             "step": _check_step(c.name, mapping, steps),
-            "command": f"hjsym check {arch.name} --only {c.name} --seed {seed} --negative-controls --formula-controls --json",
+            "command": f"hjsym check {arch.ref} --only {c.name} --seed {seed} --negative-controls --formula-controls --json",
         })
     return rows
 
@@ -365,7 +365,7 @@ def _page(arch, derivation, check_report, figures, graph, seed) -> dict:
     c = derivation.classification
     steps = _steps(derivation)
     refs = _references(steps, derivation.spec.references)
-    name = arch.name
+    name, ref = arch.name, arch.ref  # ref: what the commands name (a spec file's path for a user's architecture)
     figures = [dict(f, number=n, anchor=f"fig-{f['stem']}", label=f"fig:{name}:{f['stem']}") for n, f in enumerate(figures, 1)]
     return {
         "kind": "architecture",
@@ -386,12 +386,12 @@ def _page(arch, derivation, check_report, figures, graph, seed) -> dict:
         "figures": figures,
         "seed": seed,
         "commands": {
-            "derive": f"hjsym derive {name}",
-            "derive_latex": f"hjsym derive {name} --format latex",
-            "derive_markdown": f"hjsym derive {name} --format markdown",
-            "check": f"hjsym check {name} --seed {seed} --negative-controls",
-            "report": f"hjsym report {name} --seed {seed}",
-            "report_pdf": f"hjsym report {name} --seed {seed} --format html,tex,pdf",
+            "derive": f"hjsym derive {ref}",
+            "derive_latex": f"hjsym derive {ref} --format latex",
+            "derive_markdown": f"hjsym derive {ref} --format markdown",
+            "check": f"hjsym check {ref} --seed {seed} --negative-controls",
+            "report": f"hjsym report {ref} --seed {seed}",
+            "report_pdf": f"hjsym report {ref} --seed {seed} --format html,tex,pdf",
         },
         "versions": _versions(),
         "references": refs,
@@ -423,18 +423,21 @@ def _data_key(arch, seed: int) -> str:
         mpl = metadata.version("matplotlib")
     except metadata.PackageNotFoundError:
         mpl = "none"
-    return f"{cache_key(arch.spec)}-seed{seed}-mpl{mpl}"
+    return f"{cache_key(arch.spec)}-seed{seed}-mpl{mpl}{'-' + arch.source_key if arch.source_key else ''}"
 
 
-def _compute(name: str, seed: int) -> dict:
+def _compute(ref: str, seed: int) -> dict:
     """Derive, check (with negative controls) and draw one architecture: its page data and figure files.
 
-    A top-level function of names and numbers, so that worker processes can run it.
+    A top-level function of names and numbers, so that worker processes can run it (``ref``: a name or a spec file).
+    An architecture without reference networks (a spec file defining only ``SPEC``) gets its derivation and no checks.
     """
-    arch = get(name)
+    arch = get(ref)
+    name = arch.name
     with _pinned_torch():
         derivation = derive(arch.spec)
-        check_report = check(arch, seed=seed, negative_controls=True, formula_controls=True) if suite_of(arch) is not None else None
+        runs = suite_of(arch) is not None and arch.networks is not None
+        check_report = check(arch, seed=seed, negative_controls=True, formula_controls=True) if runs else None
         with tempfile.TemporaryDirectory(prefix="hjsym-figures-") as tmp:
             figures = [dict(f) for f in figures_for(arch, check_report, Path(tmp), seed=seed)]
             graph = derivation_graph_figure(derivation.graph(), Path(tmp), f"{name}-graph")
@@ -508,12 +511,12 @@ def _collect(arch_list, seed: int, cache: bool, jobs: int, progress: bool) -> di
 
     if len(todo) > 1 and jobs > 1:
         with process_pool(min(jobs, len(todo)), "spawn") as pool:  # workers die with this process, even on kill -9
-            futures = [(arch, pool.submit(_compute, arch.name, seed)) for arch in todo]
+            futures = [(arch, pool.submit(_compute, arch.ref, seed)) for arch in todo]
             for arch, fut in futures:
                 done(arch, fut.result())
     else:
         for arch in todo:
-            done(arch, _compute(arch.name, seed))
+            done(arch, _compute(arch.ref, seed))
     bar.close()
     return data
 
