@@ -89,6 +89,12 @@ MUTANTS = (
     _m("ssm", "forward_step", "widen", "zero-order hold off by one part in a million", delta=1e-6),
     _m("ssm-selective", "forward_step", "scale", "selective step: one term off by 0.1 %", delta=1e-3, term=0),
     _m("mgu", "costate_step_saved_inputs", "sign", "MGU costate: sign of a term", term=0),
+    _m("rnn-relu", "forward_step", "sign", "ReLU Elman step: sign of one term", term=0),
+    _m("rnn-relu", "costate_step_saved_inputs", "scale", "ReLU Elman costate: one term off by 0.1 %", delta=1e-3, term=0),
+    _m("lstm-proj", "forward_step", "drop", "projected LSTM step with a term dropped", term=0),
+    _m("lstm-proj", "parameter_gradient_saved", "widen", "projected LSTM parameter gradients off by 0.1 %", delta=1e-3),
+    _m("mamba", "forward_step", "scale", "selective scan: one term of the step off by 0.1 %", delta=1e-3, term=0),
+    _m("mamba", "costate_step_saved_inputs", "sign", "selective scan costate: sign of a term", term=0),
 )
 
 #: The subset the default test run tries (one architecture, seconds).
