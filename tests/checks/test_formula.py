@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import sympy as sp
@@ -130,9 +131,14 @@ def test_every_mutant_is_caught(capsys):
     assert all(r["caught"] for r in rows), score(rows)
 
 
+_SPEC_FILES = [pytest.param(str(p), id=p.name)
+               for p in sorted((Path(__file__).resolve().parents[2] / "derivations" / "spec_files").glob("*.py"))]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [a["name"] for a in hjsym.list_architectures() if a["checks"]])
+@pytest.mark.parametrize("name", [a["name"] for a in hjsym.list_architectures() if a["checks"]] + _SPEC_FILES)
 def test_every_architecture_fails_every_formula_control(name):
+    """Every registered architecture, and the example spec files (whose checks come from their family's suite)."""
     report = hjsym.check(name, formula_controls=True)
     _all_caught(report)
     for c in report.checks:
