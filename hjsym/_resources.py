@@ -119,10 +119,10 @@ def require(estimate: Estimate, max_memory=None, *, smaller: str = "use smaller 
     if estimate.bytes > budget:
         need = format_size(estimate.bytes * 1.25)
         raise ResourceError(
-            f"{estimate.what} needs about {format_size(estimate.bytes)} for its largest intermediate "
+            f"{estimate.what}: the largest intermediate needs about {format_size(estimate.bytes)} "
             f"(predicted time {_duration(estimate.seconds)}), above the memory budget {format_size(budget)} ({source})",
             f"{smaller}, or raise the budget with --max-memory {need.replace(' ', '').replace('iB', '')} (or HJSYM_MAX_MEMORY)")
     if estimate.seconds > LONG_RUN_SECONDS:
-        warnings.warn_explicit(f"{estimate.what} is predicted to take about {_duration(estimate.seconds)} "
+        warnings.warn_explicit(f"{estimate.what}: predicted to take about {_duration(estimate.seconds)} "
                                f"(largest intermediate {format_size(estimate.bytes)}); {smaller} to make it shorter",
                                LongRunWarning, "hjsym", 0, module="hjsym", registry=None)

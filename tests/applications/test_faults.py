@@ -230,7 +230,7 @@ def test_experiments_are_estimated_before_they_run(capsys, tmp_path):
         quick, full = get(name).estimate(True), get(name).estimate(False)
         assert 0 < quick.bytes <= full.bytes and 0 < quick.flops <= full.flops, name
     _fails_with(capsys, ["experiment", "quadrature", "--quick", "--workers", "0", "--max-memory", "1K", "--out", str(tmp_path)],
-                "experiment quadrature needs about", "--max-memory")
+                "experiment quadrature: the largest intermediate needs about", "--max-memory")
 
 
 # ----------------------------------------------------------------------------- standard output and processes
