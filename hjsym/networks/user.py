@@ -2,7 +2,7 @@
 
 ``load_user_module`` loads an instance or a zero-argument factory; ``prepare_module`` refuses,
 before anything is read, a module whose parameters have no values (the meta device) or are not
-floating point; ``guard_user_code`` turns an exception raised inside the module's own code
+floating point; ``guard_user_code`` turns an exception (or a ``sys.exit``) raised inside the module's own code
 (its ``forward``, or a submodule's) into a :class:`~hjsym.ModuleFormError` naming the module,
 the exception and where it was raised, so that no module a user writes makes hjsym fail with an
 internal error. The file and the factory themselves run in a guard too: an exception they raise,
@@ -64,15 +64,16 @@ def guard_user_code(fn, module):
         return fn()
     except HJSymError:
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - only the module's own code is blamed; anything else is re-raised
         files = _module_files(module) if isinstance(module, nn.Module) else set()
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if str(Path(f.filename).resolve()) in files]
         if not frames:
             raise
         where = frames[-1]
+        what = (f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit)
+                else f"raised {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
         raise ModuleFormError(
-            f"{type(module).__name__}'s code raised {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''} "
-            f"(in {Path(where.filename).name}:{where.lineno}, {where.name})",
+            f"{type(module).__name__}'s code {what} (in {Path(where.filename).name}:{where.lineno}, {where.name})",
             "make the module run on the inputs its architecture takes (see 'Bring your own network' in the README); extra forward "
             "arguments go in --forward-kwargs",
         ) from exc

@@ -144,9 +144,24 @@ def test_a_factory_that_raises_is_exit_2(capsys, tmp_path):
     _fails_with(capsys, ["check", "lse", "--module", f"{f}:model"], "your module raised RuntimeError", "no weights here")
 
 
-@pytest.mark.parametrize("where", ["file", "factory"])
+_FORWARD_EXITS = textwrap.dedent("""
+    import sys
+
+    class Layer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear, self.eps = nn.Linear(2, 4), 0.5
+
+        def forward(self, x):
+            sys.exit(5)
+
+    model = Layer()
+""")
+
+
+@pytest.mark.parametrize("where", ["file", "factory", "forward"])
 def test_a_module_calling_sys_exit_is_exit_2_with_a_message(capsys, tmp_path, where):
-    body = "import sys\nsys.exit(5)\n" if where == "file" else "import sys\ndef model():\n    sys.exit(5)\n"
+    body = {"file": "import sys\nsys.exit(5)\n", "factory": "import sys\ndef model():\n    sys.exit(5)\n", "forward": _FORWARD_EXITS}[where]
     f = write_module_file(tmp_path / "exits.py", body)
     _fails_with(capsys, ["check", "lse", "--module", f"{f}:model"], "sys.exit(5)")
 
