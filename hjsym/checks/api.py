@@ -165,6 +165,9 @@ def _run(a: Architecture, suite: Suite, ctx: Context, module, only, negative_con
         if len(nets) > 1:
             network = f"{len(nets)} reference networks: {network}"
     else:
+        if {c.name for c in suite.checks} <= _own_networks(a, suite):
+            raise InputError(f"{a.name!r} has no check that reads a module: its checks build their own computations "
+                             f"({', '.join(c.name for c in a.checks)})", f"run 'hjsym check {a.name}' without --module")
         notes += _dtype_note(module, ctx.dtype)
         r = guard_user_code(lambda: suite.read(ctx, module), module)
         nets = [Network(r.describe(), r)]

@@ -291,10 +291,23 @@ def prologue(c: Compiler, fspec: FunctionSpec, docstring=None, checked: bool = T
         lines = [f"def {fspec.name}_unchecked({sig}{', ' if sig else ''}*, {kw}):",
                  f'    """{fspec.name} without argument validation (tensors must already agree in dtype, device and shape)."""']
         first = tensors[0].name if tensors else None
-        lines.append(f"    dtype, device = {first}.dtype, {first}.device" if first else
-                     "    dtype, device = _rt.resolve_dtype_device({}, dtype, device)")
+        points = _point_batch(args)
+        if first:
+            lines.append(f"    dtype, device = {first}.dtype, {first}.device")
+        else:
+            values = ", ".join(f"{a.name!r}: {a.name}" for a in points)
+            lines.append(f"    dtype, device = _rt.resolve_dtype_device({{{values}}}, dtype, device)")
         batch_src = next((a for a in tensors if a.batched), None)
-        if batch_src is not None:
+        if points:
+            # no batched tensor: the per-point scalars (a curve's x, y, y') carry the batch
+            for a in points:
+                lines.append(f"    {a.name} = {a.name} if isinstance({a.name}, torch.Tensor) else "
+                             f"torch.tensor({a.name}, dtype=dtype, device=device)")
+            lines.append(f"    _batch = tuple(torch.broadcast_shapes({', '.join(f'{a.name}.shape' for a in points)},))")
+            for a in points:
+                lines.append(f"    {a.name} = {a.name}.expand(_batch).reshape(-1)")
+            lines.append("    _M = math.prod(_batch)")
+        elif batch_src is not None:
             lines.append(f"    _batch = tuple({batch_src.name}.shape[:{batch_src.name}.dim() - {len(batch_src.axes)}])")
             for a in tensors:
                 if a.batched:
@@ -332,12 +345,17 @@ def prologue(c: Compiler, fspec: FunctionSpec, docstring=None, checked: bool = T
                     f"        raise _rt.InputError(f'{a.name} has batch shape {{tuple({a.name}.shape[:{a.name}.dim() - {k}])}}"
                     f" but {batch_src.name} has {{_batch}}', 'give every batched argument the same leading shape')"
                 )
+    elif _point_batch(args):
+        names = ", ".join(a.name for a in _point_batch(args))
+        lines.append(f"    _batch = _rt.point_batch({{{', '.join(f'{a.name!r}: {a.name}' for a in _point_batch(args))}}})  # from {names}")
     else:
         lines.append("    _batch = ()")
+    own = bool(_point_batch(args))
     for a in args:
         if not a.is_tensor:
             bs = "_batch" if a.per_point else "None"
-            lines.append(f"    {a.name} = _rt.scalar_arg({a.name!r}, {a.name}, dtype, device, positive={a.positive}, batch_shape={bs})")
+            extra = ", flatten=False" if own and a.per_point else ""
+            lines.append(f"    {a.name} = _rt.scalar_arg({a.name!r}, {a.name}, dtype, device, positive={a.positive}, batch_shape={bs}{extra})")
     # sizes are read from the trailing (non-batch) axes: the batch is not flattened here
     trailing: dict[str, list[tuple[str, int]]] = {}
     for a in tensors:
@@ -348,6 +366,13 @@ def prologue(c: Compiler, fspec: FunctionSpec, docstring=None, checked: bool = T
         readings = ", ".join(f"({n!r}, {n}, {axis})" for n, axis in trailing.get(ext, []))
         lines.append(f"    _{ext} = _rt.extent({ext!r}, [{readings}], given={given})")
     return lines
+
+
+def _point_batch(args) -> list:
+    """The per-point scalars that carry the batch of a function without a batched tensor argument (else ``[]``)."""
+    if any(a.is_tensor and a.batched for a in args):
+        return []
+    return [a for a in args if not a.is_tensor and a.per_point]
 
 
 def _function_docstring(fspec: FunctionSpec, out_axes, explicit) -> str:

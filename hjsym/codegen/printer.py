@@ -581,6 +581,11 @@ class HJTorchPrinter(TorchPrinter):
             out = f"{op}({out}, {code})"
         return out
 
+    def _print_Heaviside(self, expr):
+        # SymPy's convention H(0) = 1/2 (or the node's own second argument); torch.heaviside wants it as a tensor
+        h0 = expr.args[1] if len(expr.args) > 1 else sp.S.Half
+        return f"_rt.heaviside({self._print(expr.args[0])}, {float(h0)!r})"
+
     def _print_Max(self, expr):
         return self._fold("torch.maximum", expr)
 

@@ -120,12 +120,29 @@ def _dims(rank: int) -> str:
     return ", ".join(["..."] * rank)
 
 
-def scalar_arg(name: str, value, dtype, device, positive: bool = False, batch_shape=None) -> torch.Tensor:
-    """A scalar parameter (``eps``, ``t``): a number, a 0-d tensor or one value per batch point."""
+def point_batch(values: dict) -> tuple:
+    """The batch shape of a function whose per-point scalars carry it: their shapes broadcast together."""
+    shapes = [tuple(v.shape) if isinstance(v, torch.Tensor) else () for v in values.values()]
+    try:
+        return tuple(torch.broadcast_shapes(*shapes))
+    except RuntimeError:
+        listed = ", ".join(f"{n} {s}" for n, s in zip(values, shapes))
+        raise InputError(f"the per-point arguments have shapes that do not broadcast ({listed})",
+                         "give them one shape (or pass some as plain numbers)") from None
+
+
+def scalar_arg(name: str, value, dtype, device, positive: bool = False, batch_shape=None, flatten: bool = True) -> torch.Tensor:
+    """A scalar parameter (``eps``, ``t``): a number, a 0-d tensor or one value per batch point.
+
+    ``flatten=False``: the scalar carries the batch itself (no batched tensor argument): it is
+    broadcast to ``batch_shape`` and keeps that shape.
+    """
     v = value if isinstance(value, torch.Tensor) else torch.as_tensor(value, dtype=dtype, device=device)
     if not v.is_floating_point():
         v = v.to(dtype)
-    if v.dim() > 0:
+    if not flatten:
+        v = v.expand(tuple(batch_shape))
+    elif v.dim() > 0:
         if batch_shape is None or tuple(v.shape) != tuple(batch_shape):
             raise InputError(
                 f"argument {name!r} has shape {tuple(v.shape)}; expected a scalar"
@@ -284,3 +301,9 @@ def logdet_spd(name: str, A: torch.Tensor) -> torch.Tensor:
 def log1pexp(a: torch.Tensor) -> torch.Tensor:
     """``log(1 + e^a)`` without overflow and without softplus's linear cut-off at ``a > 20``."""
     return torch.logaddexp(a, torch.zeros((), dtype=a.dtype, device=a.device))
+
+
+def heaviside(z, at_zero: float = 0.5) -> torch.Tensor:
+    """The step function ``H(z)`` (``H(0) = at_zero``, SymPy's ``Heaviside``): ReLU's derivative."""
+    z = torch.as_tensor(z)
+    return torch.heaviside(z, torch.tensor(at_zero, dtype=z.dtype, device=z.device))

@@ -1,4 +1,6 @@
-"""The parts of a spec: symbols, initial data, the network, the dynamics, claims and activations.
+"""The parts of a spec: symbols, initial data, the network, the dynamics, claims, activations and
+the variational family's functionals (a functional of a curve, a free energy of a density, the
+loss of a two-layer network as a functional of its neuron measure).
 
 Plain frozen dataclasses of strings and tuples (no SymPy): what :class:`~hjsym.Spec` is made of.
 """
@@ -7,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Scalar", "Tensor", "AtomicData", "Network", "Dynamics", "Claim", "Activation", "FAMILIES"]
+__all__ = ["Scalar", "Tensor", "AtomicData", "Network", "Dynamics", "Claim", "Activation", "Functional", "GradientFlow", "MeanField",
+           "FAMILIES"]
 
-FAMILIES = ("exact", "control")
+FAMILIES = ("exact", "control", "variational")
 
 
 @dataclass(frozen=True)
@@ -120,3 +123,73 @@ class Activation:
     output: str
     variable: str = "z"
     torch: str = ""
+
+
+# ----------------------------------------------------------------------------- the variational family (seed 004)
+@dataclass(frozen=True)
+class Functional:
+    """A functional of curves ``J[y] = int F(x, y, y') dx`` (an action ``S[q] = int L(t, q, qdot) dt``).
+
+    ``integrand`` is ``F`` in the declared scalars ``variable`` (``x``), the unknown ``y`` and its
+    derivative (``unknowns = (("y", "yp"),)``: each pair names a function and its derivative, all
+    declared as real :class:`Scalar`, ``positive`` where ``F`` needs it). The derivation gives its
+    first variation, the Euler-Lagrange equation, the Beltrami identity (energy) when ``F`` does
+    not depend on ``variable``, the Legendre transform, Hamilton's equations and the
+    Hamilton-Jacobi equation. ``parametric = ("theta", "a")`` (a parameter and a positive
+    constant, both declared scalars) asks for the extremal in parametric form from the Beltrami
+    identity with ``y' = cot(theta/2)``, its constant written through ``a``.
+    """
+
+    integrand: str
+    variable: str = "x"
+    unknowns: tuple = (("y", "yp"),)
+    parametric: tuple | None = None
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class GradientFlow:
+    """The Wasserstein gradient flow of a free energy ``F[rho] = int f(x, rho) dx`` in one space dimension.
+
+    ``energy`` is ``f`` in the declared scalars ``variable`` (``x``), ``density`` (``rho``, declared
+    positive), a ``potential`` (a declared scalar standing for a function ``V(x)``) and the spec's
+    constants. The derivation gives the first variation ``dF/drho``, the velocity
+    ``-d_x dF/drho``, the continuity equation ``d_t rho = d_x(rho d_x dF/drho)``, the equilibrium
+    (``dF/drho`` constant), the dissipation identity and, for ``example = "k * x**2 / 2"`` (the
+    potential's example, an Ornstein-Uhlenbeck drift), the closed-form Gaussian solution from an
+    initial mean and variance (``initial``, declared scalars) and the exact JKO step of a Gaussian
+    with time step ``step`` (a declared positive scalar).
+    """
+
+    energy: str
+    density: str = "rho"
+    variable: str = "x"
+    potential: str = "V"
+    example: str | None = None
+    initial: tuple = ("m0", "v0")
+    step: str = "tau"
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class MeanField:
+    """A two-layer network ``f(x) = (1/m) sum_i a_i sigma(w_i . x + b_i)`` as a functional of its neuron measure.
+
+    ``preactivation`` (``"dot(w, x) + b"``) and ``readout`` (``"a"``) are one neuron's, in the
+    spec's input ``x``, a weight vector over ``dim`` and scalars; ``activations`` are
+    :class:`Activation` entries (``sigma(z)``, e.g. ``tanh(z)`` and ``max(z, 0)``); ``loss`` is the
+    per-sample loss in the declared scalars ``output`` (``f``) and ``target`` (``y``);
+    ``parameters`` name one neuron's parameters theta (``("a", "w", "b")``). The derivation gives
+    the loss as a functional of the measure, its first variation, the velocity field
+    ``-grad_theta dL/drho``, the continuity equation and the finite-width gradient
+    ``dL/dtheta_i = (1/m) grad_theta dL/drho (theta_i)``.
+    """
+
+    preactivation: str
+    readout: str
+    activations: tuple
+    loss: str
+    parameters: tuple = ("a", "w", "b")
+    output: str = "f"
+    target: str = "y"
+    doc: str = ""
