@@ -95,6 +95,12 @@ MUTANTS = (
     _m("lstm-proj", "parameter_gradient_saved", "widen", "projected LSTM parameter gradients off by 0.1 %", delta=1e-3),
     _m("mamba", "forward_step", "scale", "selective scan: one term of the step off by 0.1 %", delta=1e-3, term=0),
     _m("mamba", "costate_step_saved_inputs", "sign", "selective scan costate: sign of a term", term=0),
+    _m("brachistochrone", "extremal_value", "widen", "time along the cycloid 1 % too long", delta=1e-2),
+    _m("brachistochrone", "extremal_y", "widen", "cycloid 10 % too deep", delta=0.1),
+    _m("fokker-planck", "ou_density", "substitute", "OU density at temperature 1.1 eps", delta=0.1, symbol="eps"),
+    _m("fokker-planck", "jko_variance", "widen", "exact JKO variance step 1 % too large", delta=1e-2),
+    _m("mean-field", "network_tanh", "widen", "mean-field network off by one part in a million", delta=1e-6),
+    _m("mean-field", "neuron_velocity_w_relu", "sign", "neuron velocity of w: sign of a term", term=0),
 )
 
 #: The subset the default test run tries (one architecture, seconds).
