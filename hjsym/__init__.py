@@ -35,6 +35,7 @@ _EXPORTS = {
     "AtomicData": ".spec.spec",
     "Network": ".spec.spec",
     "Dynamics": ".spec.spec",
+    "Training": ".spec.spec",
     "Claim": ".spec.spec",
     "Activation": ".spec.spec",
     "Functional": ".spec.spec",

@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("experiment", help="run the paper's quantitative claims as experiments (claim, measurement with CI, verdict)")
     s.add_argument("names", nargs="+", metavar="NAME", help="experiment names (quadrature, generalization, critical-eps, "
                    "intrinsic-dimension, robustness, influence, bifurcation, recovery, phase, mean-field-limit, jko, "
-                   "gradient-flow) or 'all'")
+                   "gradient-flow, attention-width, diagonal-net, msa) or 'all'")
     s.add_argument("--quick", action="store_true", help="small settings (seconds; a smoke run, not the measurement)")
     s.add_argument("--json", action="store_true", help="print the results as JSON")
     s.add_argument("--out", default="reports", help="output folder; pages go to OUT/NAME/ (default: reports)")

@@ -24,7 +24,7 @@ from ..symbolic.reductions import LogSumExp
 # the pass modules register themselves on import (hjsym.derivation.passes)
 from . import (  # noqa: F401
     activations, anisotropic, diagram, gibbs, gradient_flow, hamilton_jacobi, mean_field, network, pontryagin, semigroup,
-    variational,
+    training, variational,
 )
 from .derivation import STATUSES, Classification, Derivation, Step
 from .passes import check_requested, pipeline

@@ -154,6 +154,39 @@ REFERENCES = {
         "year": "2017",
         "short": "W. E. A proposal on machine learning via dynamical systems. Commun. Math. Stat. 5, 2017.",
     },
+    "li2018": {
+        "type": "article",
+        "author": "Li, Qianxiao and Chen, Long and Tai, Cheng and E, Weinan",
+        "title": "Maximum Principle Based Algorithms for Deep Learning",
+        "journal": "Journal of Machine Learning Research",
+        "volume": "18",
+        "number": "165",
+        "pages": "1--29",
+        "year": "2018",
+        "short": "Q. Li, L. Chen, C. Tai, W. E. Maximum principle based algorithms for deep learning. JMLR 18(165), 2018.",
+    },
+    "woodworth2020": {
+        "type": "inproceedings",
+        "author": "Woodworth, Blake and Gunasekar, Suriya and Lee, Jason D. and Moroshko, Edward and Savarese, Pedro and Golan, Itay "
+                  "and Soudry, Daniel and Srebro, Nathan",
+        "title": "Kernel and Rich Regimes in Overparametrized Models",
+        "booktitle": "Proceedings of the 33rd Conference on Learning Theory (COLT)",
+        "series": "PMLR",
+        "volume": "125",
+        "pages": "3635--3673",
+        "year": "2020",
+        "short": "B. Woodworth et al. Kernel and rich regimes in overparametrized models. COLT 2020, PMLR 125.",
+    },
+    "yang2019": {
+        "type": "inproceedings",
+        "author": "Yang, Greg",
+        "title": "Wide Feedforward or Recurrent Neural Networks of Any Architecture are {G}aussian Processes",
+        "booktitle": "Advances in Neural Information Processing Systems",
+        "volume": "32",
+        "year": "2019",
+        "short": "G. Yang. Wide feedforward or recurrent neural networks of any architecture are Gaussian processes "
+                 "(Tensor Programs I). NeurIPS 32, 2019.",
+    },
     # ------------------------------------------------------------------ the variational family (seed 004)
     "bernoulli1696": {
         "type": "article",
@@ -321,6 +354,7 @@ STEP_CITATIONS = (
     (r"control hamiltonian|pontryagin|maximum principle", (("pontryagin1962", ""), ("e2017", ""))),
     (r"hjb|bellman|value function|dynamic programming", (("bellman1957", ""), ("fleming2006", ""))),
     (r"riccati|lqr|linear-quadratic", (("kalman1960", ""),)),
+    (r"training", (("li2018", ""),)),
     (r"kolmogorov|noise|viscous resnet", (("fleming2006", ""),)),
     (r"continuous depth|continuous limit|euler(?!-lagrange)", (("e2017", ""),)),
     (r"first-variation|euler-lagrange|beltrami|parametric-extremal", (("gelfand1963", "Ch. 1"),)),

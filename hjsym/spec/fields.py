@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Scalar", "Tensor", "AtomicData", "Network", "Dynamics", "Claim", "Activation", "Functional", "GradientFlow", "MeanField",
-           "FAMILIES"]
+__all__ = ["Scalar", "Tensor", "AtomicData", "Network", "Dynamics", "Training", "Claim", "Activation", "Functional", "GradientFlow",
+           "MeanField", "FAMILIES"]
 
 FAMILIES = ("exact", "control", "variational")
 
@@ -74,6 +74,23 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Training:
+    """Control family: training the network as an optimal control problem.
+
+    The cost of a batch of samples ``n`` is ``J = sum_n Phi(s_K^n) + (rho/2) h sum_k sum_theta |theta_k|^2``:
+    the terminal loss ``Phi(s) = |s - y|^2 / 2`` against one target ``y`` per sample and an L2 penalty
+    on every control of every step (weights per step, as a residual network's blocks).
+
+    Attributes:
+        penalty: a declared positive scalar ``rho``, the strength of the L2 penalty.
+        target: a declared tensor over the state dimension, the target ``y`` of each sample.
+    """
+
+    penalty: str
+    target: str
+
+
+@dataclass(frozen=True)
 class Dynamics:
     """Control family: the step ``s' = s + h F(s, x, theta)``.
 
@@ -92,6 +109,8 @@ class Dynamics:
         noise: a declared scalar ``sigma``: Gaussian noise ``sigma sqrt(h) xi`` per step, which
             gives the value function the viscosity ``sigma^2/2``.
         claims: structural identities (:class:`Claim`) the derivation verifies.
+        training: training as control (:class:`Training`): the penalty and the target of the
+            training cost, whose dynamic-programming recursion the ``training-hjb`` pass derives.
     """
 
     field: str | tuple
@@ -102,6 +121,7 @@ class Dynamics:
     output: str | None = None
     noise: str | None = None
     claims: tuple = ()
+    training: Training | None = None
 
     def state_fields(self, default_state: str) -> tuple[tuple[str, str], ...]:
         """``((state, F_state), ...)``: the single-field form names the spec's state."""

@@ -30,9 +30,10 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from .._errors import SpecError
-from .fields import FAMILIES, Activation, AtomicData, Claim, Dynamics, Functional, GradientFlow, MeanField, Network, Scalar, Tensor
+from .fields import (FAMILIES, Activation, AtomicData, Claim, Dynamics, Functional, GradientFlow, MeanField, Network, Scalar, Tensor,
+                     Training)
 
-__all__ = ["Scalar", "Tensor", "AtomicData", "Network", "Dynamics", "Claim", "Activation", "Functional", "GradientFlow",
+__all__ = ["Scalar", "Tensor", "AtomicData", "Network", "Dynamics", "Training", "Claim", "Activation", "Functional", "GradientFlow",
            "MeanField", "Spec", "FAMILIES"]
 
 @dataclass(frozen=True)

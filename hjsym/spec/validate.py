@@ -11,7 +11,7 @@ from .._errors import SpecError
 from ..ir import ArgSpec
 from ..symbolic.axes import AXES
 from ..symbolic.calculus import free_indices
-from .fields import FAMILIES, Activation, Claim, Functional, GradientFlow, MeanField, Scalar, Tensor
+from .fields import FAMILIES, Activation, Claim, Functional, GradientFlow, MeanField, Scalar, Tensor, Training
 from .parse import FUNCTIONS, Namespace, parse, placeholder
 
 __all__ = ["validate_spec", "SymbolicSpec"]
@@ -182,6 +182,8 @@ def _validate_dynamics(self, sym: "SymbolicSpec", parsed, problem, used: set) ->
             used.add(dyn.noise)
         else:
             problem(f"noise scale {dyn.noise!r} is not a declared scalar", "declare it with Scalar(..., positive=False)")
+    if dyn.training is not None:
+        _validate_training(dyn.training, sym, problem, used)
     if dyn.output is not None and dyn.output not in sym.states:
         problem(f"output {dyn.output!r} is not a state", f"use one of {', '.join(sym.states)}")
     names = set(sym.scalars) | set(sym.tensors)
@@ -231,6 +233,26 @@ def _validate_dynamics(self, sym: "SymbolicSpec", parsed, problem, used: set) ->
                 problem(f"claim {claim.title!r}: the two sides have different free axes", "compare expressions of the same shape")
             else:
                 sym.claims.append((claim, lhs, rhs))
+
+
+def _validate_training(training, sym: "SymbolicSpec", problem, used: set) -> None:
+    """Training as control: a positive scalar penalty and a target over the state dimension."""
+    if not isinstance(training, Training):
+        problem(f"training {training!r} is not an hjsym.Training", "write training=Training(penalty='rho', target='y')")
+        return
+    decl = sym.scalar_decl.get(training.penalty)
+    if decl is None or not decl.positive:
+        problem(f"training penalty {training.penalty!r} is not a declared positive scalar", f"declare Scalar({training.penalty!r})")
+    else:
+        used.add(training.penalty)
+    t = sym.tensor_decl.get(training.target)
+    if t is None or tuple(t.axes) != ("dim",):
+        problem(f"training target {training.target!r} is not a declared tensor over the state dimension",
+                f"declare Tensor({training.target!r}, ('dim',))")
+    elif training.target in sym.states:
+        problem(f"training target {training.target!r} is a state", "give the target a name of its own")
+    else:
+        used.add(training.target)
 
 
 def _activation(act, sym: "SymbolicSpec", parsed, problem):
@@ -433,6 +455,8 @@ class SymbolicSpec:
         out = {self.spec.state} | set(self.states) | {c.label.name for c in self.costates.values()}
         if self.spec.dynamics is not None:
             out |= set(self.spec.dynamics.inputs)
+            if self.spec.dynamics.training is not None:
+                out.add(self.spec.dynamics.training.target)  # one target per sample
         return out
 
     @property

@@ -22,14 +22,11 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-
 from dataclasses import replace
 
-import networkx as nx
 import torch
 from torch.func import functional_call
 
-from ...derivation.diagram import EDGES, diagram_graph
 from ...networks.lse import read_lse, scalar_output, set_eps
 from ..criteria import tolerances
 from ..._resources import Estimate
@@ -181,6 +178,11 @@ def diagram_rows(ctx, net):
 
 
 def _diagram_rows(ctx, net):
+    # deferred: the diagram's graph needs SymPy and networkx, which no other suite's check loads
+    import networkx as nx
+
+    from ...derivation.diagram import EDGES, diagram_graph
+
     r = net.readout
     graph = diagram_graph()
     x = points(ctx, r.d)
