@@ -67,7 +67,7 @@ def run_experiment(name: str, *, quick: bool = False, out=DEFAULT_OUT, mapper: M
     from ._page import write_page
 
     mod = get(name)
-    require(mod.estimate(quick), max_memory, smaller="use --quick")
+    require(mod.estimate(quick), max_memory, smaller="run it where more memory is free" if quick else "use --quick")
     own = mapper is None
     mapper = mapper or Mapper(progress=progress)
     try:
