@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import torch
 
+from .._resources import Estimate
+from ._cost import lse_work, total
 from ._stats import combine, mean_ci, slopes, verdict
 
 NAME = "intrinsic-dimension"
@@ -109,3 +111,15 @@ def figures(result, folder) -> list[dict]:
     axes[1].legend(fontsize=7)
     return [fig_entry(fig, folder, "intrinsic-dimension-rates", "Left: sup error against N on k-dimensional manifolds in R^D (mean and range over "
                       "seeds). Right: fitted slopes with 95 % intervals against -1/k (crosses) and -1/D (squares).")]
+
+
+def estimate(quick: bool) -> Estimate:
+    """Per (k, D, seed): the generated Hopf-Lax formula at the query points against ``n^k`` atoms in ``R^D``."""
+    grids = GRIDS_QUICK if quick else GRIDS
+    seeds = len(SEEDS_QUICK if quick else SEEDS)
+    parts = []
+    for k, D in CASES:
+        for n in grids[k]:
+            b, f = lse_work(KINKS + 256, n**k, D)
+            parts.append((b, seeds * f))
+    return total(NAME, parts)

@@ -17,6 +17,8 @@ import math
 
 import torch
 
+from .._resources import Estimate
+from ._cost import bank_work, total
 from ._stats import mean_ci, verdict
 
 NAME = "recovery"
@@ -119,3 +121,11 @@ def figures(result, folder) -> list[dict]:
     ax.legend(fontsize=7)
     return [fig_entry(fig, folder, "recovery-errors", "Errors of the read-out initial data against the generating atoms along the eps schedule "
                       "(mean and range over seeds), with the smoothing-bias bound eps log N.")]
+
+
+def estimate(quick: bool) -> Estimate:
+    """Per seed: ``RESTARTS`` layers of ``N_TRUE`` atoms annealed through the schedule on the data."""
+    seeds = len(SEEDS_QUICK if quick else SEEDS)
+    n = N_DATA // (3 if quick else 1)
+    b, f = bank_work(RESTARTS, n, N_TRUE, 2, (40 if quick else 250) * len(SCHEDULE), itemsize=8)
+    return total(NAME, [(b, seeds * f)])

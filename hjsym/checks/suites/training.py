@@ -32,7 +32,7 @@ import torch
 
 from ..._errors import ModuleFormError
 from ..engine import Check, Negative, Network, Values
-from .control import costate_scales, evaluate, state_scales
+from .control import COSTATE_PROGRAMS, costate_scales, evaluate, state_scales
 
 __all__ = ["TRAINING_CHECKS", "training_problem", "riccati_solution", "certificate", "pmp_points"]
 
@@ -286,7 +286,8 @@ TRAINING_CHECKS = (
     Check("pmp_costate", "Pontryagin at the optimum: costate p_k of the training loss = dJ/ds_k", "discrete-costate:1",
           "torch.autograd of the training loss through the trained module run block by block, every sample and step",
           "generated costate recursion (adjoint_step) seeded with p_K = s_K - y", evaluate=_pmp_costate, rounding="autograd",
-          negative=Negative("weights"), requires=("forward_step", "terminal_costate")),
+          negative=Negative("weights"), requires=("forward_step", "terminal_costate"),
+          formula=COSTATE_PROGRAMS),  # the training loss seeds p_K itself: the recursion is what route B derives
     Check("pmp_stationarity", "Pontryagin at the optimum: every control minimises the augmented Hamiltonian (rho theta_k = -sum_n p s^T)",
           "training-pmp:2", "the trained module's controls theta_k, b_k",
           "generated pmp_controls on the generated states s_k and costates p_(k+1) of the training loss", evaluate=_pmp_stationarity,
