@@ -61,6 +61,8 @@ _EXPORTS = {
     "InputError": "._errors",
     "ModuleFormError": "._errors",
     "UnknownArchitectureError": "._errors",
+    "OutputError": "._errors",
+    "ResourceError": "._errors",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

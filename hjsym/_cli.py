@@ -1,18 +1,23 @@
 """The ``hjsym`` command line.
 
-Exit codes: 0 success (for ``check``: every check passed), 1 a check failed, 2 bad input
-(unknown architecture, bad option value, missing file, malformed module or spec), 3 an
-internal error. Errors print one line naming the problem and the fix; ``--debug`` adds the
-traceback.
+Exit codes: 0 success (for ``check``: every check passed, and every control asked for failed),
+1 a check failed, 2 a fault of the input or of the environment (unknown architecture, bad option
+value, missing file, malformed module or spec, a module that raises or exits while imported, a
+path that cannot be written, a full disk, a missing optional dependency, an unreachable
+scheduler, a computation above the memory budget), 3 an internal error (a bug: the traceback is
+wanted). Errors print one line naming the problem and the fix; ``--debug`` adds the traceback.
+A closed standard output (``hjsym derive lse | head -1``) ends the command quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import sys
 
-from ._errors import HJSymError
+from ._errors import HJSymError, OutputError
 
 __all__ = ["main", "build_parser"]
 
@@ -50,16 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--forward-kwargs", metavar="JSON", type=_json_object,
                    help="extra keyword arguments of the module's forward, as a JSON object (e.g. '{\"scale\": 2.0}')")
     s.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    s.add_argument("--seed", type=_non_negative_int, default=0)
+    s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--only", nargs="+", metavar="CHECK", help="run only these checks")
     s.add_argument("--negative-controls", action="store_true", help="also run every check on a perturbed network (must fail)")
+    s.add_argument("--formula-controls", action="store_true",
+                   help="also run every check with its derived formula mutated (route B moved; must fail)")
+    s.add_argument("--max-memory", metavar="SIZE", help="memory budget, e.g. 8G (default: $HJSYM_MAX_MEMORY or half the free memory)")
     s.add_argument("--json", action="store_true", help="print the results as JSON")
 
     s = sub.add_parser("report", help="derive, check and write HTML/LaTeX reports")
     s.add_argument("archs", nargs="*", default=["all"], help="architecture names or spec files PATH.py, or 'all' (default)")
     s.add_argument("--out", default="reports", help="output folder (default: reports)")
     s.add_argument("--format", default="html,tex", help="comma-separated subset of html,tex,pdf (default: html,tex)")
-    s.add_argument("--seed", type=_non_negative_int, default=0)
+    s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--jobs", type=_positive_int, default=None, help="worker processes for pages not in the cache (default: CPUs)")
     s.add_argument("--no-cache", action="store_true", help="derive, check and draw afresh instead of reusing cached pages")
 
@@ -82,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="reports", help="output folder; pages go to OUT/NAME/ (default: reports)")
     s.add_argument("--scheduler", metavar="ADDRESS", help="run the sweeps on a Dask cluster (needs hjsym[dask])")
     s.add_argument("--workers", type=_non_negative_int, help="local worker processes (default: CPU count; 0: in this process)")
+    s.add_argument("--max-memory", metavar="SIZE", help="memory budget, e.g. 8G (default: $HJSYM_MAX_MEMORY or half the free memory)")
     return p
 
 
@@ -92,6 +101,15 @@ def _non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
+def _seed(text: str) -> int:
+    from .networks.training import MAX_SEED
+
+    value = _non_negative_int(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{value} is larger than the largest seed {MAX_SEED}")
     return value
 
 
@@ -155,14 +173,19 @@ def _cmd_check(args) -> int:
         seed=args.seed,
         only=args.only,
         negative_controls=args.negative_controls,
+        formula_controls=args.formula_controls,
         progress=sys.stderr.isatty() and not args.json,
+        max_memory=args.max_memory,
         forward_kwargs=args.forward_kwargs,
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print(report.table())
-    return EXIT_OK if report.passed else EXIT_FAILED
+    uncaught = report.uncaught_controls
+    if uncaught:
+        sys.stderr.write(f"hjsym: {len(uncaught)} control(s) passed where they must fail: {', '.join(uncaught)}\n")
+    return EXIT_OK if report.passed and not uncaught else EXIT_FAILED
 
 
 def _cmd_report(args) -> int:
@@ -203,7 +226,7 @@ def _cmd_experiment(args) -> int:
     from .experiments._page import jsonable
 
     results = run_experiments(args.names, quick=args.quick, out=args.out, workers=args.workers, scheduler=args.scheduler,
-                              progress=sys.stderr.isatty() and not args.json)
+                              progress=sys.stderr.isatty() and not args.json, max_memory=args.max_memory)
     if args.json:
         keys = ("name", "title", "claim", "measurement", "verdict", "verdict_reason", "falsifiable", "rows", "config", "seeds", "timings",
                 "quick")
@@ -219,11 +242,41 @@ COMMANDS = {"list": _cmd_list, "derive": _cmd_derive, "check": _cmd_check, "repo
             "bench": _cmd_bench, "experiment": _cmd_experiment}
 
 
+def _environment_fault(exc: BaseException) -> HJSymError | None:
+    """The user's or the environment's fault behind an exception that is not an :class:`HJSymError`, as one."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        where = exc.filename or "a file"
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR) and exc.filename:
+            return HJSymError(f"{where}: {exc.strerror}", "check the path")
+        return OutputError.of(where, exc)
+    if isinstance(exc, MemoryError):
+        return HJSymError("out of memory", "free memory, check a smaller module or run fewer workers (--jobs, --workers)")
+    if isinstance(exc, ImportError):
+        name = getattr(exc, "name", None) or str(exc)
+        return HJSymError(f"a dependency cannot be imported ({exc})",
+                          f"install it (pip install {name.split('.')[0]}) or rerun bash scripts/setup.sh")
+    return None
+
+
+def _quiet_stdout() -> None:
+    """The reader of stdout went away (a pipe into ``head``): send the rest nowhere, so nothing more fails."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_OK
     except HJSymError as exc:
         if args.debug:
             raise
@@ -235,13 +288,22 @@ def main(argv=None) -> int:
     except Exception as exc:  # noqa: BLE001 - last resort: one line, no traceback unless --debug
         if args.debug:
             raise
+        fault = _environment_fault(exc)
+        if fault is not None:
+            sys.stderr.write(f"hjsym: error: {fault.problem}; fix: {fault.fix}\n")
+            return EXIT_BAD_INPUT
         sys.stderr.write(f"hjsym: internal error: {type(exc).__name__}: {exc}; fix: rerun with --debug and report the traceback\n")
         return EXIT_INTERNAL
 
 
 def entry() -> None:
     """Console-script entry point."""
-    raise SystemExit(main())
+    code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader left after the last line
+        _quiet_stdout()
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,11 +14,14 @@ torch.set_default_dtype(torch.float64)
 # A cache private to this test session: tests see exactly what a fresh machine sees once, and
 # the user's cache is left alone. Set before hjsym reads it.
 _CACHE = tempfile.mkdtemp(prefix="hjsym-test-cache-")
+_KEYS = tempfile.mkdtemp(prefix="hjsym-test-key-")  # the cache's secret key, outside the cache folder
 os.environ["HJSYM_CACHE_DIR"] = _CACHE
+os.environ["HJSYM_KEY_FILE"] = os.path.join(_KEYS, "cache-key")
 
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_CACHE, ignore_errors=True)
+    shutil.rmtree(_KEYS, ignore_errors=True)
 
 
 def require(tool: str, env: str):

@@ -18,7 +18,7 @@ PACKAGE = Path(hjsym.__file__).parent
 
 #: The pipeline, lowest layer first. A module may import its own layer and the layers before it.
 LAYERS = (
-    ("base", ("hjsym._errors", "hjsym._cache", "hjsym._version")),
+    ("base", ("hjsym._errors", "hjsym._cache", "hjsym._version", "hjsym._workers", "hjsym._resources")),
     ("symbolic", ("hjsym.symbolic",)),
     ("ir", ("hjsym.ir",)),
     ("spec", ("hjsym.spec",)),

@@ -8,10 +8,12 @@ import dataclasses
 import torch
 
 from .._errors import InputError, ModuleFormError
+from .._resources import require
 from ..codegen.pipeline import load_functions
+from ..networks.training import module_dtypes, validate_seed
 from ..networks.user import guard_user_code, load_user_module, prepare_module
 from ..spec.registry import Architecture, all_architectures, get
-from .engine import Context, Network, Suite, run_suite, torch_threads
+from .engine import Context, Network, Suite, estimate, run_suite, torch_threads
 from .suites import suite_for
 
 __all__ = ["check", "list_architectures", "parse_dtype", "function", "suite_of", "context"]
@@ -43,8 +45,8 @@ def context(arch, dtype=torch.float64, seed: int = 0) -> Context:
     return Context(a.spec, load_functions(a.spec), load_functions(a.spec, magnitudes=True), parse_dtype(dtype), seed, suite_of(a))
 
 
-def check(arch, module=None, *, dtype="float64", seed: int = 0, only=None, negative_controls: bool = False, progress: bool = False,
-          forward_kwargs: dict | None = None):
+def check(arch, module=None, *, dtype="float64", seed: int = 0, only=None, negative_controls: bool = False,
+          formula_controls: bool = False, progress: bool = False, max_memory=None, forward_kwargs: dict | None = None):
     """Check an architecture's derivation against real torch networks.
 
     Args:
@@ -61,6 +63,11 @@ def check(arch, module=None, *, dtype="float64", seed: int = 0, only=None, negat
         seed: seeds the reference networks and the test points.
         only: names of the checks to run (default: all that apply).
         negative_controls: also run every check on a perturbed network and record that it fails.
+        formula_controls: also run every check with its derived formula mutated (route B moved,
+            :mod:`hjsym.checks.formula`) and record that it fails (``report.formula_controls``).
+        max_memory: the memory budget (bytes or ``"8G"``; default ``$HJSYM_MAX_MEMORY`` or half the
+            available memory): checks whose largest intermediate is estimated above it are refused
+            before they run (:class:`~hjsym.ResourceError`, with the estimate and the override).
         forward_kwargs: extra keyword arguments the module's ``forward`` needs (passed on every call).
 
     Returns:
@@ -68,12 +75,13 @@ def check(arch, module=None, *, dtype="float64", seed: int = 0, only=None, negat
         reference networks (``module=None``) are seeded and deterministic, so each configuration is
         computed once per process and callers receive a copy.
 
-    The checks run torch on one thread (see :func:`hjsym.checks.engine.torch_threads`).
+    The checks run torch on one thread (see :func:`hjsym.checks.engine.torch_threads`). A module
+    in float16 or bfloat16 is refused (it is never upcast silently); one in another dtype than
+    ``dtype`` is checked as a copy in ``dtype``, and the report's notes say so.
     """
     a = get(arch)
     torch_dtype = parse_dtype(dtype)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise InputError(f"seed must be a non-negative integer, got {seed!r}", "pass e.g. seed=0")
+    validate_seed(seed)
     suite = suite_of(a)
     if suite is None:
         raise InputError(f"architecture {a.name!r} has no check suite: no suite applies to its spec",
@@ -87,6 +95,7 @@ def check(arch, module=None, *, dtype="float64", seed: int = 0, only=None, negat
         raise InputError("forward keyword arguments were given without a module", "pass them together with module= (--module)")
     if module is not None:
         prepare_module(module)
+        _check_dtype(module, torch_dtype)
     ctx = Context(a.spec, load_functions(a.spec), load_functions(a.spec, magnitudes=True), torch_dtype, seed, suite,
                   forward_kwargs=dict(forward_kwargs or {}))
     known = [c.name for c in suite.applicable(ctx)]
@@ -103,13 +112,14 @@ def check(arch, module=None, *, dtype="float64", seed: int = 0, only=None, negat
 
     def run():
         with torch_threads(1):  # small networks: one thread is faster, and the same reduction order everywhere
-            return _run(a, suite, ctx, module, only, negative_controls, progress)
+            return _run(a, suite, ctx, module, only, negative_controls, formula_controls, progress, max_memory)
 
     if module is not None:
         return run()
     # the reference networks are seeded and deterministic: a process checks each configuration once
     # (a report after a check, or a derivation script after the tests, reuse it); callers get a copy
-    key = (a.name, a.spec.key(), str(torch_dtype), seed, None if only is None else tuple(only), bool(negative_controls))
+    key = (a.name, a.spec.key(), str(torch_dtype), seed, None if only is None else tuple(only), bool(negative_controls),
+           bool(formula_controls))
     if key not in _REFERENCE_REPORTS:
         _REFERENCE_REPORTS[key] = run()
     return copy.deepcopy(_REFERENCE_REPORTS[key])
@@ -118,7 +128,30 @@ def check(arch, module=None, *, dtype="float64", seed: int = 0, only=None, negat
 _REFERENCE_REPORTS: dict = {}
 
 
-def _run(a: Architecture, suite: Suite, ctx: Context, module, only, negative_controls, progress):
+#: Dtypes a module may be checked in; anything else is refused with the fix.
+_CHECKABLE = (torch.float64, torch.float32)
+
+
+def _check_dtype(module, dtype) -> None:
+    """Refuse a half-precision module (never upcast silently)."""
+    found = module_dtypes(module) if isinstance(module, torch.nn.Module) else set()
+    low = sorted(str(t).replace("torch.", "") for t in found if t not in _CHECKABLE)
+    if low:
+        raise InputError(f"the module holds {', '.join(low)} parameters or buffers: hjsym checks float64 and float32 only, and "
+                         f"does not upcast a module silently",
+                         "convert it yourself and say so: module.float() (then --dtype float32) or module.double()")
+
+
+def _dtype_note(module, dtype) -> list[str]:
+    found = module_dtypes(module) if isinstance(module, torch.nn.Module) else set()
+    other = sorted(str(t).replace("torch.", "") for t in found if t != dtype)
+    if not other:
+        return []
+    return [f"the module is {', '.join(other)}; it was checked as a copy converted to {str(dtype).replace('torch.', '')} "
+            f"(pass --dtype {other[0]} to check it in its own dtype)"]
+
+
+def _run(a: Architecture, suite: Suite, ctx: Context, module, only, negative_controls, formula_controls, progress, max_memory):
     notes = []
     if module is None:
         if a.networks is None:
@@ -135,6 +168,7 @@ def _run(a: Architecture, suite: Suite, ctx: Context, module, only, negative_con
         if {c.name for c in suite.checks} <= _own_networks(a, suite):
             raise InputError(f"{a.name!r} has no check that reads a module: its checks build their own computations "
                              f"({', '.join(c.name for c in a.checks)})", f"run 'hjsym check {a.name}' without --module")
+        notes += _dtype_note(module, ctx.dtype)
         r = guard_user_code(lambda: suite.read(ctx, module), module)
         nets = [Network(r.describe(), r)]
         network = r.describe()
@@ -146,9 +180,12 @@ def _run(a: Architecture, suite: Suite, ctx: Context, module, only, negative_con
                          "module (run them without --module)")
     if ctx.dtype != torch.float64:
         notes.append(f"{str(ctx.dtype)[6:]}: every tolerance is k u S with u = {torch.finfo(ctx.dtype).eps / 2:.3g}")
+    # the memory of the largest intermediate and the time, from the sizes, before anything runs
+    require(estimate(suite, ctx, nets), max_memory, smaller="check a smaller module (fewer atoms, dimensions or steps)")
+
     def run():
         return run_suite(suite, ctx, nets, architecture=a.name, network=network, names=only, negative_controls=negative_controls,
-                         progress=progress, notes=notes)
+                         formula_controls=formula_controls, progress=progress, notes=notes)
 
     if module is None:
         return run()

@@ -11,11 +11,17 @@ A :class:`Check` declares what it tests and how:
   the check's inputs (a :class:`Case`);
 * ``kind``: an identity, a bound (``lower <= A <= B``) or a statistic;
 * ``negative``: the perturbation (from :mod:`hjsym.networks.perturb`) that moves route A and must
-  make the check fail.
+  make the check fail;
+* ``formula``: what its formula control mutates (:mod:`hjsym.checks.formula`; by default the last
+  function of route B, with a mutation chosen by the kind): route B moved, and the check must fail;
+* ``witness`` (bound checks): configurations built from the derivation where the bound is
+  attained; there the bound must hold with equality (within the tolerance), so a bound widened by
+  a factor fails, not only one that is violated.
 
 The engine evaluates both routes on every network the check applies to, scales the tolerance by
 the magnitude of the terms on both routes (:mod:`hjsym.checks.criteria`), and with negative
-controls runs route A again on a perturbed copy while route B keeps the original weights. A
+controls runs route A again on a perturbed copy while route B keeps the original weights; with
+formula controls it runs the check again with route B's derived result mutated. A
 :class:`Suite` is the checks of a kind of spec with the readout that reads its networks; the
 suites are chosen from the spec (:mod:`hjsym.checks.suites`). Checks whose science does not fit
 one operator and one generated function (quadratures, a Newton solve on the simplex, Monte
@@ -32,14 +38,16 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from .._resources import Estimate
 from ..networks.perturb import perturb
 from ..networks.readout import Readout
 from .criteria import bound, compare, flat_like
+from .formula import formula_control
 from .results import CheckReport, CheckResult
 
 __all__ = [
     "Network", "Case", "Values", "Negative", "Operator", "RouteB", "Generated", "Check", "Suite", "Context", "run_suite",
-    "run_check", "torch_threads", "RESOLUTION",
+    "run_check", "torch_threads", "estimate", "generic_cost", "RESOLUTION",
 ]
 
 #: The relative size of the perturbation every negative control applies (relative to the size of
@@ -183,7 +191,9 @@ class Check:
     ``route_a``/``route_b`` are then descriptions (a bound's ``lower`` is then per value); or ``standalone`` (``(ctx, negative_controls)
     -> CheckResult``) for checks that build their own networks and controls. ``applies_to(net)``
     selects the networks it reads; ``requires`` names generated functions it needs besides route
-    B's, and ``when(ctx)`` any other condition on the derivation.
+    B's, and ``when(ctx)`` any other condition on the derivation. ``formula`` says what its formula
+    control mutates (:mod:`hjsym.checks.formula`); ``witness(ctx, nets) -> [Values]`` (a bound check)
+    where the bound is attained.
     """
 
     name: str
@@ -202,6 +212,8 @@ class Check:
     requires: tuple[str, ...] = ()
     when: Callable | None = None
     details: Callable | None = None
+    formula: object = None
+    witness: Callable | None = None
 
     @property
     def route_a_text(self) -> str:
@@ -242,7 +254,8 @@ class Suite:
 
     ``applies(spec)`` says whether the suite is the one for a spec (:mod:`hjsym.checks.suites`);
     ``read(ctx, module)`` reads a module into a :class:`~hjsym.networks.readout.Readout`;
-    ``notes(ctx, nets)`` adds lines to the report.
+    ``notes(ctx, nets)`` adds lines to the report; ``cost(ctx, net) -> Estimate`` the memory of the
+    largest intermediate and the work its checks need on one network (default: :func:`generic_cost`).
     """
 
     name: str
@@ -250,6 +263,7 @@ class Suite:
     applies: Callable
     read: Callable
     notes: Callable | None = None
+    cost: Callable | None = None
 
     def check(self, name: str) -> Check:
         for c in self.checks:
@@ -344,13 +358,50 @@ def assemble(check: Check, ctx: Context, values: list[Values], nets: list[Networ
     return compare(check.name, check.title, a, b, s, **common)
 
 
-def run_check(check: Check, ctx: Context, nets: list[Network], negative_controls: bool = False) -> CheckResult:
-    """Run one check on the networks it applies to; with ``negative_controls``, also on their perturbed copies."""
+def _witness(check: Check, ctx: Context, nets: list[Network], result: CheckResult) -> None:
+    """Evaluate a bound check at its tightness witness: there ``A = B`` within ``k u S`` (recorded under ``tightness``).
+
+    The witness points are points of the check: when one comes closer to its tolerance than every
+    other point, the result's error, tolerance and margin are the witness's, and it takes part in the verdict.
+    """
+    values = list(check.witness(ctx, nets))
+    if not values:  # e.g. a Hessian bound on one atom: no configuration of this network attains it
+        result.details["tightness"] = {"configurations": [], "note": "no configuration of these networks attains the bound"}
+        return
+    w = assemble(replace(check, kind="identity", details=None), ctx, values, nets)
+    a, b = _cat([v.a for v in values]).double(), _cat([v.b for v in values]).double()
+    ratio = a / b.where(b != 0, torch.full_like(b, math.nan))
+    result.details["tightness"] = {"configurations": [v.info for v in values], "ratio_min": float(ratio.nan_to_num(math.inf).min()),
+                                   "ratio_max": float(ratio.nan_to_num(-math.inf).max()), "max_abs_err": w.max_abs_err,
+                                   "error": w.error, "tolerance": w.tolerance, "margin": w.margin, "passed": w.passed,
+                                   "criterion": "A = B at the witness: |A - B| <= k (u S + tiny) elementwise"}
+    result.max_abs_err = max(result.max_abs_err, w.max_abs_err)
+    if w.margin < result.margin:
+        result.error, result.tolerance, result.scale, result.margin = w.error, w.tolerance, w.scale, w.margin
+    result.passed = result.passed and w.passed
+
+
+def _evaluate(check: Check, ctx: Context, nets: list[Network]) -> tuple[CheckResult, list[Values]]:
+    """Both routes on the chosen networks, the verdict, and the witness of a bound."""
+    values = check.values(ctx, nets)
+    result = assemble(check, ctx, values, nets)
+    if check.witness is not None:
+        _witness(check, ctx, nets, result)
+    return result, values
+
+
+def run_check(check: Check, ctx: Context, nets: list[Network], negative_controls: bool = False,
+              formula_controls: bool = False) -> CheckResult:
+    """Run one check on the networks it applies to; with ``negative_controls``, also on their perturbed copies; with
+    ``formula_controls``, also with its derived result mutated (:mod:`hjsym.checks.formula`)."""
+    if formula_controls:
+        result = run_check(check, ctx, nets, negative_controls)
+        result.details["formula_control"] = formula_control(check, ctx, nets, lambda c: run_check(check, c, nets))
+        return result
     if check.standalone is not None:
         return check.standalone(ctx, negative_controls)
     chosen = check.networks(nets)
-    values = check.values(ctx, chosen)
-    result = assemble(check, ctx, values, chosen)
+    result, values = _evaluate(check, ctx, chosen)
     if negative_controls and check.negative is not None:
         neg = check.negative
         delta = neg.delta(ctx, values)
@@ -363,7 +414,7 @@ def run_check(check: Check, ctx: Context, nets: list[Network], negative_controls
 
 
 def run_suite(suite: Suite, ctx: Context, nets: list[Network], *, architecture: str, network: str, names=None,
-              negative_controls: bool = False, progress: bool = False, notes=()) -> CheckReport:
+              negative_controls: bool = False, formula_controls: bool = False, progress: bool = False, notes=()) -> CheckReport:
     """Run ``names`` (default: every applicable check of ``suite``) into a :class:`~hjsym.CheckReport`.
 
     A check that reads networks none of ``nets`` is (an MLP check on an MLP without that
@@ -379,10 +430,38 @@ def run_suite(suite: Suite, ctx: Context, nets: list[Network], *, architecture: 
         if c.standalone is None and not c.networks(nets):
             notes.append(f"{c.name} not run: none of the networks is of the kind it reads")
             continue
-        results.append(run_check(c, ctx, nets, negative_controls))
+        results.append(run_check(c, ctx, nets, negative_controls, formula_controls))
     if suite.notes is not None:
         notes += suite.notes(ctx, nets)
     return CheckReport(architecture, str(ctx.dtype).replace("torch.", ""), ctx.seed, network, results, list(dict.fromkeys(notes)))
+
+
+# ----------------------------------------------------------------------------- resources
+#: Points a check evaluates per network (the suites use 24 to 64; the estimate assumes the most).
+POINTS = 64
+
+
+def generic_cost(ctx: Context, net: Network) -> Estimate:
+    """An estimate from the module's parameters alone, for suites without a cost model of their own.
+
+    The largest intermediate: :data:`POINTS` points times the square of the widest parameter dimension
+    (a Jacobian or Hessian by autograd), or the parameters eight times over (graphs and copies);
+    the work: every parameter touched once per point and per widest dimension (backward passes).
+    """
+    params = [p for p in net.module.parameters()]
+    count = sum(p.numel() for p in params)
+    widest = max((max(p.shape) for p in params if p.dim()), default=1)
+    item = torch.finfo(ctx.dtype).bits // 8
+    return Estimate(f"the checks of {net.readout.describe()}", item * max(4 * POINTS * widest * widest, 8 * count),
+                    40.0 * POINTS * count * widest)
+
+
+def estimate(suite: Suite, ctx: Context, nets: list[Network]) -> Estimate:
+    """The largest estimate over the networks (the suite's cost model, else :func:`generic_cost`)."""
+    cost = suite.cost or generic_cost
+    found = [cost(ctx, n) for n in nets]
+    worst = max(found, key=lambda e: e.bytes)
+    return Estimate(worst.what, worst.bytes, sum(e.flops for e in found))
 
 
 @contextmanager

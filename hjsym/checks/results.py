@@ -60,6 +60,23 @@ class CheckReport:
     def passed(self) -> bool:
         return bool(self.checks) and all(c.passed for c in self.checks)
 
+    @property
+    def formula_controls(self) -> list[dict]:
+        """Every check's formula control (run with ``formula_controls=True``): ``{"check", "functions", "mutation",
+        "max_abs_err", "error", "tolerance", "margin", "passed"}``; ``passed`` must be False (the wrong formula caught)."""
+        return [{"check": c.name, **c.details["formula_control"]} for c in self.checks if "formula_control" in c.details]
+
+    @property
+    def uncaught_controls(self) -> list[str]:
+        """Checks whose negative or formula control, where one was run, passed: they could not tell the difference."""
+        out = []
+        for c in self.checks:
+            for key in ("negative_control", "formula_control"):
+                control = c.details.get(key)
+                if control is not None and control.get("passed", False):
+                    out.append(f"{c.name} ({key.replace('_', ' ')})")
+        return out
+
     def check(self, name: str) -> CheckResult:
         for c in self.checks:
             if c.name == name:
@@ -74,6 +91,7 @@ class CheckReport:
             "network": self.network,
             "passed": self.passed,
             "checks": [c.to_dict() for c in self.checks],
+            **({"formula_controls": jsonable(self.formula_controls)} if self.formula_controls else {}),
             "notes": list(self.notes),
         }
 
@@ -91,6 +109,12 @@ class CheckReport:
         failed = [c.name for c in self.checks if not c.passed]
         out.append(f"{len(self.checks) - len(failed)}/{len(self.checks)} checks pass" + (f"; failed: {', '.join(failed)}" if failed else ""))
         out.append("closest: the element nearest its tolerance k u S (S the magnitude of the terms on both routes); margin = tolerance / error")
+        formula = self.formula_controls
+        if formula:
+            caught = [f for f in formula if not f["passed"]]
+            missed = [f["check"] for f in formula if f["passed"]]
+            out.append(f"formula controls: {len(caught)}/{len(formula)} checks fail on their mutated formula"
+                       + (f"; not caught: {', '.join(missed)}" if missed else ""))
         out += [f"note: {n}" for n in self.notes]
         return "\n".join(out)
 

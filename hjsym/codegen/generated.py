@@ -16,7 +16,11 @@ _HEADER = "import math\nimport torch\nfrom hjsym.codegen import runtime as _rt\n
 
 
 def compile_function(source: str, name: str):
-    """Execute generated source (hjsym's own output, never user text) and return the function."""
+    """Execute generated source and return the function.
+
+    The source is hjsym's own output: generated in this process, or read from a cache entry that
+    :mod:`hjsym._cache` authenticated (HMAC) before parsing it. Never user text.
+    """
     digest = hashlib.sha1(source.encode()).hexdigest()[:12]
     filename = f"<hjsym-generated {name} {digest}>"
     full = _HEADER + source

@@ -3,7 +3,8 @@
 ``hjsym.derive("lse")`` runs the derivation engine (:mod:`hjsym.derivation`) and generates a
 torch function for every function spec; the whole object is cached on disk. ``load_functions``
 is the light path used by checks: it reads the cached generated code and compiles it without
-importing SymPy (deriving first on a cache miss).
+importing SymPy (deriving first on a cache miss). Cached source is compiled only from entries the
+cache authenticated (:mod:`hjsym._cache`), so an edited or planted entry is recomputed, not run.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from ..spec.registry import get
 from ..spec.spec import Spec
 from .generated import GeneratedFunction
 
-__all__ = ["derive", "load_functions", "cache_key"]
+__all__ = ["derive", "load_functions", "function_specs", "cache_key"]
 
 
 def cache_key(spec: Spec) -> str:
@@ -45,6 +46,8 @@ def derive(arch, *, cache: bool = True) -> Derivation:
         hit = _cache.load("derivation", key)
         if isinstance(hit, Derivation):
             return hit
+        if hit is not None:
+            _cache.reject("derivation", key, f"a {type(hit).__name__}, not a Derivation")
     from ..derivation.engine import derive_symbolic
     from .generate import generate
 
@@ -55,7 +58,26 @@ def derive(arch, *, cache: bool = True) -> Derivation:
         _cache.store("derivation", key, d)
         _cache.store("functions-json", key, {"functions": {n: f.to_dict() for n, f in d.functions.items()},
                                              "magnitudes": {n: f.to_dict() for n, f in d.magnitudes.items()}})
+        _cache.store("function-specs", key, d.function_specs)
     return d
+
+
+def function_specs(arch) -> dict:
+    """The derivation's function specs (:mod:`hjsym.ir`, what code generation reads), from the cache when possible.
+
+    A light path for the formula controls, which mutate and re-generate them: loading the whole
+    derivation rebuilds every step's SymPy objects (seconds), the specs alone a fraction of that.
+    """
+    spec = _resolve(arch)
+    key = cache_key(spec)
+    hit = _cache.load("function-specs", key)
+    if isinstance(hit, dict) and hit:
+        return hit
+    if hit is not None:
+        _cache.reject("function-specs", key, "not a dict of function specs")
+    specs = dict(derive(spec).function_specs)
+    _cache.store("function-specs", key, specs)
+    return specs
 
 
 def load_functions(arch, *, magnitudes: bool = False) -> dict[str, GeneratedFunction]:
@@ -67,10 +89,12 @@ def load_functions(arch, *, magnitudes: bool = False) -> dict[str, GeneratedFunc
     key = cache_key(spec)
     part = "magnitudes" if magnitudes else "functions"
     data = _cache.load("functions-json", key)
-    if isinstance(data, dict) and isinstance(data.get(part), dict) and data.get("functions"):
+    if data is not None:
         try:
+            if not (isinstance(data, dict) and isinstance(data.get(part), dict) and data.get("functions")):
+                raise KeyError(part)
             return {n: GeneratedFunction.from_dict(d) for n, d in data[part].items()}
-        except (KeyError, TypeError, SyntaxError):
-            pass
+        except (KeyError, TypeError, ValueError, SyntaxError) as exc:  # authenticated, but of another layout
+            _cache.reject("functions-json", key, f"{type(exc).__name__}: {exc}")
     d = derive(spec)
     return dict(d.magnitudes if magnitudes else d.functions)

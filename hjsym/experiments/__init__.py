@@ -4,7 +4,9 @@ Each experiment is a module here with ``NAME``, ``TITLE``, ``CLAIM`` (the paper'
 ``run(ctx) -> dict`` (the measurement: configuration, seeds, every plotted number, rows of
 ``claim | measurement with a 95 % CI | verdict``, each row of a kind: evidence, consistency check,
 free choice or context, and ``falsifiable``: the statistic the verdict rests on and the outcome that
-would have refuted the claim; see :mod:`._page`) and ``figures(result, folder) -> list``.
+would have refuted the claim; see :mod:`._page`), ``figures(result, folder) -> list`` and
+``estimate(quick) -> Estimate`` (the memory of its largest intermediate and its work, from its
+sizes: checked against the memory budget before it runs, :mod:`hjsym._resources`).
 Sweeps go through :class:`~hjsym.experiments._runner.Mapper` (local processes, serial, or Dask);
 :mod:`._page` writes ``DIR/NAME/{index.html, NAME.tex, result.json, summary.json, *.png, *.pdf}``.
 
@@ -22,7 +24,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._cache import check_writable
 from .._errors import InputError
+from .._resources import require
 from ._runner import Mapper
 
 __all__ = ["EXPERIMENTS", "Context", "Mapper", "get", "run_experiment", "run_experiments", "DEFAULT_OUT"]
@@ -56,11 +60,16 @@ def get(name: str):
 
 
 def run_experiment(name: str, *, quick: bool = False, out=DEFAULT_OUT, mapper: Mapper | None = None, progress: bool = False,
-                   command: str | None = None) -> dict:
-    """Run one experiment, write its page into ``out/NAME/`` and return its result (a JSON-able dict)."""
+                   command: str | None = None, max_memory=None) -> dict:
+    """Run one experiment, write its page into ``out/NAME/`` and return its result (a JSON-able dict).
+
+    Its estimate (:func:`estimate`) is checked against the memory budget first (``max_memory``, see
+    :func:`hjsym._resources.memory_budget`).
+    """
     from ._page import write_page
 
     mod = get(name)
+    require(mod.estimate(quick), max_memory, smaller="run it where more memory is free" if quick else "use --quick")
     own = mapper is None
     mapper = mapper or Mapper(progress=progress)
     try:
@@ -80,10 +89,11 @@ def run_experiment(name: str, *, quick: bool = False, out=DEFAULT_OUT, mapper: M
 
 
 def run_experiments(names, *, quick: bool = False, out=DEFAULT_OUT, workers: int | None = None, scheduler: str | None = None,
-                    progress: bool = False) -> list[dict]:
+                    progress: bool = False, max_memory=None) -> list[dict]:
     """Run several experiments (``"all"`` for every one) through one shared :class:`Mapper`."""
     names = list(EXPERIMENTS) if "all" in names else list(dict.fromkeys(names))
     for n in names:
         get(n)  # fail on a bad name before any work
+    check_writable(out)  # and on a folder that cannot be written
     with Mapper(workers=workers, scheduler=scheduler, progress=progress) as mapper:
-        return [run_experiment(n, quick=quick, out=out, mapper=mapper, progress=progress) for n in names]
+        return [run_experiment(n, quick=quick, out=out, mapper=mapper, progress=progress, max_memory=max_memory) for n in names]

@@ -14,11 +14,13 @@ and ``"_cpu_seconds"`` (CPU time of the process that ran it: on a shared machine
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import re
+import socket
 import time
 
 from .._errors import InputError
+from .._workers import process_pool
 
 __all__ = ["Mapper"]
 
@@ -44,6 +46,41 @@ def _call_threads_one(fn, config: dict) -> dict:
     return _call(fn, config)
 
 
+#: Seconds a scheduler address may take to accept a connection.
+PROBE_TIMEOUT = 2.0
+_ADDRESS = re.compile(r"(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})/?")
+
+
+def _dask_client():
+    """``distributed.Client``, or an :class:`~hjsym.InputError` saying how to install it."""
+    try:
+        from distributed import Client
+    except Exception as exc:  # noqa: BLE001 - missing, or a broken install (any error while importing it)
+        raise InputError(f"--scheduler needs dask.distributed, which cannot be imported ({type(exc).__name__}: {exc})",
+                         "pip install 'hjsym[dask]' (or drop --scheduler to use local processes)") from None
+    return Client
+
+
+def probe_scheduler(address: str, timeout: float = PROBE_TIMEOUT) -> None:
+    """Check that ``address`` is ``[tcp://]HOST:PORT``, that the port accepts a connection within ``timeout`` seconds (a
+    refused connection fails at once, not after Dask's retries) and that Dask is installed."""
+    m = _ADDRESS.fullmatch(str(address).strip())
+    if m is None or not 0 < int(m["port"]) < 65536 or (m["scheme"] or "tcp") not in ("tcp", "tls"):
+        raise InputError(f"--scheduler {address!r} is not a scheduler address", "write tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786")
+    host, port = m["host"].strip("[]"), int(m["port"])
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except socket.gaierror as exc:
+        raise InputError(f"--scheduler {address!r}: unknown host {host!r} ({exc.strerror})", "check the host name") from None
+    except (socket.timeout, TimeoutError):
+        raise InputError(f"the Dask scheduler at {address} did not answer within {timeout:g} s",
+                         "start one (dask scheduler) or check the address and the firewall") from None
+    except OSError as exc:
+        raise InputError(f"cannot reach the Dask scheduler at {address}: {exc.strerror or exc}",
+                         "start one (dask scheduler --port PORT) or check the address, e.g. tcp://127.0.0.1:8786") from None
+    _dask_client()  # after the connection: a refused one fails without the seconds importing Dask takes
+
+
 class Mapper:
     """The single map over configurations used by every experiment.
 
@@ -55,10 +92,12 @@ class Mapper:
         connect_timeout: seconds to wait for the Dask scheduler.
     """
 
-    def __init__(self, workers: int | None = None, scheduler: str | None = None, progress: bool = False, connect_timeout: float = 20.0):
+    def __init__(self, workers: int | None = None, scheduler: str | None = None, progress: bool = False, connect_timeout: float = 10.0):
         if workers is not None and (not isinstance(workers, int) or workers < 0):
             raise InputError(f"workers must be a non-negative integer, got {workers!r}", "pass e.g. --workers 2 (0: no subprocesses)")
         self.workers = (os.cpu_count() or 1) if workers is None else workers
+        if scheduler:
+            probe_scheduler(scheduler)  # a malformed, unknown or refused address fails now (within seconds), before any work
         self.scheduler = scheduler
         self.progress = progress
         self.connect_timeout = connect_timeout
@@ -79,24 +118,17 @@ class Mapper:
     # ---------------------------------------------------------------- backends
     def _dask(self):
         if self._client is None:
-            try:
-                from distributed import Client
-            except ImportError:
-                raise InputError("--scheduler needs dask.distributed, which is not installed",
-                                 "pip install 'hjsym[dask]' (or drop --scheduler to use local processes)") from None
+            Client = _dask_client()
             try:
                 self._client = Client(self.scheduler, timeout=f"{self.connect_timeout}s")
-            except (OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError, ValueError) as exc:
                 raise InputError(f"cannot reach the Dask scheduler at {self.scheduler}: {exc}",
                                  "start one (dask scheduler) or check the address, e.g. tcp://127.0.0.1:8786") from None
         return self._client
 
     def _local(self):
-        if self._pool is None:
-            from concurrent.futures import ProcessPoolExecutor
-
-            method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method), initializer=_init_worker)
+        if self._pool is None:  # forkserver or spawn; the workers die with this process, even on kill -9
+            self._pool = process_pool(self.workers, initializer=_init_worker)
         return self._pool
 
     def map(self, fn, configs: list[dict], desc: str = "configurations") -> list[dict]:

@@ -43,9 +43,11 @@ import math
 import sympy as sp
 import torch
 
+from .._resources import Estimate
 from ..derivation.pontryagin import flatten_sums
 from ..symbolic.axes import ATOM, HIDDEN, bound_index, free_index
 from ..symbolic.calculus import canonical
+from ._cost import total
 from ._stats import combine, fit_slope, mean_ci, verdict
 
 NAME = "attention-width"
@@ -391,3 +393,15 @@ def figures(result, folder) -> list[dict]:
                       "derived limit law (markers, one colour per seed), its Monte Carlo resolution (dotted) and the distance predicted by "
                       "the chi-scale mixture (lines); guides n^-1 and n^-1/2. Right: excess kurtosis of the limit law against the token "
                       "scale (0 for a Gaussian).")]
+
+
+def estimate(quick: bool) -> Estimate:
+    """Per (width n, seed): ``BUDGET / n`` samples of route A in chunks of ``CHUNK_ELEMENTS`` samples x tokens x width (the
+    projections Q, K, V and the logits, float64: about four copies of a chunk), ``3 TOKENS n^2`` multiply-adds a sample;
+    the limit law on ``M_LIMIT`` samples of ``TOKENS^2`` logits and ``TOKENS`` values."""
+    widths = WIDTHS_QUICK if quick else WIDTHS
+    seeds = len(SEEDS_QUICK if quick else SEEDS)
+    budget, limit = (BUDGET_QUICK, M_LIMIT_QUICK) if quick else (BUDGET, M_LIMIT)
+    parts = [(8 * 4 * CHUNK_ELEMENTS, seeds * len(TAUS) * 6.0 * TOKENS * budget * n) for n in widths]
+    parts.append((8 * 4 * limit * TOKENS * (TOKENS + 1), seeds * len(TAUS) * 20.0 * limit * TOKENS**2))
+    return total(NAME, parts)

@@ -43,8 +43,11 @@ import time
 
 import torch
 
+from .._resources import Estimate
+from ._cost import lse_work, total
 from ._page import evidence_verdicts, falsifiable, row
 from ._stats import combine, geometric_ci, mean_ci, proportion_ci
+from ._stats import combine, mean_ci
 
 NAME = "bifurcation"
 TITLE = "Fold bifurcations of the attribution-entropy landscape"
@@ -532,3 +535,14 @@ def figures(result, folder) -> list[dict]:
         out.append(fig_entry(fig, folder, stem, f"{label[0].upper() + label[1:]}, seed {r['seed']}: number of minima, saddles and maxima of "
                              "H against eps from continuation (lines) and brute force (dots); dotted verticals: folds."))
     return out
+
+
+def estimate(quick: bool) -> Estimate:
+    """Per (seed, slice): the brute force, multi-start Newton at every level from ``starts^2`` points on 16 atoms, eight levels
+    at a time, about 30 Newton iterations, run several times for the timing; continuation is cheaper."""
+    s = settings(quick)
+    seeds = len(SEEDS_QUICK if quick else SEEDS)
+    starts = s["starts_2d"] ** 2
+    b, f = lse_work(8 * starts, 16, 2)
+    work = 30 * 6 * (s["levels"] / 8) * f
+    return total(NAME, [(4 * b, seeds * work)])

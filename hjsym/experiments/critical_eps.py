@@ -24,9 +24,13 @@ import math
 
 import torch
 
+from .._resources import Estimate
+from ._cost import bank_work, total
 from ._models import T_MODEL, bank_u, fit, semiconcave_target, split, uniform
+from ._models import T_MODEL, bank_u, semiconcave_target, split, train_bank, uniform
 from ._page import evidence_verdicts, falsifiable, row
 from ._stats import combine, geometric_ci, log_grid_extremum, mean_ci, slopes, verdict
+from ._stats import combine, mean_ci, slopes, verdict
 
 NAME = "critical-eps"
 TITLE = "Critical viscosity eps* = N^{-1/d}"
@@ -182,3 +186,17 @@ def figures(result, folder) -> list[dict]:
         ax.legend(fontsize=7)
     out.append(fig_entry(fig, folder, "critical-eps-curves", "Validation error against eps for each width (mean and range over seeds)."))
     return out
+
+
+def estimate(quick: bool) -> Estimate:
+    """Per (d, N, seed, scaling): a bank of one layer per eps of the grid, trained on the samples."""
+    widths = WIDTHS_QUICK if quick else WIDTHS
+    seeds = len(SEEDS_QUICK if quick else SEEDS)
+    steps = 25 if quick else 150
+    parts = []
+    for d in widths:
+        n = N_SAMPLES[d] // (4 if quick else 1)
+        for N in widths[d]:
+            b, f = bank_work(len(EPS_GRID), n, N, d, steps)
+            parts.append((b, seeds * (1 + len(SCALINGS)) * f))
+    return total(NAME, parts)

@@ -46,6 +46,8 @@ import sympy as sp
 import torch
 from torch import nn
 
+from .._resources import Estimate
+from ._cost import total
 from ._stats import combine, mean_ci
 
 NAME = "diagonal-net"
@@ -390,3 +392,15 @@ def figures(result, folder) -> list[dict]:
                       "network to argmin Q_alpha against its fit residual (converged runs agree to rounding; runs that have not settled sit "
                       "at their residual's distance). Right: sparse-recovery success of the trained networks against alpha for three "
                       "thresholds (Wilson 95 % intervals).")]
+
+
+def estimate(quick: bool) -> Estimate:
+    """Per (seed, alpha): ``PROBLEMS`` least-squares problems of ``N x D`` trained together for ``STEPS`` steps (a few
+    ``(PROBLEMS, N, D)`` float64 tensors), with a ``D x D`` eigenvalue problem every ``EIG_EVERY`` steps, and plain gradient
+    descent at each step fraction."""
+    problems = PROBLEMS_QUICK if quick else PROBLEMS
+    steps = STEPS_QUICK if quick else STEPS
+    seeds = len(SEEDS_QUICK if quick else SEEDS)
+    runs = len(ALPHAS_QUICK if quick else ALPHAS) * (1 + len(GD_STEPS))
+    per_step = problems * (8.0 * N * D + D**3 / EIG_EVERY)
+    return total(NAME, [(8 * 8 * problems * N * D, seeds * runs * steps * per_step)])

@@ -27,6 +27,8 @@ import math
 
 import torch
 
+from .._resources import Estimate
+from ._cost import bank_work, lse_work, total
 from ._models import bank_logits, bank_u, fit, uniform
 from ._page import evidence_verdicts, falsifiable, row
 from ._stats import combine, mean_ci, spearman
@@ -185,3 +187,14 @@ def figures(result, folder) -> list[dict]:
     return [fig_entry(fig, folder, "double-descent-width", "Left: test and training RMSE against width across the interpolation threshold N = n "
                       "(mean and range over seeds). Right: the curvature density and the number of near-shocks (boundaries between dominant "
                       "neurons) against width.")]
+
+
+def estimate(quick: bool) -> Estimate:
+    """Per (width, seed): one network trained on the n data points, then the curvature on the grid."""
+    seeds = len(SEEDS_QUICK if quick else SEEDS)
+    steps = 200 if quick else STEPS
+    parts = []
+    for N in (WIDTHS_QUICK if quick else WIDTHS):
+        b, f = bank_work(1, N_DATA, N, 1, steps, itemsize=8)
+        parts += [(b, seeds * f), lse_work(GRID, N, 1)]
+    return total(NAME, parts)

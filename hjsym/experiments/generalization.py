@@ -25,9 +25,13 @@ import math
 
 import torch
 
+from .._resources import Estimate
+from ._cost import bank_work, lse_work, total
 from ._models import T_MODEL, bank_u, fit, semiconcave_target, split, uniform
+from ._models import T_MODEL, semiconcave_target, split, train_bank, uniform
 from ._page import evidence_verdicts, falsifiable, row
 from ._stats import combine, mean_ci, slopes, verdict
+from ._stats import mean_ci, slopes, verdict
 
 NAME = "generalization"
 TITLE = "Generalization rate of the LSE estimator"
@@ -226,3 +230,18 @@ def figures(result, folder) -> list[dict]:
              xlabel="fitted slope", ylabel="input dimension")
     return [fig_entry(fig, folder, "generalization-rates", "Left: test RMSE of the validation-selected estimator against n (mean and range over "
                       "seeds). Right: fitted slopes with 95 % intervals against -1/(d+2).")]
+
+
+def estimate(quick: bool) -> Estimate:
+    """Per (d, n, seed): a bank of every (width, eps) pair trained on ``n`` samples, widths up to ``2 n^{d/(d+2)}``, and the test set."""
+    sizes = SIZES_QUICK if quick else SIZES
+    seeds = len(SEEDS_QUICK if quick else SEEDS)
+    steps = 80 if quick else MAX_STEPS  # rounds until converged: at most MAX_STEPS (widenings add banks)
+    parts = []
+    for d in DIMS:
+        for n in sizes:
+            widest = int(2 * n ** (d / (d + 2))) + 1
+            b, f = bank_work(len(WIDTH_FACTORS) * len(EPS_GRID), n, widest, d, steps)
+            parts.append((b, seeds * f))
+            parts.append(lse_work(N_TEST, widest * len(WIDTH_FACTORS) * len(EPS_GRID), d))
+    return total(NAME, parts)

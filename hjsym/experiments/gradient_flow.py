@@ -27,6 +27,8 @@ import math
 
 import torch
 
+from .._resources import Estimate
+from ._cost import total
 from ._stats import combine, mean_ci, slopes, verdict
 
 NAME = "gradient-flow"
@@ -188,6 +190,16 @@ def run(ctx) -> dict:
                   "(ratio < 1) or settle in a flatter minimum than the flow's (ratio > 1)."],
         "method": __doc__,
     }
+
+
+def estimate(quick: bool) -> Estimate:
+    """Per (problem, seed): a handful of parameters (two, or a 32-point network's), an ODE solve of the flow and gradient
+    descent at ``N_ETA`` steps; small in memory, the work counted at a generous 10^4 flops per gradient of at most 10^6
+    gradients."""
+    seeds = len(SEEDS_QUICK if quick else SEEDS)
+    grads = 10**5 if quick else 10**6
+    return total(NAME, [(2**20, seeds * grads * 1e4) for _ in PROBLEMS])
+
 
 
 def figures(result, folder) -> list[dict]:

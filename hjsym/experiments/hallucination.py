@@ -25,6 +25,8 @@ import math
 
 import torch
 
+from .._resources import Estimate
+from ._cost import bank_work, lse_work, total
 from ._models import T_MODEL, bank_logits, semiconcave_target, train_bank, uniform
 from ._page import evidence_verdicts, falsifiable, row
 from ._stats import bootstrap_ci, combine, mean_ci
@@ -186,3 +188,14 @@ def figures(result, folder) -> list[dict]:
     return [fig_entry(fig, folder, "hallucination-collapse", "Left: the deviation of the output from the dominant neuron's affine continuation "
                       "along rays leaving the data (median over rays), in units of its value at the training points. Right: its collapse length "
                       "against eps (mean and range over seeds) beside the diffusion radius.")]
+
+
+def estimate(quick: bool) -> Estimate:
+    """Per (d, seed): a bank of one network per eps trained on the data, then the rays."""
+    seeds = len(SEEDS_QUICK if quick else SEEDS)
+    steps, ray_points = (60, 201) if quick else (STEPS, RAY_POINTS)
+    parts = []
+    for d in DIMS:
+        b, f = bank_work(len(EPS_GRID), N_DATA, N_ATOMS, d, steps, itemsize=8)
+        parts += [(b, seeds * f), lse_work(ray_points * (2 if d == 1 else 32), len(EPS_GRID) * N_ATOMS, d)]
+    return total(NAME, parts)

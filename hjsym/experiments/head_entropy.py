@@ -31,6 +31,7 @@ import platform
 import torch
 from torch import nn
 
+from .._resources import Estimate
 from ._page import evidence_verdicts, falsifiable, row
 from ._stats import combine, mean_ci
 
@@ -245,3 +246,14 @@ def figures(result, folder) -> list[dict]:
     axes[1].legend(fontsize=7)
     return [fig_entry(fig, folder, "head-entropy-layers", "Left: mean normalised attention entropy of every head and layer on held-out text (one "
                       "model). Right: every head's entropy by layer (dots) and the layer means (lines), for every seed.")]
+
+
+def estimate(quick: bool) -> Estimate:
+    """Per seed: the transformer's training (about 6 flops per parameter and token, and the attention maps), then the held-out windows."""
+    seeds = len(SEEDS_QUICK if quick else SEEDS)
+    steps = 30 if quick else STEPS
+    params = LAYERS * 12 * DIM * DIM
+    tokens = BATCH * CONTEXT
+    attention = LAYERS * HEADS * BATCH * CONTEXT * CONTEXT
+    flops = seeds * (steps * (6 * params * tokens + 4 * attention * (DIM // HEADS)) + EVAL_WINDOWS * CONTEXT * 2 * params)
+    return Estimate(f"experiment {NAME}", 4.0 * 4 * attention + 4.0 * 16 * tokens * DIM * LAYERS, float(flops))

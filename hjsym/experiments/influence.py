@@ -32,6 +32,8 @@ import time
 
 import torch
 
+from .._resources import Estimate
+from ._cost import bank_work, total
 from ._models import T_MODEL, bank_u, train_bank, uniform
 from ._page import evidence_verdicts, falsifiable, row
 from ._stats import combine, mean_ci, spearman, verdict
@@ -302,3 +304,18 @@ def figures(result, folder) -> list[dict]:
     return [fig_entry(fig, folder, "influence-ranking", "Left: attribution weight against the retrained leave-one-neuron-out change, one dot per "
                       "neuron. Right: CPU time of the closed form (every seed, with the fitted overhead-plus-power law) and of the Hessian-inverse "
                       "influence function.")]
+
+
+def estimate(quick: bool) -> Estimate:
+    """Per (N, seed): ``N + 1`` retrained copies (leave-one-neuron-out) and conjugate gradients on Hessian-vector products
+    at the largest width of the cost comparison."""
+    seeds = len(SEEDS_QUICK if quick else SEEDS)
+    steps = 40 if quick else 150
+    parts = []
+    for N in (LOO_WIDTHS_QUICK if quick else LOO_WIDTHS):
+        b, f = bank_work(N + 1, N_TRAIN, N, 2, steps, itemsize=8)
+        parts.append((b, seeds * f))
+    for N in (COST_WIDTHS_QUICK if quick else COST_WIDTHS):
+        b, f = bank_work(N_QUERY, N_TRAIN, N, 2, 20 if quick else 100, itemsize=8)  # one batched HVP per CG iteration
+        parts.append((b, seeds * f))
+    return total(NAME, parts)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import torch
 
+from .._resources import Estimate
+from ._cost import bank_work, lse_work, total
 from ._models import T_MODEL, bank_u, train_bank
 from ._page import evidence_verdicts, falsifiable, row
 from ._stats import combine, mean_ci, slopes, verdict
@@ -160,3 +162,16 @@ def figures(result, folder) -> list[dict]:
     return [fig_entry(fig, folder, "intrinsic-dimension-rates", "Left: test RMSE of trained networks (eps chosen on validation data) against N on "
                       "k-dimensional manifolds in R^D (mean and range over seeds). Right: fitted slopes with 95 % intervals against -1/k "
                       "(crosses) and -1/D (squares).")]
+
+
+def estimate(quick: bool) -> Estimate:
+    """Per (k, D, width, seed): a bank of one network per eps trained on the training points, then validation and test."""
+    seeds = len(SEEDS_QUICK if quick else SEEDS)
+    cases, widths = (CASES_QUICK, WIDTHS_QUICK) if quick else (CASES, WIDTHS)
+    steps = 40 if quick else STEPS
+    parts = []
+    for k, D in cases:
+        for N in widths:
+            b, f = bank_work(len(EPS_GRID), N_TRAIN, N, D, steps, itemsize=8)
+            parts += [(b, seeds * f), lse_work(N_VAL + N_TEST, len(EPS_GRID) * N, D)]
+    return total(NAME, parts)

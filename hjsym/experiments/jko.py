@@ -24,6 +24,8 @@ import math
 
 import torch
 
+from .._resources import Estimate
+from ._cost import total
 from ._stats import combine, mean_ci, slopes, verdict
 
 NAME = "jko"
@@ -133,6 +135,17 @@ def run(ctx) -> dict:
                   "not enter them; the errors in tau use many particles, whose own error (about v/n) is far below the time error."],
         "method": __doc__,
     }
+
+
+def estimate(quick: bool) -> Estimate:
+    """Per (problem, seed): JKO particle schemes of ``n`` particles, Newton with a tridiagonal Hessian per step (a few
+    ``(n,)`` vectors, ``O(n)`` work per iteration; counted at the ``max_newton`` of 100 iterations as an upper bound)."""
+    seeds = len(SEEDS_QUICK if quick else SEEDS)
+    n_fine = N_FINE_QUICK if quick else N_FINE
+    runs = [(n_fine, int(round(T / tau))) for tau in (TAUS_QUICK if quick else TAUS)]
+    runs += [(n, SPACE_STEPS) for n in (PARTICLES_QUICK if quick else PARTICLES)]
+    return total(NAME, [(8 * 16 * n, len(PROBLEMS) * seeds * 100 * 30.0 * n * steps) for n, steps in runs])
+
 
 
 def figures(result, folder) -> list[dict]:

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import torch
 
+from .._resources import Estimate
+from ._cost import lse_work, total
 from ._models import cell_grid, cone_hopf_lax, cone_values, quadrature_u
 from ._page import evidence_verdicts, falsifiable, row
 from ._stats import combine, mean_ci, slopes
@@ -173,3 +175,15 @@ def figures(result, folder) -> list[dict]:
                          "quadrature against u_0). Right: the eps-limit's worst error over N, and the N = infinity row (viscous against inviscid); "
                          "mean and range over seeds."))
     return out
+
+
+def estimate(quick: bool) -> Estimate:
+    """Per (d, seed, eps): the midpoint-rule network at every width and the reference 3x finer, at the query points."""
+    grids, eps = (GRIDS_QUICK, EPS_QUICK) if quick else (GRIDS, EPS)
+    seeds = len(SEEDS_QUICK if quick else SEEDS)
+    parts = []
+    for d in DIMS:
+        for n in grids[d] + (3 * max(grids[d]),):
+            b, f = lse_work(M + KINKS, n ** d, d)
+            parts.append((b, seeds * len(eps[d]) * f))
+    return total(NAME, parts)

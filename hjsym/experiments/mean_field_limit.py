@@ -29,6 +29,8 @@ import math
 
 import torch
 
+from .._resources import Estimate
+from ._cost import bank_work, total
 from ._stats import combine, mean_ci, slopes, verdict
 
 NAME = "mean-field-limit"
@@ -231,6 +233,20 @@ def run(ctx) -> dict:
                           "observables (the output error, the sliced distances), not about W2 in the parameter space."],
         "method": __doc__,
     }
+
+
+def estimate(quick: bool) -> Estimate:
+    """Per (width, seed): a two-layer network of ``m`` neurons trained by full-batch steps on ``N_DATA`` points (the
+    ``(N_DATA, m)`` activations and their gradients, float64), the reference width once; the sliced Wasserstein distances
+    project the neurons on ``PROJECTIONS`` directions (``(PROJECTIONS, m)`` float64)."""
+    widths, steps = (WIDTHS_QUICK, STEPS_QUICK) if quick else (WIDTHS, STEPS)
+    seeds = len(SEEDS_QUICK if quick else SEEDS)
+    reference = REFERENCE_QUICK if quick else REFERENCE
+    parts = [bank_work(1, N_DATA, reference, 1, steps, itemsize=8)]
+    parts += [(b, seeds * f) for b, f in (bank_work(1, N_DATA, m, 1, steps, itemsize=8) for m in widths)]
+    parts.append((8 * 3 * PROJECTIONS * reference, 8.0 * PROJECTIONS * reference * math.log2(reference) * seeds * len(widths)))
+    return total(NAME, parts)
+
 
 
 def figures(result, folder) -> list[dict]:

@@ -41,6 +41,7 @@ import torch
 from torch.func import functional_call, grad, hessian, jacrev
 
 from .._errors import InputError
+from .._resources import Estimate
 from ..codegen.adjoint_sweep import costates, rollout
 from ..codegen.pipeline import load_functions
 from ..networks.control import ResidualMLP, read_control
@@ -48,6 +49,7 @@ from ..networks.msa import EMSA, augmented_hamiltonian
 from ..networks.perturb import perturb
 from ..networks.training import seeded
 from ..spec.registry import get
+from ._cost import total
 from ._stats import combine, fit_slope, mean_ci
 
 NAME = "msa"
@@ -379,3 +381,19 @@ def figures(result, folder) -> list[dict]:
                          "step -(1/rho) G^-1 grad J (torch.autograd through the real blocks): the relative difference of rho times the "
                          "steps falls like 1/rho; with route A's weights moved by 1e-3 it plateaus."))
     return out
+
+
+def estimate(quick: bool) -> Estimate:
+    """Per (seed, optimiser, step size): ``ITERS`` iterations of a residual network of ``DEPTH`` blocks (``WIDTH`` x
+    ``HIDDEN``) on ``BATCH`` samples; E-MSA maximises each block's Hamiltonian with ``INNER`` Newton steps, whose Hessian
+    over a block's ``P`` parameters (``P^2`` float64, the largest intermediate) costs about ``0.3 BATCH P^2`` a step
+    (calibrated on a quick run: 40 s); the metric check repeats that at each ``rho``."""
+    P = 2 * WIDTH * HIDDEN + WIDTH + HIDDEN
+    iters = ITERS_QUICK if quick else ITERS
+    seeds = len(SEEDS_QUICK if quick else SEEDS)
+    grids = GRIDS_QUICK if quick else GRIDS
+    runs = sum(len(g) for g in grids.values())
+    hess = 0.3 * BATCH * P**2
+    parts = [(8 * 3 * P**2, seeds * runs * iters * DEPTH * INNER * hess),
+             (8 * 3 * P**2, seeds * len(RHOS_QUICK if quick else RHOS) * DEPTH * hess)]
+    return total(NAME, parts)

@@ -19,8 +19,11 @@ import math
 
 import torch
 
+from .._resources import Estimate
+from ._cost import lse_work, total
 from ._page import falsifiable, row
 from ._stats import combine, geometric_ci, log_grid_extremum, mean_ci, slopes, verdict
+from ._stats import combine, mean_ci, slopes, verdict
 
 NAME = "phase"
 TITLE = "Particle-wave transition of the attribution weights"
@@ -255,3 +258,15 @@ def figures(result, folder) -> list[dict]:
     out.append({"stem": "phase-animation", "gif": "phase-animation.gif", "caption": f"Animation: the entropy map of N = {N} atoms as eps "
                 "sweeps from 10^-2.5 to 10^0.5."})
     return out
+
+
+def estimate(quick: bool) -> Estimate:
+    """Per (N, seed): the entropy of the Gibbs weights on a ``side^2`` grid at every eps."""
+    widths = WIDTHS_QUICK if quick else WIDTHS
+    seeds = len(SEEDS_QUICK if quick else SEEDS)
+    side = 24 if quick else SIDE
+    parts = []
+    for N in widths:
+        b, f = lse_work(side * side, N, 2)
+        parts.append((b, seeds * len(EPS) * f))
+    return total(NAME, parts)

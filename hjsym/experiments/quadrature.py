@@ -22,6 +22,8 @@ import math
 
 import torch
 
+from .._resources import Estimate
+from ._cost import lse_work, total
 from ._models import cell_grid, cone_hopf_lax, cone_values, quadrature_u
 from ._page import evidence_verdicts, falsifiable, row
 from ._stats import combine, mean_ci, slopes, verdict
@@ -175,3 +177,15 @@ def figures(result, folder) -> list[dict]:
              xlabel="fitted log-log slope", ylabel="dimension and regime")
     out.append(fig_entry(fig, folder, "quadrature-slopes", "Fitted slopes with 95 % intervals over seeds (dots) against the claimed -1/d (crosses)."))
     return out
+
+
+def estimate(quick: bool) -> Estimate:
+    """Per (d, seed): the generated ``u`` on ``M`` points against the reference grid of ``(3 n_max)^d`` atoms, and every grid."""
+    grids = GRIDS_QUICK if quick else GRIDS
+    seeds = len(SEEDS_QUICK if quick else SEEDS)
+    parts = []
+    for d in DIMS:
+        for n in [3 * max(grids[d])] + 2 * list(grids[d]):
+            b, f = lse_work(M, n**d, d)
+            parts.append((b, seeds * f))
+    return total(NAME, parts)

@@ -26,8 +26,11 @@ import math
 
 import torch
 
+from .._resources import Estimate
+from ._cost import bank_work, total
 from ._page import evidence_verdicts, falsifiable, row
 from ._stats import bootstrap_ci, combine, proportion_ci, verdict
+from ._stats import mean_ci, verdict
 
 NAME = "recovery"
 TITLE = "Reading the initial data out of trained networks"
@@ -173,3 +176,11 @@ def figures(result, folder) -> list[dict]:
     return [fig_entry(fig, folder, "recovery-errors", "Left: errors of the read-out initial data against the generating atoms along the eps "
                       "schedule (mean and range over the seeds that are not stuck), with the smoothing-bias bound eps log N. Right: the "
                       "position error of every seed; stuck seeds (a local minimum of training) in red.")]
+
+
+def estimate(quick: bool) -> Estimate:
+    """Per seed: ``RESTARTS`` layers of ``N_TRUE`` atoms annealed through the schedule on the data."""
+    seeds = len(SEEDS_QUICK if quick else SEEDS)
+    n = N_DATA // (3 if quick else 1)
+    b, f = bank_work(RESTARTS, n, N_TRUE, 2, (40 if quick else 250) * len(SCHEDULE), itemsize=8)
+    return total(NAME, [(b, seeds * f)])

@@ -29,7 +29,10 @@ import math
 
 import torch
 
+from .._resources import Estimate
+from ._cost import bank_work, total
 from ._page import evidence_verdicts, falsifiable, row
+from ._stats import bound_verdict, combine, mean_ci
 from ._stats import bound_verdict, combine, mean_ci, proportion_ci
 
 NAME = "robustness"
@@ -295,3 +298,13 @@ def figures(result, folder) -> list[dict]:
     out.append(fig_entry(fig, folder, "robustness-bounds", "Largest Hessian norm of the trained networks over 64 test points (dots) and the curvature "
                          "bound with the readout scale (crosses) against eps; mean and range over seeds (a consistency check of the bound)."))
     return out
+
+
+def estimate(quick: bool) -> Estimate:
+    """Per (data, eps, seed, model): Adam on the 8x8 digits (about 1,800 samples, 64 inputs) with ``WIDTH`` atoms, then
+    Hessians (64 x 64 per point) and projected gradient ascent at the evaluation points."""
+    seeds = len(SEEDS_QUICK if quick else SEEDS)
+    steps = 40 if quick else 300
+    b, f = bank_work(1, 1800, WIDTH, 64, steps, itemsize=8)
+    hess = (8 * N_EVAL * 64 * 64 * 4, 12.0 * N_EVAL * WIDTH * 64 * 64)  # one backward pass per input
+    return total(NAME, [(b, 4 * len(EPS_GRID) * seeds * f), (hess[0], 4 * len(EPS_GRID) * seeds * hess[1])])

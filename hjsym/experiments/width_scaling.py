@@ -31,6 +31,8 @@ import math
 
 import torch
 
+from .._resources import Estimate
+from ._cost import bank_work, lse_work, total
 from ._models import fit, lse_bank, uniform
 from ._page import evidence_verdicts, falsifiable, row
 from ._stats import combine, mean_ci, slopes, verdict
@@ -166,3 +168,16 @@ def figures(result, folder) -> list[dict]:
     return [fig_entry(fig, folder, "width-scaling-law", "Left: test RMSE against width of LSE networks trained at eps = N^(-1/d) (mean and range "
                       "over data draws), restart chosen on validation data (dots) or, as in the paper's script, on the test set (crosses). "
                       "Right: fitted slopes with 95 % intervals against -1/d.")]
+
+
+def estimate(quick: bool) -> Estimate:
+    """Per (d, N, seed): a bank of the restarts trained by Adam in float32, then the errors on the validation and test points."""
+    widths = WIDTHS_QUICK if quick else WIDTHS
+    seeds = len(SEEDS_QUICK if quick else SEEDS)
+    restarts, steps, (n_tr, n_va, n_te) = (2, 100, (300, 100, 200)) if quick else (RESTARTS, STEPS, (N_TRAIN, N_VAL, N_TEST))
+    parts = []
+    for d, Ns in widths.items():
+        for N in Ns:
+            b, f = bank_work(restarts, n_tr, N, d, steps, itemsize=4)
+            parts += [(b, seeds * f), lse_work(n_va + n_te, restarts * N, d)]
+    return total(NAME, parts)

@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 from .. import _cache
+from .._errors import InputError
 
-__all__ = ["train_regression", "cached_training", "seeded", "minimise", "Adam"]
+__all__ = ["train_regression", "cached_training", "seeded", "minimise", "Adam", "validate_seed", "MAX_SEED", "module_dtypes"]
 
 
 class Adam:
@@ -52,6 +53,21 @@ class Adam:
             v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
             denom = (v.sqrt() / bias_correction2_sqrt).add_(self.eps)
             p.addcdiv_(m, denom, value=-step_size)
+
+#: The largest seed: every generator hjsym seeds adds offsets to ``97 * seed`` and must stay within 64 bits.
+MAX_SEED = 2**32 - 1
+
+
+def validate_seed(seed, name: str = "seed") -> int:
+    """``seed`` if it is an integer in ``[0, MAX_SEED]``, else an :class:`~hjsym.InputError` naming the range."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise InputError(f"{name} must be an integer from 0 to {MAX_SEED}, got {seed!r}", f"pass e.g. {name}=0")
+    return seed
+
+
+def module_dtypes(module: nn.Module) -> set[torch.dtype]:
+    """The floating dtypes of a module's parameters and buffers."""
+    return {t.dtype for t in list(module.parameters()) + list(module.buffers()) if t.is_floating_point()}
 
 
 @contextlib.contextmanager
@@ -94,12 +110,12 @@ def cached_training(key: str, make, fit, *, seed: int, dtype=torch.float64, cach
     """
     key = f"{key}-{_cache.version_tag()}"
     if cache:
-        hit = _cache.load("trained", key)
-        if isinstance(hit, dict) and "state" in hit:
-            model = make(None)
-            model.load_state_dict({k: torch.tensor(v, dtype=dtype) for k, v in hit["state"].items()})
-            model.train_loss = hit["train_loss"]
-            return model.eval()
+        hit = _cache.load("trained-json", key)
+        if hit is not None:
+            model = _restore(make, hit, dtype)
+            if isinstance(model, nn.Module):
+                return model.eval()
+            _cache.reject("trained-json", key, model)
     gen = torch.Generator().manual_seed(seed)
     model = make(gen)
     threads = torch.get_num_threads()
@@ -111,8 +127,39 @@ def cached_training(key: str, make, fit, *, seed: int, dtype=torch.float64, cach
     finally:
         torch.set_num_threads(threads)
     if cache:
-        _cache.store("trained", key, {"state": {k: v.tolist() for k, v in model.state_dict().items()}, "train_loss": model.train_loss})
+        _cache.store("trained-json", key, {"state": {k: v.tolist() for k, v in model.state_dict().items()}, "train_loss": model.train_loss})
     return model.eval()
+
+
+def _restore(make, entry, dtype):
+    """The module stored in a cache entry, or the reason it cannot be (shapes, names, non-finite values).
+
+    The entry is authenticated (written by hjsym), but an entry of another layout must not reach
+    the checks: a non-finite weight there would be reported as the user's.
+    """
+    if not isinstance(entry, dict) or not isinstance(entry.get("state"), dict):
+        return "not a trained state"
+    model = make(None)
+    expected = model.state_dict()
+    if set(entry["state"]) != set(expected):
+        return f"tensors {sorted(entry['state'])} where the network has {sorted(expected)}"
+    state = {}
+    for name, ref in expected.items():
+        try:
+            t = torch.tensor(entry["state"][name], dtype=dtype)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            return f"{name}: {exc}"
+        if tuple(t.shape) != tuple(ref.shape):
+            return f"{name} has shape {tuple(t.shape)}, the network {tuple(ref.shape)}"
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            return f"{name} holds non-finite values"
+        state[name] = t
+    loss = entry.get("train_loss")
+    if not isinstance(loss, (int, float)) or isinstance(loss, bool):
+        return "no training loss"
+    model.load_state_dict(state)
+    model.train_loss = float(loss)
+    return model
 
 
 def minimise(model: nn.Module, objective, *, lbfgs_rounds: int = 3, max_newton: int = 30) -> dict:

@@ -2,10 +2,13 @@
 
 ``load_user_module`` loads an instance or a zero-argument factory; ``prepare_module`` refuses,
 before anything is read, a module whose parameters have no values (the meta device) or are not
-floating point; ``guard_user_code`` turns an exception raised inside the module's own code
+floating point; ``guard_user_code`` turns an exception (or a ``sys.exit``) raised inside the module's own code
 (its ``forward``, or a submodule's) into a :class:`~hjsym.ModuleFormError` naming the module,
 the exception and where it was raised, so that no module a user writes makes hjsym fail with an
-internal error.
+internal error. The file and the factory themselves run in a guard too: an exception they raise,
+or a ``SystemExit`` (``sys.exit(5)`` in the file or the factory), becomes an
+:class:`~hjsym.InputError` ("your module raised ...") that the command line reports with exit
+code 2, instead of ending hjsym without a word.
 """
 
 from __future__ import annotations
@@ -61,18 +64,27 @@ def guard_user_code(fn, module):
         return fn()
     except HJSymError:
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - only the module's own code is blamed; anything else is re-raised
         files = _module_files(module) if isinstance(module, nn.Module) else set()
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if str(Path(f.filename).resolve()) in files]
         if not frames:
             raise
         where = frames[-1]
+        what = (f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit)
+                else f"raised {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
         raise ModuleFormError(
-            f"{type(module).__name__}'s code raised {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''} "
-            f"(in {Path(where.filename).name}:{where.lineno}, {where.name})",
+            f"{type(module).__name__}'s code {what} (in {Path(where.filename).name}:{where.lineno}, {where.name})",
             "make the module run on the inputs its architecture takes (see 'Bring your own network' in the README); extra forward "
             "arguments go in --forward-kwargs",
         ) from exc
+
+
+def _raised(what: str, exc: BaseException) -> InputError:
+    if isinstance(exc, SystemExit):
+        return InputError(f"your module called sys.exit({exc.code!r}) while {what}",
+                          "do not exit in the module file or the factory (guard scripts with if __name__ == '__main__')")
+    return InputError(f"your module raised {type(exc).__name__} while {what}: {exc}", "fix the module so that this works")
+
 
 def load_user_module(ref: str) -> nn.Module:
     """Load ``FILE.py:NAME``: a module instance, or a zero-argument factory returning one."""
@@ -90,8 +102,9 @@ def load_user_module(ref: str) -> nn.Module:
     sys.modules[mod_name] = mod
     try:
         spec.loader.exec_module(mod)  # the user's own file, run as they asked
-    except Exception as exc:
-        raise InputError(f"importing {path_text!r} failed: {type(exc).__name__}: {exc}", "fix the file so that it imports") from exc
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's code: any failure is theirs to fix
+        sys.modules.pop(mod_name, None)
+        raise _raised(f"{path_text!r} was imported", exc) from exc
     if not hasattr(mod, name):
         candidates = sorted(
             k for k, v in vars(mod).items()
@@ -107,6 +120,8 @@ def load_user_module(ref: str) -> nn.Module:
             made = obj()
         except TypeError as exc:
             raise InputError(f"{name}() cannot be called without arguments: {exc}", "give a zero-argument factory or an instance") from exc
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's factory
+            raise _raised(f"{name}() was called", exc) from exc
         if isinstance(made, nn.Module):
             return made
         raise ModuleFormError(f"{name}() returned {type(made).__name__}, not an nn.Module", "return an nn.Module from the factory")

@@ -34,9 +34,11 @@ import torch
 from .. import _cache
 from .._cache import atomic_write
 from .._errors import InputError
+from .._workers import process_pool
 from ..checks.api import check, suite_of
 from ..checks.engine import torch_threads
 from ..codegen.pipeline import cache_key, derive
+from ..networks.training import validate_seed
 from ..spec.registry import all_architectures, get
 from .equations import MAX_EM, break_tex
 from .figures import derivation_graph_figure, figures_for
@@ -260,6 +262,8 @@ def _check_rows(arch, check_report, steps, seed) -> list[dict]:
     rows = []
     for c in check_report.checks:
         neg = c.details.get("negative_control")
+        formula = c.details.get("formula_control")
+        tight = c.details.get("tightness")
         rows.append({
             "name": c.name,
             "anchor": f"check-{c.name}",
@@ -280,8 +284,12 @@ def _check_rows(arch, check_report, steps, seed) -> list[dict]:
             "criterion": c.criterion,
             "example": _example(c.example),
             "negative": neg,
+            "formula": formula,
+            "formula_margin_text": _margin_text(formula.get("margin")) if formula else "",
+            "tightness": tight if tight and "ratio_min" in tight else None,
+            "tightness_margin_text": _margin_text(tight.get("margin")) if tight else "",
             "step": _check_step(c.name, mapping, steps),
-            "command": f"hjsym check {arch.ref} --only {c.name} --seed {seed} --negative-controls --json",
+            "command": f"hjsym check {arch.ref} --only {c.name} --seed {seed} --negative-controls --formula-controls --json",
         })
     return rows
 
@@ -338,6 +346,8 @@ def _checks_page(arch, check_report, steps, seed) -> dict | None:
         "worst": None if worst_row is None else {"name": worst_row["name"], "error": worst_row["error"],
                                                  "tolerance": worst_row["tolerance"], "anchor": worst_row["anchor"]},
         "negatives_fail": all(r["negative"] is None or not r["negative"]["passed"] for r in rows),
+        "formulas_fail": all(r["formula"] is None or not r["formula"]["passed"] for r in rows),
+        "formulas_run": any(r["formula"] is not None for r in rows),
     }
 
 
@@ -427,7 +437,7 @@ def _compute(ref: str, seed: int) -> dict:
     with _pinned_torch():
         derivation = derive(arch.spec)
         runs = suite_of(arch) is not None and arch.networks is not None
-        check_report = check(arch, seed=seed, negative_controls=True) if runs else None
+        check_report = check(arch, seed=seed, negative_controls=True, formula_controls=True) if runs else None
         with tempfile.TemporaryDirectory(prefix="hjsym-figures-") as tmp:
             figures = [dict(f) for f in figures_for(arch, check_report, Path(tmp), seed=seed)]
             graph = derivation_graph_figure(derivation.graph(), Path(tmp), f"{name}-graph")
@@ -488,6 +498,8 @@ def _collect(arch_list, seed: int, cache: bool, jobs: int, progress: bool) -> di
         if isinstance(hit, dict) and "page" in hit:
             data[arch.name] = hit
         else:
+            if hit is not None:
+                _cache.reject("report", _data_key(arch, seed), "not page data")
             todo.append(arch)
     bar = tqdm(total=len(arch_list), desc="reports", disable=not progress, initial=len(data))
 
@@ -498,10 +510,7 @@ def _collect(arch_list, seed: int, cache: bool, jobs: int, progress: bool) -> di
         bar.update(1)
 
     if len(todo) > 1 and jobs > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        with process_pool(min(jobs, len(todo)), "spawn") as pool:  # workers die with this process, even on kill -9
             futures = [(arch, pool.submit(_compute, arch.ref, seed)) for arch in todo]
             for arch, fut in futures:
                 done(arch, fut.result())
@@ -588,6 +597,7 @@ def _summary(page) -> dict:
         "worst_error": worst.get("error"),
         "worst_tolerance": worst.get("tolerance"),
         "negative_controls_fail": None if checks is None else checks["negatives_fail"],
+        "formula_controls_fail": None if checks is None or not checks.get("formulas_run") else checks["formulas_fail"],
         "seed": page["seed"],
         "figures": [{k: f[k] for k in ("stem", "caption", "png", "pdf")} for f in page["figures"]],
         "graph": {k: page["graph"][k] for k in ("png", "pdf", "aspect", "caption", "nodes", "width_px", "height_px")},
@@ -753,10 +763,10 @@ def report(archs=("all",), out="reports", formats=("html", "tex"), *, seed: int 
         raise InputError(f"unknown report format(s) {', '.join(bad) or '(none)'}", f"use a comma-separated subset of {','.join(FORMATS)}")
     if "pdf" in formats:
         require_tex_engine()  # say how to install one before any work
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise InputError(f"seed must be a non-negative integer, got {seed!r}", "pass e.g. seed=0")
+    validate_seed(seed)
     out = Path(out)
     arch_list = _resolve_archs(archs)
+    _cache.check_writable(out)  # a folder that cannot be written fails now, not after the pages are computed
     data = _collect(arch_list, seed, cache, _jobs(jobs), progress)
     html_env, tex_env = _envs()
     written: list[Path] = []

@@ -26,6 +26,7 @@ from .._errors import SpecError
 from ..symbolic.axes import ATOM, AXES, DIM, VALUE
 from ..symbolic.calculus import canonical, free_indices, instantiate
 from ..symbolic.reductions import LogSumExp, ReduceMax, ReduceMin
+from .limits import checked_tree, finite_result
 
 __all__ = ["FUNCTIONS", "Namespace", "parse", "placeholder"]
 
@@ -113,19 +114,18 @@ _BINOPS = {ast.Add: sp.Add, ast.Sub: lambda a, b: a - b, ast.Mult: sp.Mul, ast.D
 
 
 def parse(text: str, ns: Namespace, where: str) -> sp.Expr:
-    """Parse ``text`` (a spec field called ``where``) into a canonical SymPy expression."""
-    if not isinstance(text, str):
-        raise SpecError(f"{where} must be a string, got {type(text).__name__}", "write it as plain mathematics")
-    if len(text) > 2000:
-        raise SpecError(f"{where} is {len(text)} characters long", "keep spec expressions under 2000 characters")
+    """Parse ``text`` (a spec field called ``where``) into a canonical SymPy expression.
+
+    The text's length, characters, nesting, size, constants and powers are bounded first
+    (:mod:`hjsym.spec.limits`), so a hostile string is a :class:`~hjsym.SpecError` within a
+    fraction of a second, never a hang, an ``OverflowError`` or a ``RecursionError``.
+    """
+    body = checked_tree(text, where)
     try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise SpecError(
-            f"{where} {text!r} is not a valid expression ({exc.msg} at column {exc.offset})",
-            "write plain mathematics, e.g. 'norm2(p)' or 'eps * lse((dot(W, x) + b) / eps)'",
-        ) from None
-    return canonical(_Builder(ns, where, text).visit(tree.body))
+        expr = canonical(_Builder(ns, where, text).visit(body))
+    except RecursionError:  # not reached within the bounds; a last guard
+        raise SpecError(f"{where} {text[:80]!r} is too deeply nested", "nest the expression less deeply") from None
+    return finite_result(expr, text, where)
 
 
 class _Builder:

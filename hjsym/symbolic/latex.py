@@ -37,6 +37,8 @@ class HJLatexPrinter(LatexPrinter):
     def _print_Indexed(self, expr):
         # an inverse prints as (A^{-1}); other bases by their label
         base = self._print(expr.base) if isinstance(expr.base, InverseBase) else self._print(expr.base.label)
+        if "_" in base and not base.startswith("("):  # a base with its own subscript (F_0): a second one is a TeX error
+            base = f"{{{base}}}"
         return f"{base}_{{{' '.join(self._print(i) for i in expr.indices)}}}"
 
     def _limits(self, expr):

@@ -16,7 +16,8 @@ from hjsym.networks.lse import LSELayer, lse_references, read_lse
 from hjsym.networks.perturb import perturb
 from hjsym.spec.registry import get
 
-NAMES = ("identity", "pde_residual", "tropical_bound", "tropical_bound_sharp", "hopf_lax", "relu", "hessian", "hessian_bound", "attribution")
+NAMES = ("identity", "pde_residual", "tropical_limit", "tropical_bound", "tropical_bound_sharp", "hopf_lax", "relu", "hessian",
+         "hessian_bound", "attribution")
 
 
 def test_every_check_passes_in_float64_and_fails_on_its_negative_control(lse_report):

@@ -134,7 +134,8 @@ def test_each_check_shows_derived_expression_both_routes_difference_and_command(
         assert re.search(r'href="#eq-lse-[\w-]+-\d+"', body), c["name"]  # the derived equation, linked
         assert repr(float(c["example"]["route_b"])) in body and repr(float(c["example"]["route_a"])) in body
         assert "A − B" in body
-        assert f"hjsym check lse --only {c['name']} --seed 0 --negative-controls --json" in body
+        assert f"hjsym check lse --only {c['name']} --seed 0 --negative-controls --formula-controls --json" in body
+        assert "Formula control:" in body and "the check fails, as it must" in body
     tex = (report_dir / "lse" / "lse.tex").read_text()
     assert tex.count("\\item \\emph{evaluated at the network's weights (route B)}") == len(checks["checks"])
 

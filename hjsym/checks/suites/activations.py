@@ -24,6 +24,7 @@ import copy
 import math
 
 import torch
+from torch import nn
 from torch.func import functional_call
 
 from ..._errors import ModuleFormError
@@ -217,6 +218,38 @@ def tropical_depth_rows(ctx, nets):
     return rows
 
 
+def depth_witness(ctx, nets):
+    """Where the depth bound is attained: one softplus layer whose units all sit at their kink (``z = 0`` at a point
+    ``x0``, where ``softplus_eps(0) - relu(0) = eps log 2``, the derived per-unit error ``eps log N`` at ``N = 2``) read out by
+    non-negative weights, so that no error cancels: ``f_eps - f_0 = eps log 2 * sum_k |w_k|``, the bound. Built from each
+    network's own first layer and activation module (offsets set to ``-W x0``, read-out weights ``|w|``)."""
+    out = []
+    for net in nets:
+        r = net.readout
+        first = r.layers[0]
+        x0 = points(ctx, r.d_in)[:1]
+        lin = nn.Linear(first.W.shape[1], first.W.shape[0], dtype=ctx.dtype)
+        read = nn.Linear(first.W.shape[0], 1, dtype=ctx.dtype)
+        with torch.no_grad():
+            lin.weight.copy_(first.W)
+            lin.bias.copy_(-(first.W @ x0[0]))
+            read.weight.copy_(r.out_W.abs() if r.depth == 1 else torch.ones_like(read.weight))
+            read.bias.zero_()
+        witness = nn.Sequential(lin, copy.deepcopy(dict(net.module.named_modules())[first.act_name]), read)
+        wr = read_mlp(witness, ctx.dtype)
+        with torch.no_grad():
+            f0 = relu_twin(wr)(x0).reshape(-1)
+        for eps in EPS_GRID:
+            m = copy.deepcopy(witness)
+            set_softplus_eps(m, eps)
+            with torch.no_grad():
+                f = scalar_output(m)(x0)
+            bound = ctx.call("tropical_bound", eps=eps, N=2) * depth_bound_factor(wr)
+            out.append(Values(f - f0, torch.full_like(f, float(bound)), f.abs() + f0.abs() + float(bound),
+                              info={"network": net.label, "eps": eps, "units_at_the_kink": first.W.shape[0]}))
+    return out
+
+
 def depth_values(ctx, nets):
     return [Values(row["gap"], torch.full_like(row["gap"], row["bound"]), row["scale"], lower=0.0,
                    info={"depth": row["depth"], "eps": row["eps"], "max_gap": float(row["gap"].max()), "bound": row["bound"],
@@ -251,6 +284,7 @@ def _gap_check(kind):
                  f"activation-{kind}:3", f"the real nn.{_act(kind)} layers' outputs minus the generated HJ step of the unit's two atoms",
                  f"generated gap_{kind}(z): sigma(z) - eps log(e^(z/eps) + 1)", evaluate=gap_values(kind), negative=Negative("activations"),
                  applies_to=_has(kind), requires=(f"act0_{kind}", f"gap_{kind}", "atoms_y", "atoms_g", "identity_rhs", "u"),
+                 formula=f"gap_{kind}",
                  details=lambda ctx, nets, values: {"note": "the gap is of order one: this class is not an HJ step"})
 
 
@@ -260,13 +294,14 @@ CHECKS = (
           "the trained LSE layer re-parametrised to time t + s (|x|^2/(4(t+s)) - f_{t+s}(x) + the derived normalisation)",
           "-eps log sum_n h^d K_s(x - z_n) exp(-u_exact(z_n, t)/eps): trapezoid quadrature with the generated log-kernel of "
           "the generated solution at time t", evaluate=semigroup_check_values, negative=Negative("temperature"),
-          applies_to=lambda net: isinstance(net.readout, LSEReadout), requires=("log_kernel", "u_exact", "weights_W", "weights_b")),
+          applies_to=lambda net: isinstance(net.readout, LSEReadout), requires=("log_kernel", "u_exact", "weights_W", "weights_b"),
+          formula="log_kernel"),
     Check("tropical_depth", "|f_eps - f_0| <= eps log 2 * sum_l 1^T |W_out| |W_L| ... |W_{l+1}| 1 (softplus net -> ReLU net)",
           "depth:1", "the real softplus MLP at each eps (beta = 1/eps) minus its ReLU twin (same weights, nn.ReLU)",
           "derived bound: generated eps log N with N = 2 atoms per unit, propagated through |W| (1-Lipschitz activations)",
           evaluate=depth_values, kind="bound", negative=Negative("offset", "bound"), applies_to=_has("softplus"),
           requires=("tropical_bound",), details=lambda ctx, nets, values: {"eps_grid": list(EPS_GRID), "curve": [v.info for v in values],
-                                                                         "cases": None}),
+                                                                         "cases": None}, witness=depth_witness),
 )
 
 

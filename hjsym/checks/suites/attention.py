@@ -325,7 +325,7 @@ CHECKS = (
     Check("l2_attention", "softmax(-|q - k_j|^2/(4t)) K = q - 2t grad_q u (one characteristic step)", "characteristic-step:2",
           "a real L2-attention module (scores -|q - k|^2/(4t eps), values = keys)",
           "q - 2t grad_q u with torch.autograd of the generated Hopf-Cole solution u (atoms y = keys, g = 0)", evaluate=l2_values,
-          rounding="autograd", negative=_BUMP, applies_to=_l2, requires=("u", "grad_u")),
+          rounding="autograd", negative=_BUMP, applies_to=_l2, requires=("u", "grad_u"), formula="u"),
     Check("transformer_block", "pre-LN block: attention = grad LSE . V, LSE feed-forward = |z|^2/(4t) - u_eps(z) from (y, g), "
           "block recomposed", "attention:1", "the trained block's attention, feed-forward and block outputs (forward hooks)",
           "route B attention from the read-out projections; each feed-forward channel as the Hopf-Cole solution of its atoms "

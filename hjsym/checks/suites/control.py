@@ -455,6 +455,10 @@ def _has_inputs(ctx) -> bool:
 
 
 _WEIGHTS = Negative("weights")
+#: The generated programs of the costate recursion (which ones a cell uses: shared weights or weights per step, inputs or not);
+#: the formula controls of the backward checks mutate those the derivation has
+COSTATE_PROGRAMS = ("costate_step_saved_inputs", "costate_step_saved", "adjoint_step_inputs", "adjoint_step")
+_PARAMETERS = ("parameter_gradient_saved", "adjoint_step_inputs", "adjoint_step")
 _ROUTE_B = "generated forward_step applied step after step (layer after layer) to the read-out weights"
 CHECKS = (
     Check("forward", "generated step rolled out = the module's forward outputs and final states", "step-map:1",
@@ -466,19 +470,21 @@ CHECKS = (
     Check("costates", "costate p_k = dPhi/ds_k for every hidden state (discrete costate recursion = backprop)", "discrete-costate:1",
           "torch.autograd gradient of Phi with respect to each hidden state of the stepwise run",
           "generated costate recursion (adjoint_step) seeded with grad Phi of the loss on the outputs", evaluate=_costates,
-          rounding="autograd", negative=_WEIGHTS, requires=("forward_step",), details=_details),
+          rounding="autograd", negative=_WEIGHTS, requires=("forward_step",), details=_details, formula=COSTATE_PROGRAMS),
     Check("initial_state_gradient", "p_0 = dPhi/ds_0 (gradient with respect to the initial state)", "discrete-costate:1",
           "torch.autograd through the module's forward pass, with respect to s_0 (h_0, c_0)", "generated costate recursion at k = 0",
           evaluate=_initial_state, rounding="autograd", negative=_WEIGHTS, requires=("forward_step",), details=_details,
-          applies_to=lambda net: net.readout.initial_state),
+          applies_to=lambda net: net.readout.initial_state, formula=COSTATE_PROGRAMS),
     Check("parameter_gradients", "dPhi/dtheta for every parameter tensor of the module = sum_k d_theta(h H)", "parameter-gradient:1",
           "torch.autograd through the module's forward pass, every parameter tensor",
           "generated parameter gradients summed over steps, mapped to the module's tensors (chunks, sums of biases)",
-          evaluate=_parameters, rounding="autograd", negative=_WEIGHTS, requires=("forward_step",), details=_details),
+          evaluate=_parameters, rounding="autograd", negative=_WEIGHTS, requires=("forward_step",), details=_details,
+          formula=_PARAMETERS),
     Check("input_gradient", "dPhi/dx_k = d_x(h H) for every input step", "parameter-gradient:1",
           "torch.autograd through the module's forward pass, with respect to the input sequence",
           "generated input gradients of the bottom layer", evaluate=_inputs_grad, rounding="autograd", negative=_WEIGHTS,
-          requires=("forward_step",), when=_has_inputs, details=_details),
+          requires=("forward_step",), when=_has_inputs, details=_details,
+          formula=("costate_step_saved_inputs", "adjoint_step_inputs")),
 )
 
 

@@ -34,7 +34,9 @@ from ...networks.control import DiagonalSSM, ResidualMLP, read_control
 from ...networks.perturb import perturb
 from ...networks.training import seeded
 from ..criteria import statistic
+from ...ir.mutations import Mutation
 from ..engine import Check
+from ..formula import STATISTIC_DELTA, Custom, Mutate
 from ..results import CheckResult
 
 __all__ = ["RESNET_CHECKS", "SSM_CHECKS", "rk4", "fit_order", "richardson"]
@@ -80,6 +82,14 @@ def _result(name, title, err, tol, route_a, route_b, details, kind="statistic", 
     margin = math.inf if err == 0 else float(tol) / float(err)
     return CheckResult(name, title, route_a, route_b, float(err), float(err), float(tol), passed, kind,
                        criterion or f"error <= {tol:.3g} (stated in the check)", details, {}, margin=margin, error=float(err))
+
+
+def _relative(value: float, reference: float) -> float:
+    """``|value - reference| / |reference|``; infinite when the reference is 0 and the value is not (a wrong formula whose
+    optimal cost vanishes fails the check instead of dividing by zero)."""
+    if reference == 0:
+        return 0.0 if value == 0 else math.inf
+    return abs(value - reference) / abs(reference)
 
 
 def compare(name, title, a, b, tol, route_a="", route_b="", details=None) -> CheckResult:
@@ -290,10 +300,13 @@ def _monte_carlo(th, sigma, G, g, s0, seed):
     return float(phi.mean()), float(phi.std() / math.sqrt(N_MC))
 
 
-def check_kolmogorov_mc(ctx, negative_controls=False):
+def check_kolmogorov_mc(ctx, negative_controls=False, closed_form_diffusion: float = 1.0):
+    """``closed_form_diffusion`` multiplies the closed form's diffusion sigma^2/2 (1: the derived one; the formula control
+    moves it)."""
     th, G, g, s0 = _kg_setup(ctx.seed)
-    v_cf = kolmogorov_closed_form(th, KG_SIGMA, G, g, s0)
-    v_disc = kolmogorov_discrete(th, KG_SIGMA, G, g, s0)
+    sigma_b = KG_SIGMA * math.sqrt(closed_form_diffusion)  # route B's model: the derived closed form and its exact discretisation
+    v_cf = kolmogorov_closed_form(th, sigma_b, G, g, s0)
+    v_disc = kolmogorov_discrete(th, sigma_b, G, g, s0)
     mean, se = _monte_carlo(th, KG_SIGMA, G, g, s0, ctx.seed)
     bias = abs(v_disc - v_cf)
     half = Z_999 * se
@@ -395,7 +408,7 @@ def check_lqr_finite(ctx, negative_controls=False):
     hs = [LQR_T / K for K in LQR_STEPS]
     order = fit_order(hs, [abs(v - j_star) for v in vals])
     tol = 1e-6
-    rel = abs(extrap - j_star) / abs(j_star)
+    rel = _relative(extrap, j_star)
     details = {"T": LQR_T, "r": LQR_R, "Q": "identity", "terminal": "2 identity", "steps": list(LQR_STEPS), "J_direct": vals,
                "J_direct_extrapolated": extrap, "J_riccati": j_star, "fitted_order_of_J_K": order,
                "max_gradient_at_optimum": max(grads)}
@@ -407,7 +420,7 @@ def check_lqr_finite(ctx, negative_controls=False):
     if negative_controls:
 
         v2, _ = direct(perturb(r.module, "weights", 1e-3, seed=ctx.seed))
-        rel2 = abs(richardson(v2) - j_star) / abs(j_star)
+        rel2 = _relative(richardson(v2), j_star)
         neg = CheckResult("", "", "", "", rel2 * abs(j_star), rel2, tol, rel2 <= tol)
         res = _negative(res, neg, "the module's parameters moved by up to 1e-3")
     return res
@@ -485,7 +498,7 @@ def check_lqr_dare(ctx, negative_controls=False):
     extrap = richardson(vals)
     order = fit_order(list(DARE_STEPS), [abs(v - j_inf) for v in vals])
     tol = 1e-6
-    rel = abs(extrap - j_inf) / abs(j_inf)
+    rel = _relative(extrap, j_inf)
     details = {"dt": list(DARE_STEPS), "J_dare": vals, "J_dare_extrapolated": extrap, "J_steady_state": j_inf, "fitted_order": order}
     res = CheckResult("lqr_dare", "LQR: SciPy's discrete algebraic Riccati solution of the real module -> the derived steady state",
                       "scipy.linalg.solve_discrete_are on the module's zero-order-hold matrices (measured by running it), dt = 0.02, 0.01, 0.005, "
@@ -496,33 +509,48 @@ def check_lqr_dare(ctx, negative_controls=False):
     if negative_controls:
 
         v2 = dare_costs(perturb(r.module, "weights", 1e-3, seed=ctx.seed))
-        rel2 = abs(richardson(v2) - j_inf) / abs(j_inf)
+        rel2 = _relative(richardson(v2), j_inf)
         res = _negative(res, CheckResult("", "", "", "", rel2 * abs(j_inf), rel2, tol, rel2 <= tol),
                         "the module's parameters moved by up to 1e-3")
     return res
 
 
+def _kolmogorov_mc_mutated(ctx, nets):
+    """The formula control of the Monte Carlo check (its route B is the closed form, not a generated function): the
+    closed form's diffusion sigma^2/2 with its factor 1/2 dropped (Ito's factor, the classic slip). A change of 10 %
+    would move V by less than the Monte Carlo interval (0.16 on 12.2) resolves."""
+    return check_kolmogorov_mc(ctx, closed_form_diffusion=2.0)
+
+
+#: A change of one term of the Riccati equation (a global factor would only rescale time and leave the steady state)
+_RICCATI_TERM = Mutate(mutation=Mutation("scale", STATISTIC_DELTA, term=0))
+
 #: The exact pieces, as declared checks; an architecture lists those that apply to it (``Architecture.checks``).
 CONTINUOUS_DEPTH = Check("continuous_depth", "discrete costate of a residual MLP -> continuous costate ODE (order 1 in h)",
                          "continuous-limit:1", "torch.autograd costates of real residual MLPs at K = 8 ... 256 blocks",
                          "generated continuous_costate_rhs integrated by RK4", standalone=check_continuous_depth,
-                         requires=("continuous_costate_rhs",))
+                         requires=("continuous_costate_rhs",), kind="statistic")
 KOLMOGOROV_CLOSED_FORM = Check("kolmogorov_closed_form", "backward Kolmogorov coefficient ODEs = the linear-Gaussian closed form",
                                "kolmogorov-linear:1", "closed form of the Gaussian law of the final state (matrix exponentials)",
                                "generated kolmogorov_rhs integrated by RK4", standalone=check_kolmogorov_closed_form,
-                               requires=("kolmogorov_rhs",))
+                               requires=("kolmogorov_rhs",), kind="statistic")
 KOLMOGOROV_MC = Check("kolmogorov_monte_carlo", "the real noisy module's expected loss = the Kolmogorov closed form",
                       "kolmogorov-linear:1", f"{N_MC} samples of the real noisy module", "closed form (derived)", standalone=check_kolmogorov_mc,
-                      requires=("kolmogorov_rhs",))
+                      requires=("kolmogorov_rhs",), kind="statistic",
+                      formula=Custom("the closed form's diffusion sigma^2/2 -> sigma^2 (its factor 1/2 dropped)",
+                                     _kolmogorov_mc_mutated))
 LQR_FINITE = Check("lqr_finite_horizon", "optimal cost of the Riccati equation = direct optimisation of the real SSM",
                    "riccati:1", "exact minimiser of the quadratic cost through the real module, Richardson-extrapolated",
-                   "generated riccati_rhs integrated by RK4", standalone=check_lqr_finite, requires=("riccati_rhs",))
+                   "generated riccati_rhs integrated by RK4", standalone=check_lqr_finite, requires=("riccati_rhs",),
+                   kind="statistic")
 LQR_INFINITE = Check("lqr_infinite_horizon", "steady state of the derived Riccati ODE = SciPy's continuous algebraic Riccati solution",
                      "riccati:1", "scipy.linalg.solve_continuous_are on the real module's matrices", "generated riccati_rhs to its steady state",
-                     standalone=check_lqr_infinite, requires=("riccati_rhs",))
+                     standalone=check_lqr_infinite, requires=("riccati_rhs",),
+                     kind="statistic", formula=_RICCATI_TERM)
 LQR_DARE = Check("lqr_dare", "discrete Riccati solution of the real zero-order-hold system -> the steady state (order 1)",
                  "riccati:1", "scipy.linalg.solve_discrete_are on the matrices measured by running the real module",
-                 "generated riccati_rhs steady state", standalone=check_lqr_dare, requires=("riccati_rhs",))
+                 "generated riccati_rhs steady state", standalone=check_lqr_dare, requires=("riccati_rhs",),
+                 kind="statistic", formula=_RICCATI_TERM)
 
 RESNET_CHECKS = (CONTINUOUS_DEPTH, KOLMOGOROV_CLOSED_FORM, KOLMOGOROV_MC)
 SSM_CHECKS = (LQR_FINITE, LQR_INFINITE, LQR_DARE)

@@ -22,12 +22,16 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+from dataclasses import replace
 
 import torch
+from torch.func import functional_call
 
 from ...networks.lse import read_lse, scalar_output, set_eps
 from ..criteria import tolerances
-from ..engine import Check, Suite, Values
+from ..._resources import Estimate
+from ..engine import Check, Suite, Values, run_check
+from ..formula import DELTA, Custom
 
 __all__ = ["SUITE", "EPS_GRID", "T", "T0", "S", "maximise_entropic", "diagram_rows"]
 
@@ -272,7 +276,31 @@ def _path_details(ctx, nets, values):
             "cases": None}
 
 
-def convex_values(ctx, nets):
+def tropical_edge_witness(ctx, nets):
+    """Where the edge ``f_eps -- f_0`` attains its bound ``eps log N``: the layer's slopes with offsets ``b_j = -W_j x0``, so that
+    every logit is equal at ``x0`` (each term of the log-sum-exp at its largest). ``f_eps`` is the real module there, ``f_0``
+    the generated max-plus network, the bound the generated ``tropical_bound``."""
+    out = []
+    for net in nets:
+        r = net.readout
+        x0 = points(ctx, r.d)[:1]
+        b = -(r.W @ x0[0])
+        for eps in EPS_GRID:
+            mod = copy.deepcopy(net.module)
+            set_eps(mod, eps)
+            with torch.no_grad():
+                f_eps = functional_call(mod, net.a.parameters_for(r.W, b), (x0,)).reshape(1)
+            args = _args(r, x=x0, b=b, eps=eps)
+            f_0 = ctx.call("f0", args)
+            bound = ctx.call("tropical_bound", eps=eps, N=r.n_atoms)
+            scale = ctx.magnitude("f", args) + ctx.magnitude("f0", args) + ctx.magnitude("tropical_bound", eps=eps, N=r.n_atoms)
+            out.append(Values(f_eps - f_0, torch.full_like(f_eps, float(bound)), scale,
+                              info={"eps": eps, "edge": "f_eps -- f_0", "logits": "all equal at x0"}))
+    return out
+
+
+def _convex_values(ctx, nets, weight: float = 1.0):
+    """The module against the entropy-regularised problem with entropic weight ``weight * eps`` (1: the derived one)."""
     out = []
     for net in nets:
         r = net.readout
@@ -283,10 +311,23 @@ def convex_values(ctx, nets):
             set_eps(mod, eps)
             with torch.no_grad():
                 a = scalar_output(mod)(x)
-            value, it = maximise_entropic(z, eps)
+            value, it = maximise_entropic(z, eps * weight)
             scale = ctx.magnitude("f", _args(r, x=x, eps=eps)) + z.abs().amax(-1) + eps * math.log(r.n_atoms)
             out.append(Values(a, value, scale, info={"eps": eps, "newton_iterations": it}))
     return out
+
+
+def convex_values(ctx, nets):
+    return _convex_values(ctx, nets)
+
+
+def _convex_mutated(ctx, nets):
+    """The formula control of the convex view (its route B is a Newton solve, not a generated function): the entropic
+    weight of the problem moved from eps to (1 + delta) eps, delta the check's resolution."""
+    delta = DELTA[ctx.dtype]
+    check = replace(next(c for c in CHECKS if c.name == "convex_duality"), formula=None,
+                    evaluate=lambda c, n: _convex_values(c, n, 1 + delta))
+    return run_check(check, ctx, nets)
 
 
 _DIAGRAM = ("f0", "u", "hopf_lax", "u_exact", "log_kernel", "atoms_y", "atoms_g", "tropical_bound")
@@ -295,16 +336,32 @@ CHECKS = (
           "diagram:1", "each node by its own route (module forward; generated f_0, u_eps, u_0; Newton on the simplex; quadrature of "
           "the generated solution at t0), moved across the edge by its map",
           "the derived bound of the edge (identities: 0)", evaluate=edge_values, kind="bound", requires=_DIAGRAM,
-          details=_edge_details),
+          details=_edge_details, witness=tropical_edge_witness),
     Check("paths", "every path between two nodes (and every pair of such paths) agrees within the sum of its edges' bounds", "diagram:1",
           "a node's values transported along the path (q - v across an identity, v across a limit)",
           "sum of the derived bounds of the path's edges (for a pair of paths, of both)", evaluate=path_values, kind="bound",
-          requires=_DIAGRAM, details=_path_details),
+          requires=_DIAGRAM, details=_path_details, witness=tropical_edge_witness),
     Check("convex_duality", "f_eps(x) = max_{pi in simplex} <pi, W x + b> + eps Ent(pi) (the convex view)", "convex-view:4",
           "the real module's forward at each eps",
           "the entropy-regularised problem solved by damped Newton on the simplex (no softmax formula)", evaluate=convex_values,
-          requires=("f",)),
+          requires=("f",), formula=Custom("the entropic weight of the convex problem eps -> (1 + delta) eps, delta the resolution "
+                                          "(1e-6 in float64)", _convex_mutated)),
 )
+
+
+def cost(ctx, net) -> Estimate:
+    """The quadrature corners dominate: ``M`` points against every node of the grid (:func:`_grid`, whose node count grows
+    like ``(width / h)^d``), as ``(M, N', d)`` differences for the heat kernel; counted without building the grid."""
+    r = net.readout
+    x = points(ctx, r.d)
+    y = ctx.call("atoms_y", _args(r, t=T))
+    h = math.sqrt(2 * min(EPS_GRID) * min(T0, S)) / 3
+    margin = 16 * math.sqrt(2 * max(EPS_GRID) * max(T0, S))
+    both = torch.cat([y, x])
+    nodes = math.prod(int((float(both[:, i].max() - both[:, i].min()) + margin) / h) + 2 for i in range(r.d))
+    item = torch.finfo(ctx.dtype).bits // 8
+    return Estimate(f"the diagram of {r.describe()} (a quadrature grid of {nodes:.3g} nodes in d = {r.d})",
+                    item * 3 * N_POINTS * nodes * (r.d + 1), 20.0 * len(EPS_GRID) * N_POINTS * nodes * (r.d + 1))
 
 
 def read(ctx, module):
@@ -315,4 +372,4 @@ def read(ctx, module):
 
 
 SUITE = Suite("diagram", CHECKS, applies=lambda spec: spec.family == "exact" and "convex-view" in spec.passes and "semigroup" in spec.passes,
-              read=read)
+              read=read, cost=cost)

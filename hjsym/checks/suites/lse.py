@@ -18,11 +18,12 @@ import copy
 import torch
 from torch.func import functional_call
 
+from ..._resources import Estimate
 from ...networks.lse import read_aniso_lse, read_lse, scalar_output, set_eps
 from ...networks.perturb import perturb
 from ..autograd import grad_and_hessian, jacobian_rows, scalar_derivative
 from ..criteria import compare
-from ..engine import Case, Check, Generated, Negative, Operator, Suite
+from ..engine import Case, Check, Generated, Negative, Operator, Suite, Values
 
 __all__ = ["SUITE", "T_VALUES", "EPS_GRID", "N_POINTS", "T0", "read", "points", "atoms", "autograd_residual", "relu_atoms"]
 
@@ -191,28 +192,49 @@ class BiasGradient(Operator):
         return ctx.magnitude("attribution", ctx.arguments(net, case))
 
 
+def tropical_gap(net, x: torch.Tensor, eps: float, params: dict | None = None) -> torch.Tensor:
+    """The real module at temperature ``eps`` minus the max of the logits its own ``nn.Linear`` computed (a hook);
+    ``params`` replaces its weights (``torch.func.functional_call``)."""
+    mod = copy.deepcopy(net.module)
+    set_eps(mod, eps)
+    seen = {}
+    linear = mod.get_submodule(net.a.linear_name)
+    handle = linear.register_forward_hook(lambda m, i, o: seen.update(z=o.detach()))
+    try:
+        with torch.no_grad():
+            out = mod(x) if params is None else functional_call(mod, params, (x,))
+    finally:
+        handle.remove()
+    return out.reshape(x.shape[0]) - seen["z"].amax(-1)
+
+
 class TropicalGap(Operator):
     """The module at temperature eps minus the max of its own logits (its ``nn.Linear``'s output, hooked)."""
 
     description = "module forward at each eps minus max_j of the logits its nn.Linear computed (forward hook)"
 
     def __call__(self, ctx, net, case):
-        eps = case[_names(ctx)[2]]
-        mod = copy.deepcopy(net.module)
-        set_eps(mod, eps)
-        seen = {}
-        linear = mod.get_submodule(net.a.linear_name)
-        handle = linear.register_forward_hook(lambda m, i, o: seen.update(z=o.detach()))
-        try:
-            with torch.no_grad():
-                f = scalar_output(mod)(case["x"])
-        finally:
-            handle.remove()
-        return f - seen["z"].amax(-1)
+        return tropical_gap(net, case["x"], case[_names(ctx)[2]])
 
     def scale(self, ctx, net, case):
         args = ctx.arguments(net, case)
         return ctx.magnitude("f", args) + ctx.magnitude("f0", args)
+
+
+def vanishing_forward(ctx, net, x: torch.Tensor, W: torch.Tensor, b: torch.Tensor, size: float):
+    """The real module with logits ``W x + b`` at a temperature where the derived sharp tropical bound is negligible: below a
+    thousandth of ``u * size`` (or at the smallest temperature where the logits over eps still fit a float). Returns the
+    forward pass and that temperature."""
+    slope, offset, eps_name = _names(ctx)
+    args = {**net.readout.arguments(), "x": x, slope: W, offset: b}
+    negligible = 1e-3 * torch.finfo(ctx.dtype).eps * size
+    eps = 1e-6
+    while eps > 1e-200 and float(ctx.call("tropical_bound_sharp", args, **{eps_name: eps}).max()) > negligible:
+        eps /= 1e4
+    mod = copy.deepcopy(net.module)
+    set_eps(mod, eps)
+    with torch.no_grad():
+        return functional_call(mod, net.a.parameters_for(W, b), (x,)).reshape(x.shape[0]), eps
 
 
 class VanishingTemperature(Operator):
@@ -222,20 +244,8 @@ class VanishingTemperature(Operator):
 
     def __call__(self, ctx, net, case):
         x, t = case["x"], case["t"]
-        slope, offset, eps_name = _names(ctx)
         W_t, b_t = weights_at(ctx, net, t)
-        args = {**net.readout.arguments(), "x": x, slope: W_t, offset: b_t}
-        # the forward pass at eps equals max-plus up to the derived sharp bound: make it negligible next to rounding
-        # (a thousandth of u times the size of the terms), or reach a temperature where the logits/eps still fit a float
-        negligible = 1e-3 * torch.finfo(ctx.dtype).eps * float(1 + (x * x).sum(-1).max() / (4 * t))
-        eps = 1e-6
-        while eps > 1e-200 and float(ctx.call("tropical_bound_sharp", args, **{eps_name: eps}).max()) > negligible:
-            eps /= 1e4
-        case.info["eps_used"] = eps
-        mod = copy.deepcopy(net.module)
-        set_eps(mod, eps)
-        with torch.no_grad():
-            f_tiny = functional_call(mod, net.a.parameters_for(W_t, b_t), (x,)).reshape(x.shape[0])
+        f_tiny, case.info["eps_used"] = vanishing_forward(ctx, net, x, W_t, b_t, float(1 + (x * x).sum(-1).max() / (4 * t)))
         return ctx.call("identity_rhs", ctx.arguments(net, case)) - f_tiny
 
     def scale(self, ctx, net, case):
@@ -243,6 +253,20 @@ class VanishingTemperature(Operator):
         W_t, b_t = weights_at(ctx, net, case["t"])
         args = {**ctx.arguments(net, case), slope: W_t, offset: b_t}
         return ctx.magnitude("identity_rhs", args) + ctx.magnitude("f", args)
+
+
+class ZeroTemperature(Operator):
+    """The module's forward pass at a temperature where the derived sharp tropical bound is negligible (its eps -> 0 limit)."""
+
+    description = "the module's forward at eps -> 0 (eps chosen so the derived sharp bound is < tol/1000)"
+
+    def __call__(self, ctx, net, case):
+        x, r = case["x"], net.readout
+        f_tiny, case.info["eps_used"] = vanishing_forward(ctx, net, x, r.W, r.b, float(1 + (x @ r.W.T + r.b).abs().max()))
+        return f_tiny
+
+    def scale(self, ctx, net, case):
+        return ctx.magnitude("f", ctx.arguments(net, case))
 
 
 # ----------------------------------------------------------------------------- the ReLU construction
@@ -291,6 +315,65 @@ def _relu(ctx, negative_controls: bool):
     return result
 
 
+# ----------------------------------------------------------------------------- tightness witnesses
+def _tropical_witness(sharp: bool):
+    """Where the tropical bound is attained, from the derivation's reason for it (every term of
+    ``sum_j exp((a_j - max a)/eps)`` at its largest): all logits equal at a point ``x0`` for ``eps log N``; for the sharp
+    bound one logit ``Delta = eps`` above the others, all equal. The module's own slopes are kept, its offsets
+    set (``b_j = -W_j x0``, plus ``Delta`` on the first atom), and route A is the real module there."""
+
+    def witness(ctx, nets):
+        slope, offset, eps_name = _names(ctx)
+        out = []
+        for net in nets:
+            r = net.readout
+            x0 = points(ctx, r.d)[:1]
+            for eps in EPS_GRID:
+                b = -(r.W @ x0[0])
+                if sharp:
+                    b = b.clone()
+                    b[0] += eps
+                args = {**r.arguments(), "x": x0, offset: b, eps_name: eps}
+                a = tropical_gap(net, x0, eps, params=net.a.parameters_for(r.W, b))
+                name = "tropical_bound_sharp" if sharp else "tropical_bound"
+                scale = ctx.magnitude("f", args) + ctx.magnitude("f0", args) + ctx.magnitude(name, args)
+                out.append(Values(a, ctx.call(name, args).reshape(a.shape), scale,
+                                  info={"network": net.label, "eps": eps,
+                                        "logits": "top-two gap eps, the others equal" if sharp else "all equal at x0"}))
+        return out
+
+    return witness
+
+
+def hessian_witness(ctx, nets):
+    """Where ``||Hess f||_2 <= max_j |W_j|^2 / eps`` is attained: the module's longest slope ``w`` and its opposite on the atoms
+    (half each; an odd one out gets slope 0 and a negligible weight), equal logits at ``x0 = 0``: there ``Cov_pi(W) = w w^T``,
+    whose norm is ``|w|^2`` in the direction of ``w`` (the extremal direction). Route A: autograd Hessian of the real module."""
+    slope, offset, eps_name = _names(ctx)
+    out = []
+    for net in nets:
+        r = net.readout
+        N, d = r.n_atoms, r.d
+        if N < 2:
+            continue
+        w = r.W[int((r.W * r.W).sum(-1).argmax())]
+        signs = torch.tensor([1.0 if j % 2 == 0 else -1.0 for j in range(N)], dtype=ctx.dtype)
+        W = signs[:, None] * w[None, :]
+        b = torch.zeros(N, dtype=ctx.dtype)
+        if N % 2:
+            W[-1] = 0
+            b[-1] = -1e4 * r.eps  # exp(-1e4) = 0: this atom carries no weight
+        x0 = torch.zeros(1, d, dtype=ctx.dtype)
+        params = net.a.parameters_for(W, b)
+        h = grad_and_hessian(lambda x: functional_call(net.module, params, (x,)).reshape(x.shape[0]), x0)[2]
+        a = torch.linalg.eigvalsh(0.5 * (h + h.transpose(-1, -2))).abs().amax(-1)
+        args = {**r.arguments(), "x": x0, slope: W, offset: b}
+        scale = ctx.magnitude("hessian_f", args).sum(dim=(-1, -2)) + ctx.magnitude("hessian_bound", args)
+        out.append(Values(a, ctx.call("hessian_bound", args).reshape(a.shape), scale,
+                          info={"network": net.label, "slopes": "+-w, w the longest slope", "|w|^2": float(w @ w)}))
+    return out
+
+
 # ----------------------------------------------------------------------------- the declarations
 def _isotropic(ctx) -> bool:
     """The ReLU construction is a d = 1 isotropic Hopf-Lax formula: it applies when hopf_lax takes no matrix."""
@@ -305,32 +388,49 @@ CHECKS = (
     Check("pde_residual", "u_t + H(grad u) - eps tr(D Hess u) = -eps d / (2t)", "residual:1", Residual(),
           Generated("residual", description="derived constant residual -eps d/(2t)"),
           cases=moving_time_cases, rounding="autograd", requires=("atoms_y", "atoms_g", "weights_W", "weights_b")),
+    Check("tropical_limit", "lim_{eps -> 0} f_eps = f_0 = max_j (W_j x + b_j) (the max-plus network)", "tropical-limit:2",
+          ZeroTemperature(), Generated("f0", description="generated max-plus network f_0 on the module's weights"), cases=points_case,
+          requires=("tropical_bound_sharp",)),
     Check("tropical_bound", "0 <= f_eps - f_0 <= eps log N", "tropical-bounds:2", TropicalGap(),
           Generated("tropical_bound", description="derived bound eps log N"),
-          cases=eps_cases, kind="bound", lower=0.0, negative=Negative("offset", -1e-6)),
+          cases=eps_cases, kind="bound", lower=0.0, negative=Negative("offset", -1e-6), witness=_tropical_witness(False)),
     Check("tropical_bound_sharp", "0 <= f_eps - f_0 <= eps log(1 + (N-1) exp(-Delta/eps))", "tropical-bounds:3", TropicalGap(),
           Generated("tropical_bound_sharp", description="derived bound eps log(1 + (N-1) exp(-Delta/eps)), Delta the top-two logit gap"),
-          cases=eps_cases, kind="bound", lower=0.0, negative=Negative("offset", -1e-6)),
+          cases=eps_cases, kind="bound", lower=0.0, negative=Negative("offset", -1e-6), witness=_tropical_witness(True)),
     Check("hopf_lax", "u_0(x, t) = min_j g_j + |x - y_j|^2/(4t) (Hopf-Lax) = |x|^2/(4t) - max-plus network", "hopf-lax-atomic:1",
           VanishingTemperature(), Generated("hopf_lax", description="generated Hopf-Lax formula from the initial data read out of the module"),
           cases=moving_time_cases, requires=("weights_W", "weights_b", "tropical_bound_sharp", "identity_rhs")),
     Check("relu", "|x|^2/(4t) - Hopf-Lax(atoms {0, 2t}, values {0, -t}) = ReLU(x)", "relu:2", "torch.nn.ReLU on x in [-3, 3]",
           "generated |x|^2/(4t) minus the Hopf-Lax formula of the construction, d = 1", standalone=_relu,
-          requires=("hopf_lax", "identity_rhs"), when=_isotropic),
+          requires=("hopf_lax", "identity_rhs"), when=_isotropic, formula="hopf_lax"),
     Check("hessian", "Hessian of f = Cov_pi(W) / eps", "hessian:1", Hessian(),
           Generated("hessian_f", description="generated Gibbs covariance (E_pi[W_k W_l] - E_pi[W_k] E_pi[W_l]) / eps"),
           cases=points_case, rounding="autograd"),
     Check("hessian_bound", "||Hessian f||_2 <= max_j |W_j|^2 / eps", "hessian-bound:1", HessianNorm(),
           Generated("hessian_bound", description="derived bound max_j |W_j|^2 / eps"),
-          cases=points_case, kind="bound", lower=0.0, rounding="autograd", negative=Negative("quadratic", "bound")),
+          cases=points_case, kind="bound", lower=0.0, rounding="autograd", negative=Negative("quadratic", "bound"),
+          witness=hessian_witness),
     Check("attribution", "df/db_j = pi_j(x) (closed-form attribution)", "attribution:1", BiasGradient(),
           Generated("attribution", description="generated Gibbs weights pi_j(x) = softmax_j((W x + b)/eps)"),
           cases=points_case, rounding="autograd", negative=Negative("temperature")),
 )
 
 
+def cost(ctx, net) -> Estimate:
+    """What the checks of one LSE layer need: the largest intermediate is the ``(M, N)`` logits with their Gibbs weights
+    (a few copies for autograd) or the ``(M, d, d)`` Hessians; the work is dominated by the Hessians and the residual
+    (``d`` backward passes over ``M N d``) and the attribution (``M`` backward passes)."""
+    r = net.readout
+    M, N, d = N_POINTS, r.n_atoms, r.d
+    item = torch.finfo(ctx.dtype).bits // 8
+    big = max(6 * M * N, 4 * M * d * d, 4 * N * d)
+    what = "the (M, d, d) Hessians" if 4 * M * d * d >= 6 * M * N else "the (M, N) logits and Gibbs weights"
+    return Estimate(f"the checks of {r.describe()} ({what}, M = {M} points)", item * big,
+                    8.0 * M * N * d * (2 * d + M + 2 * len(EPS_GRID) + 8))
+
+
 def _is_lse_spec(spec) -> bool:
     return spec.family == "exact" and spec.network is not None and spec.initial_data is not None
 
 
-SUITE = Suite("lse", CHECKS, applies=_is_lse_spec, read=read)
+SUITE = Suite("lse", CHECKS, applies=_is_lse_spec, read=read, cost=cost)

@@ -32,7 +32,7 @@ import torch
 
 from ..._errors import ModuleFormError
 from ..engine import Check, Negative, Network, Values
-from .control import costate_scales, evaluate, state_scales
+from .control import COSTATE_PROGRAMS, costate_scales, evaluate, state_scales
 
 __all__ = ["TRAINING_CHECKS", "training_problem", "riccati_solution", "certificate", "pmp_points"]
 
@@ -146,6 +146,21 @@ class _TrainingLoss:
         return 0.5 * ((s - self.targets.to(s.dtype)) ** 2).sum()
 
 
+def _training_costate_scales(c, net):
+    """``costate_scales`` for the training loss: ``(K + 1, B, 1)`` sizes of the terms every costate went through.
+
+    The seed ``p_K = s_K - y`` is a difference of the final state and the target: it carries the
+    rounding of both terms (``|s_K| + |y|``) and the final state's own error (its state scale), which
+    the size of ``p_K`` itself does not show once training has made the difference small. That
+    error reaches every ``p_k`` through the recursion, as the seed's size does.
+    """
+    part = net.readout.parts[0]
+    final = c.trajs[0].states[-1][part]
+    targets = training_problem(net.readout)["targets"].to(final.dtype)
+    seed = state_scales(c)[0][-1] + (final.abs() + targets.abs()).amax(-1, keepdim=True).double()
+    return costate_scales(c)[0] + seed
+
+
 def _case(ctx, net):
     """Both routes of the control suite with the training loss, from the training inputs (memoised per network)."""
 
@@ -175,7 +190,7 @@ def _bias_riccati(ctx, nets):
         # biases it returns are then within u |S_grad| / lambda_min of the exact minimum (the cost is quadratic in them)
         c = _case(ctx, net)
         rho, h = training_problem(net.readout)["penalty"], net.readout.step_size
-        p_sizes, part = costate_scales(c)[0], net.readout.parts[0]
+        p_sizes, part = _training_costate_scales(c, net), net.readout.parts[0]
         grad_terms = torch.stack([h * ((c.backs[0].costates[k + 1][part].abs() + p_sizes[k + 1]).sum(0) + rho * sol["b"][k].abs())
                                   for k in range(len(sol["b"]))])
         reach = float(grad_terms.double().norm()) / cert["hessian_min_eigenvalue"]
@@ -225,7 +240,7 @@ def _pmp_costate(ctx, nets):
     out = []
     for net in nets:
         c = _case(ctx, net)
-        sizes = costate_scales(c)[0]
+        sizes = _training_costate_scales(c, net)
         for k, st in enumerate(c.costates_a[0], 1):
             for p in sorted(st):
                 out.append(Values(st[p], c.backs[0].costates[k][p], sizes[k].expand_as(st[p])))
@@ -241,7 +256,7 @@ def _pmp_stationarity(ctx, nets):
         rho = training_problem(net.readout)["penalty"]
         part = net.readout.parts[0]
         costate = ctx.spec.costate
-        s_sizes, p_sizes = state_scales(c)[0], costate_scales(c)[0]
+        s_sizes, p_sizes = state_scales(c)[0], _training_costate_scales(c, net)
         trained = net.a.layers[0].controls
         # only the controls training moved (computed from trainable parameters) are at a stationary point
         moved = [{n: bool(t.requires_grad) for n, t in step.items()} for step in net.readout.module.hjsym_controls()]
@@ -286,7 +301,8 @@ TRAINING_CHECKS = (
     Check("pmp_costate", "Pontryagin at the optimum: costate p_k of the training loss = dJ/ds_k", "discrete-costate:1",
           "torch.autograd of the training loss through the trained module run block by block, every sample and step",
           "generated costate recursion (adjoint_step) seeded with p_K = s_K - y", evaluate=_pmp_costate, rounding="autograd",
-          negative=Negative("weights"), requires=("forward_step", "terminal_costate")),
+          negative=Negative("weights"), requires=("forward_step", "terminal_costate"),
+          formula=COSTATE_PROGRAMS),  # the training loss seeds p_K itself: the recursion is what route B derives
     Check("pmp_stationarity", "Pontryagin at the optimum: every control minimises the augmented Hamiltonian (rho theta_k = -sum_n p s^T)",
           "training-pmp:2", "the trained module's controls theta_k, b_k",
           "generated pmp_controls on the generated states s_k and costates p_(k+1) of the training loss", evaluate=_pmp_stationarity,

@@ -25,11 +25,13 @@ import math
 
 import torch
 
+from ...ir.mutations import Mutation
 from ...networks.perturb import perturb
 from ...networks.readout import ModuleReadout
 from ...networks.variational import brachistochrone_references, circle_path, line_path, minimise_travel_time
 from ..criteria import bound, statistic
 from ..engine import Check, Suite
+from ..formula import Mutate
 
 __all__ = ["SUITE", "BRACHISTOCHRONE_CHECKS", "GRID", "extremal_through", "deviation", "fit_order", "SHIFT"]
 
@@ -167,18 +169,25 @@ BRACHISTOCHRONE_CHECKS = (
     Check("cycloid_minimiser", "direct minimiser of the discretised travel time -> derived cycloid at the derived order",
           "parametric-extremal:4", "L-BFGS over n-segment paths of the real TravelTime module",
           "generated extremal_x, extremal_y through the endpoint", standalone=check_minimiser, kind="statistic",
-          requires=("extremal_x", "extremal_y", "extremal_start_exponent")),
+          requires=("extremal_x", "extremal_y", "extremal_start_exponent"),
+          # the fitted order resolves the cusp exponent to ORDER_TOL = 0.1: the control is a linear start, y ~ x^1 for x^(2/3)
+          formula=Mutate(("extremal_start_exponent",), Mutation("widen", 0.5))),
     Check("cycloid_time", "T_cycloid <= time of the direct minimiser for every n (a polyline is an admissible curve)",
           "parametric-extremal:8", "the real TravelTime module at the L-BFGS minimiser of each n", "generated extremal_value",
           standalone=_bound_check("cycloid_time", "T_cycloid <= T_n (every n-segment minimiser)", "minimiser",
                                   "the real TravelTime module at the L-BFGS minimiser of each n", "parametric-extremal:8"),
-          kind="bound", requires=("extremal_x", "extremal_y", "extremal_value")),
+          kind="bound", requires=("extremal_x", "extremal_y", "extremal_value"),
+          # the bound's slack is the n = 64 polyline's discretisation gap (5e-4 to 9e-4 relative): the cycloid's time raised
+          # by 0.2 % is above it
+          formula=Mutate(("extremal_value",), Mutation("widen", 2e-3))),
     Check("cycloid_fastest", "T_cycloid below the straight line's and the circle's times", "parametric-extremal:8",
           "the real TravelTime module on the straight line and on the circle through both ends with a vertical start",
           "generated extremal_value",
           standalone=_bound_check("cycloid_fastest", "T_cycloid <= T_line and T_cycloid <= T_circle", "competitors",
                                   "the real TravelTime module on the straight line and the circle", "parametric-extremal:8"),
-          kind="bound", requires=("extremal_x", "extremal_y", "extremal_value")),
+          kind="bound", requires=("extremal_x", "extremal_y", "extremal_value"),
+          # the slack is the circle's time, 1.6 % to 2.5 % above the cycloid's: the cycloid's time raised by 2 %
+          formula=Mutate(("extremal_value",), Mutation("widen", 2e-2))),
 )
 
 
