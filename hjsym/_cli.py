@@ -33,6 +33,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from ._version import __version__
+    from .experiments import EXPERIMENTS
 
     p = _Parser(prog="hjsym", description="Which Hamilton-Jacobi equation does a network solve? Derive, check, report.")
     p.add_argument("--version", action="version", version=f"hjsym {__version__}")
@@ -83,9 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--only", nargs="+", metavar="NAME", help="run only these benchmarks")
 
     s = sub.add_parser("experiment", help="run the paper's quantitative claims as experiments (claim, measurement with CI, verdict)")
-    s.add_argument("names", nargs="+", metavar="NAME", help="experiment names (quadrature, generalization, critical-eps, "
-                   "intrinsic-dimension, robustness, influence, bifurcation, recovery, phase, mean-field-limit, jko, "
-                   "gradient-flow, attention-width, diagonal-net, msa) or 'all'")
+    s.add_argument("names", nargs="+", metavar="NAME", help=f"experiment names ({', '.join(EXPERIMENTS)}) or 'all'")
     s.add_argument("--quick", action="store_true", help="small settings (seconds; a smoke run, not the measurement)")
     s.add_argument("--json", action="store_true", help="print the results as JSON")
     s.add_argument("--out", default="reports", help="output folder; pages go to OUT/NAME/ (default: reports)")
@@ -229,11 +228,12 @@ def _cmd_experiment(args) -> int:
     results = run_experiments(args.names, quick=args.quick, out=args.out, workers=args.workers, scheduler=args.scheduler,
                               progress=sys.stderr.isatty() and not args.json, max_memory=args.max_memory)
     if args.json:
-        keys = ("name", "title", "claim", "measurement", "verdict", "verdict_reason", "rows", "config", "seeds", "timings", "quick")
+        keys = ("name", "title", "claim", "measurement", "verdict", "verdict_reason", "falsifiable", "rows", "config", "seeds", "timings",
+                "quick")
         print(json.dumps(jsonable([{k: r[k] for k in keys} for r in results]), indent=2))
     else:
         for r in results:
-            print(f"{r['name']}: {r['verdict']} ({r['timings']['total_s']:.1f} s) - {r['measurement']}")
+            print(f"{r['name']}: {r['verdict']} ({r['timings']['total_s']:.1f} s, CPU {r['timings']['cpu_s']:.1f} s) - {r['measurement']}")
         print(f"pages: {args.out}/<name>/index.html")
     return EXIT_OK
 

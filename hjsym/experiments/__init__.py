@@ -2,7 +2,9 @@
 
 Each experiment is a module here with ``NAME``, ``TITLE``, ``CLAIM`` (the paper's claim, stated),
 ``run(ctx) -> dict`` (the measurement: configuration, seeds, every plotted number, rows of
-``claim | measurement with a 95 % CI | verdict``), ``figures(result, folder) -> list`` and
+``claim | measurement with a 95 % CI | verdict``, each row of a kind: evidence, consistency check,
+free choice or context, and ``falsifiable``: the statistic the verdict rests on and the outcome that
+would have refuted the claim; see :mod:`._page`), ``figures(result, folder) -> list`` and
 ``estimate(quick) -> Estimate`` (the memory of its largest intermediate and its work, from its
 sizes: checked against the memory budget before it runs, :mod:`hjsym._resources`).
 Sweeps go through :class:`~hjsym.experiments._runner.Mapper` (local processes, serial, or Dask);
@@ -30,8 +32,8 @@ from ._runner import Mapper
 __all__ = ["EXPERIMENTS", "Context", "Mapper", "get", "run_experiment", "run_experiments", "DEFAULT_OUT"]
 
 EXPERIMENTS = ("quadrature", "generalization", "critical-eps", "intrinsic-dimension", "robustness", "influence",
-               "bifurcation", "recovery", "phase", "mean-field-limit", "jko", "gradient-flow", "attention-width", "diagonal-net",
-               "msa")
+               "bifurcation", "recovery", "phase", "width-scaling", "hallucination", "double-descent", "limit-interchange",
+               "head-entropy", "mean-field-limit", "jko", "gradient-flow", "attention-width", "diagonal-net", "msa")
 DEFAULT_OUT = "reports"
 
 
@@ -73,9 +75,9 @@ def run_experiment(name: str, *, quick: bool = False, out=DEFAULT_OUT, mapper: M
     try:
         seeds = list(mod.SEEDS_QUICK if quick else mod.SEEDS)
         ctx = Context(quick=quick, mapper=mapper, progress=progress, seeds=seeds)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), mapper.cpu_seconds()
         result = mod.run(ctx)
-        result["timings"] = {**result.get("timings", {}), "total_s": time.perf_counter() - t0}
+        result["timings"] = {**result.get("timings", {}), "total_s": time.perf_counter() - t0, "cpu_s": mapper.cpu_seconds() - c0}
         result.update(name=mod.NAME, title=mod.TITLE, claim=mod.CLAIM, claim_tex=getattr(mod, "CLAIM_TEX", ""), quick=quick,
                       seeds=seeds, backend=mapper.backend,
                       command=command or f"hjsym experiment {mod.NAME}{' --quick' if quick else ''}")

@@ -1,9 +1,25 @@
 """Experiment pages: ``result.json``, ``summary.json``, ``index.html``, ``NAME.tex`` and figures.
 
 The page puts the paper's claim, the measurement (mean and 95 % interval over seeds) and the
-verdict side by side, then the figures, the numbers behind them, the configuration, timings,
-versions and the git revision. Files are written atomically; the report index (``DIR/index.html``)
-is re-rendered so that it lists the experiment next to the architectures.
+verdict side by side, with what the verdict rests on and what would have refuted it, then the
+figures, the numbers behind them, the configuration, timings, versions and the git revision.
+Files are written atomically; the report index (``DIR/index.html``) is re-rendered so that it
+lists the experiment next to the architectures.
+
+The interface every experiment's ``run(ctx)`` result follows (checked by :func:`check_result`
+before anything is written):
+
+* ``"falsifiable"``: :func:`falsifiable` ``(statistic, refuted_if)``: the statistic the verdict
+  rests on and the outcome that would have refuted the claim; shown beside the verdict.
+* ``"rows"``: one dict per measured quantity (:func:`row` builds one), each with a ``"kind"`` of
+  :data:`ROW_KINDS`: ``"evidence"`` (a measurement that could have refuted the claim; the default),
+  ``"consistency"`` (a theorem checked: it can fail only through a bug, so it is labelled a
+  consistency check and is not evidence for the claim), ``"choice"`` (a statistic fixed by a free
+  choice, a threshold or a grid, reported as a function of that choice) or ``"context"`` (a
+  baseline, a timing). The verdict is built from the evidence rows
+  (:func:`~hjsym.experiments._stats.combine` of their verdicts, or a stated rule); an experiment
+  with no evidence row at all is itself a consistency check and must say so
+  (``falsifiable(..., consistency=True)``).
 """
 
 from __future__ import annotations
@@ -17,7 +33,71 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["write_page", "provenance", "git_revision", "jsonable", "method_blocks"]
+__all__ = ["write_page", "provenance", "git_revision", "jsonable", "method_blocks", "falsifiable", "row", "check_result", "ROW_KINDS",
+           "evidence_verdicts"]
+
+#: The kinds of result row, with the label a page shows beside the quantity ("" for evidence).
+ROW_KINDS = {
+    "evidence": "",
+    "consistency": "consistency check",
+    "choice": "depends on a free choice",
+    "context": "context, not a test of the claim",
+}
+
+
+def falsifiable(statistic: str, refuted_if: str, *, consistency: bool = False) -> dict:
+    """What a verdict rests on: ``{"statistic", "refuted_if", "kind"}``.
+
+    ``statistic``: the measured quantity the verdict is computed from (choice-free: not fixed by a
+    threshold or grid the experiment picked); ``refuted_if``: the outcome that would have refuted the
+    claim, in terms of that statistic. ``consistency=True`` when the verdict rests on a theorem checked
+    numerically (it can fail only through a bug): the page then labels the experiment a consistency check.
+    """
+    return {"statistic": statistic, "refuted_if": refuted_if, "kind": "consistency check" if consistency else "evidence"}
+
+
+def row(quantity: str, paper: str, value, verdict: str, rule: str, *, kind: str = "evidence", n: int | None = None) -> dict:
+    """One result row. ``value``: a number (or None) or an interval dict ``{"mean", "lo", "hi", "n"}`` (from ``_stats``)."""
+    if isinstance(value, dict):
+        measured, lo, hi, n = value["mean"], value["lo"], value["hi"], value["n"] if n is None else n
+    else:
+        measured, lo, hi = value, None, None
+    return {"quantity": quantity, "paper": paper, "measured": measured, "lo": lo, "hi": hi, "n": 1 if n is None else n,
+            "verdict": verdict, "rule": rule, "kind": kind}
+
+
+def evidence_verdicts(rows) -> list[str]:
+    """The verdicts of the evidence rows (what an overall verdict is combined from)."""
+    return [r["verdict"] for r in rows if r.get("kind", "evidence") == "evidence"]
+
+
+def check_result(name: str, result: dict) -> None:
+    """Raise :class:`~hjsym.InputError` if an experiment's result lacks what every page shows.
+
+    Checked: a ``falsifiable`` entry with a statistic and a refuting outcome, a verdict of
+    :data:`~hjsym.experiments._stats.VERDICTS` overall and per row, row kinds from :data:`ROW_KINDS`, and at
+    least one evidence row unless the experiment declares itself a consistency check.
+    """
+    from .._errors import InputError
+    from ._stats import VERDICTS
+
+    fix = ("return falsifiable(statistic=..., refuted_if=...) from hjsym.experiments._page under 'falsifiable' in run()'s result, "
+           "and give each row a kind (row(..., kind=...))")
+    f = result.get("falsifiable")
+    if not isinstance(f, dict) or not str(f.get("statistic", "")).strip() or not str(f.get("refuted_if", "")).strip():
+        raise InputError(f"experiment {name!r} does not say what its verdict rests on (no 'falsifiable' statistic and refuting outcome)", fix)
+    if f.get("kind", "evidence") not in ("evidence", "consistency check"):
+        raise InputError(f"experiment {name!r}: falsifiable kind {f.get('kind')!r} is neither 'evidence' nor 'consistency check'", fix)
+    if result.get("verdict") not in VERDICTS:
+        raise InputError(f"experiment {name!r}: verdict {result.get('verdict')!r} is not one of {', '.join(VERDICTS)}", fix)
+    for r in result.get("rows", []):
+        if r.get("kind", "evidence") not in ROW_KINDS:
+            raise InputError(f"experiment {name!r}: row {r.get('quantity')!r} has kind {r.get('kind')!r}", f"use one of {', '.join(ROW_KINDS)}")
+        if r.get("verdict") not in VERDICTS:
+            raise InputError(f"experiment {name!r}: row {r.get('quantity')!r} has verdict {r.get('verdict')!r}", f"use one of {', '.join(VERDICTS)}")
+    if not evidence_verdicts(result.get("rows", [])) and f.get("kind") != "consistency check":
+        raise InputError(f"experiment {name!r} has no evidence row: every row is a consistency check, a choice or context",
+                         "declare it with falsifiable(..., consistency=True), or add the measurement that could refute the claim")
 
 
 def git_revision() -> str | None:
@@ -81,7 +161,9 @@ def _rows(result) -> list[dict]:
     out = []
     for r in result["rows"]:
         ci = "" if r.get("lo") is None else f"[{_fmt(r['lo'])}, {_fmt(r['hi'])}]"
-        out.append({**r, "measured_text": _fmt(r.get("measured")), "ci_text": ci, "slug": r["verdict"].replace(" ", "-")})
+        kind = r.get("kind", "evidence")
+        out.append({**r, "kind": kind, "kind_label": ROW_KINDS[kind], "measured_text": _fmt(r.get("measured")), "ci_text": ci,
+                    "slug": r["verdict"].replace(" ", "-")})
     return out
 
 
@@ -130,16 +212,20 @@ def write_page(mod, result: dict, out: Path) -> list[Path]:
     from .._cache import atomic_write
     from ..reports.pages import _envs, write_index
 
+    check_result(result["name"], result)
+    result["falsifiable"] = {"kind": "evidence", **result["falsifiable"]}  # a plain {"statistic", "refuted_if"} dict is evidence
     folder = out / result["name"]
     folder.mkdir(parents=True, exist_ok=True)
     figures = mod.figures(result, folder)
     result["figures"] = figures
     result["provenance"] = provenance()
     html_env, tex_env = _envs()
-    page = {**result, "rows": _rows(result), "slug": result["verdict"].replace(" ", "-"), "method": method_blocks(result["method"])}
+    page = {**result, "rows": _rows(result), "slug": result["verdict"].replace(" ", "-"), "method": method_blocks(result["method"]),
+            "consistency": result["falsifiable"].get("kind") == "consistency check"}
     summary = {
         "name": result["name"], "title": result["title"], "kind": "experiment", "family": "experiment",
         "classification": result["verdict"], "statement": result["measurement"], "claim": result["claim"], "quick": result["quick"],
+        "falsifiable": result["falsifiable"],
         "checks_passed": None, "checks_total": None, "worst_error_over_tolerance": None, "negative_controls_fail": None,
     }
     files = {

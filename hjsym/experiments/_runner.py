@@ -2,7 +2,8 @@
 
 Every sweep of every experiment goes through :meth:`Mapper.map`, which takes a picklable
 top-level function ``fn(config: dict) -> dict`` and a list of configurations and returns the
-results in the order of the configurations, each with the seconds it took under ``"_seconds"``.
+results in the order of the configurations, each with the seconds it took under ``"_seconds"`` (wall)
+and ``"_cpu_seconds"`` (CPU time of the process that ran it: on a shared machine the measure of cost).
 
 * ``Mapper(workers=0)``: serial, in this process, with one torch thread (what the quick tests use);
 * ``Mapper()``: a pool of local processes (``forkserver``/``spawn``; one torch thread each), the
@@ -31,11 +32,12 @@ def _init_worker() -> None:
 
 
 def _call(fn, config: dict) -> dict:
-    """Run ``fn(config)`` and record its wall time (used by every backend)."""
-    t0 = time.perf_counter()
+    """Run ``fn(config)`` and record its wall and CPU time (used by every backend)."""
+    t0, c0 = time.perf_counter(), time.process_time()
     out = fn(config)
     out = dict(out)
     out["_seconds"] = time.perf_counter() - t0
+    out["_cpu_seconds"] = time.process_time() - c0
     return out
 
 
@@ -101,6 +103,11 @@ class Mapper:
         self.connect_timeout = connect_timeout
         self._pool = None
         self._client = None
+        self.remote_cpu_seconds = 0.0  # CPU time of configurations run in other processes (workers, Dask)
+
+    def cpu_seconds(self) -> float:
+        """CPU time spent so far by this process and by the configurations it sent to other processes."""
+        return time.process_time() + self.remote_cpu_seconds
 
     @property
     def backend(self) -> str:
@@ -125,7 +132,7 @@ class Mapper:
         return self._pool
 
     def map(self, fn, configs: list[dict], desc: str = "configurations") -> list[dict]:
-        """``[fn(c) for c in configs]`` on the chosen backend, in order; each result gains ``_seconds``."""
+        """``[fn(c) for c in configs]`` on the chosen backend, in order; each result gains ``_seconds`` and ``_cpu_seconds``."""
         from tqdm.auto import tqdm
 
         configs = list(configs)
@@ -138,7 +145,7 @@ class Mapper:
                 futures = client.map(_call_threads_one, [fn] * len(configs), configs, pure=False)
                 for _ in as_completed(futures):
                     bar.update()
-                return client.gather(futures)
+                return self._count_remote(client.gather(futures))
             if self.workers == 0 or len(configs) == 1:
                 import torch
 
@@ -158,9 +165,13 @@ class Mapper:
             futures = [pool.submit(_call, fn, c) for c in configs]
             for _ in done(futures):
                 bar.update()
-            return [f.result() for f in futures]
+            return self._count_remote([f.result() for f in futures])
         finally:
             bar.close()
+
+    def _count_remote(self, results: list[dict]) -> list[dict]:
+        self.remote_cpu_seconds += sum(r.get("_cpu_seconds", 0.0) for r in results)
+        return results
 
     def close(self) -> None:
         if self._pool is not None:

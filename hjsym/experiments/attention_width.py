@@ -43,10 +43,10 @@ import math
 import sympy as sp
 import torch
 
+from .._resources import Estimate
 from ..derivation.pontryagin import flatten_sums
 from ..symbolic.axes import ATOM, HIDDEN, bound_index, free_index
 from ..symbolic.calculus import canonical
-from .._resources import Estimate
 from ._cost import total
 from ._stats import combine, fit_slope, mean_ci, verdict
 

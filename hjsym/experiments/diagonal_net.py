@@ -46,9 +46,9 @@ import sympy as sp
 import torch
 from torch import nn
 
-from ._stats import combine, mean_ci
 from .._resources import Estimate
 from ._cost import total
+from ._stats import combine, mean_ci
 
 NAME = "diagonal-net"
 TITLE = "Diagonal linear networks: implicit bias from the initial scale"

@@ -41,6 +41,7 @@ import torch
 from torch.func import functional_call, grad, hessian, jacrev
 
 from .._errors import InputError
+from .._resources import Estimate
 from ..codegen.adjoint_sweep import costates, rollout
 from ..codegen.pipeline import load_functions
 from ..networks.control import ResidualMLP, read_control
@@ -48,9 +49,8 @@ from ..networks.msa import EMSA, augmented_hamiltonian
 from ..networks.perturb import perturb
 from ..networks.training import seeded
 from ..spec.registry import get
-from ._stats import combine, fit_slope, mean_ci
-from .._resources import Estimate
 from ._cost import total
+from ._stats import combine, fit_slope, mean_ci
 
 NAME = "msa"
 TITLE = "Training by Pontryagin's principle: E-MSA against SGD and Adam"
