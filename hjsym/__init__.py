@@ -38,6 +38,7 @@ _EXPORTS = {
     "Claim": ".spec.spec",
     "Activation": ".spec.spec",
     "Architecture": ".spec.registry",
+    "KeyResult": ".spec.registry",
     "GeneratedFunction": ".codegen.generated",
     "CheckReport": ".checks.results",
     "CheckResult": ".checks.results",

@@ -19,8 +19,8 @@ SPEC = dataclasses.replace(
     LSE_SPEC,
     name="diagram",
     title="The commutative diagram (network, tropical, viscous, Hopf-Lax, convex)",
-    summary="Network <-> viscous HJ (exact), tropical <-> Hopf-Lax (exact), eps -> 0 on both sides (rate eps log N), the "
-    "entropy-regularised convex view, and N' -> inf quadrature of continuous data: every path between two corners agrees "
+    summary=r"Network $\leftrightarrow$ viscous HJ (exact), tropical $\leftrightarrow$ Hopf-Lax (exact), $\varepsilon \to 0$ on both sides (rate $\varepsilon \log N$), the "
+    r"entropy-regularised convex view, and $N' \to \infty$ quadrature of continuous data: every path between two corners agrees "
     "up to the sum of its derived bounds.",
     passes=("convex-view", "semigroup"),
     references=LSE_SPEC.references + ("maclagan2015", "cuturi2013"),

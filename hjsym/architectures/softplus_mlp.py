@@ -19,9 +19,9 @@ SPEC = Spec(
     summary="Each softplus layer is one Hopf-Cole step (a two-atom log-sum-exp per unit); depth composes steps; "
     "sigmoid and tanh are gradients of log-sum-exps, ReLU is the Hopf-Lax limit, SiLU and GELU are open.",
     symbols=(
-        Scalar("eps", latex=r"\varepsilon", doc="temperature = viscosity (nn.Softplus(beta=1/eps))"),
-        Tensor("W", ("atom", "dim"), doc="slopes of the unit's atoms (derived: (w, 0) for softplus)"),
-        Tensor("b", ("atom",), doc="offsets of the unit's atoms (derived: (c, 0) for softplus)"),
+        Scalar("eps", latex=r"\varepsilon", doc="temperature = viscosity (nn.Softplus(beta=1/$\\varepsilon$))"),
+        Tensor("W", ("atom", "dim"), doc="slopes of the unit's atoms (derived: $(w, 0)$ for softplus)"),
+        Tensor("b", ("atom",), doc="offsets of the unit's atoms (derived: $(c, 0)$ for softplus)"),
         Tensor("y", ("atom", "dim"), doc="atom positions of the initial data"),
         Tensor("g", ("atom",), doc="initial values at the atoms"),
         Scalar("z", positive=False, doc="pre-activation"),

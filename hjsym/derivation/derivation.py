@@ -109,6 +109,9 @@ class Derivation:
                 f"use one of: {', '.join(sorted(self.functions)) or '(none generated: call hjsym.derive)'}",
             ) from None
 
+    def has_step(self, id: str) -> bool:
+        return any(s.id == id for s in self.steps)
+
     def step(self, id: str) -> Step:
         for s in self.steps:
             if s.id == id:

@@ -17,7 +17,7 @@ from ..ir import FunctionSpec
 from ..spec.validate import SymbolicSpec
 from ..symbolic.axes import ATOM, DIM, bound_index, free_index
 from ..symbolic.calculus import canonical, laplacian, pdiff, substitute_indexed
-from ..symbolic.latex import eq
+from ..symbolic.latex import eq, to_latex
 from ..symbolic.magnitude import magnitude
 from ..symbolic.reductions import LogSumExp
 
@@ -80,6 +80,14 @@ class Deriver:
             if not any(s.id == u for s in self.steps):
                 raise RuntimeError(f"step {id} uses unknown step {u}")
         self.steps.append(Step(id, title, tuple(equations), reason, tuple(uses), status))
+
+    def latex(self, expr) -> str:
+        """LaTeX of ``expr`` in this derivation's symbol names."""
+        return to_latex(expr, {**self.sym.latex_names(), **self.symbol_names})
+
+    def math(self, expr) -> str:
+        """``expr`` as a ``$...$`` span for a step's prose (:mod:`hjsym.symbolic.prose`)."""
+        return f"${self.latex(expr)}$"
 
     def has(self, id) -> bool:
         return any(s.id == id for s in self.steps)

@@ -386,7 +386,7 @@ class ControlPass:
         Hsym = sp.Symbol("Hc")
         self.d.results["control_hamiltonian"] = self.H
         self.add("control-hamiltonian", "Control Hamiltonian", eq(Hsym, self.H),
-                 "H(s, p, theta) = p . F: the costate paired with the field (no running cost)", ("step-map",))
+                 r"$\mathcal{H}(s, p, \theta) = p \cdot F$: the costate paired with the field (no running cost)", ("step-map",))
         k = self.k
         eqs = []
         ok = True
@@ -427,8 +427,8 @@ class ControlPass:
         uses = ("adjoints",) if self.defs else ("control-hamiltonian",)
         self.d.results["costate"] = dict(self.costate_exprs)
         self.add("discrete-costate", "Discrete costate recursion", eqs,
-                 "p_K = grad Phi(s_K), p_k = p_{k+1} + d_s(h H)(s_k, p_{k+1}, theta_k): on the right every p is p_{k+1} and "
-                 "every s is s_k", uses)
+                 r"$p_K = \nabla\Phi(s_K)$, $p_k = p_{k+1} + \partial_s (h\mathcal{H})(s_k, p_{k+1}, \theta_k)$: on the right every $p$ is $p_{k+1}$ and "
+                 r"every $s$ is $s_k$", uses)
         self.param_exprs = {}
         eqs = []
         for name in self.controls:
@@ -444,10 +444,10 @@ class ControlPass:
             eqs.append(eq(Partial(sp.Symbol("Phi"), comp), g))
         self.d.results["parameter_gradient"] = {n: g for n, (g, _) in self.param_exprs.items()}
         self.d.results["input_gradient"] = {n: g for n, (g, _) in self.input_exprs.items()}
-        reason = ("dPhi/dtheta_k = d_theta(h H)(s_k, p_{k+1}, theta_k) (= h d_theta H when theta is not h); "
-                  "weights shared across steps add up over k, and over the batch")
+        reason = (r"$\partial\Phi/\partial\theta_k = \partial_\theta (h\mathcal{H})(s_k, p_{k+1}, \theta_k)$ ($= h\, \partial_\theta \mathcal{H}$ when $\theta$ is not $h$); "
+                  r"weights shared across steps add up over $k$, and over the batch")
         if self.inputs:
-            reason += "; dPhi/dx_k = d_x(h H) is what a lower layer receives as its running seed"
+            reason += r"; $\partial\Phi/\partial x_k = \partial_x (h\mathcal{H})$ is what a lower layer receives as its running seed"
         self.add("parameter-gradient", "Parameter (and input) gradients", eqs, reason, uses)
 
     def tex_bars(self):
@@ -474,8 +474,8 @@ class ControlPass:
             ok = ok and diff == 0
             eqs.append(eq(Tex(rf"\sum_i p_i \partial s^{{+}}_i / \partial {state}_{{{k}}} - p_{{{k}}}"), diff))
         self.add("backprop", "The costate recursion is backprop", eqs,
-                 "dPhi/ds_k = (ds_{k+1}/ds_k)^T dPhi/ds_{k+1}: the vector-Jacobian product of the step map equals the costate "
-                 "step (difference computed by SymPy)", ("discrete-costate",), "verified" if ok else "failed")
+                 r"$\partial\Phi/\partial s_k = (\partial s_{k+1}/\partial s_k)^\top\, \partial\Phi/\partial s_{k+1}$: the vector-Jacobian product of the step map equals the costate "
+                 r"step (difference computed by SymPy)", ("discrete-costate",), "verified" if ok else "failed")
 
     def expand_bars(self, expr, chain: ChainRule, canon: bool = True):
         """``expr`` with the adjoints substituted (latest definition's first) and then the definitions."""
@@ -510,7 +510,7 @@ class ControlPass:
             checked += 1
         self.add("chain-rule-check", "Chain rule = derivative of the substituted Hamiltonian",
                  eq(Tex(r"\mathrm{difference}"), sp.S.Zero if ok else sp.nan),
-                 f"substitute every adjoint and intermediate and compare with SymPy's derivative of h H written out in full: "
+                 r"substitute every adjoint and intermediate and compare with SymPy's derivative of $h\mathcal{H}$ written out in full: "
                  f"{checked} gradients (every costate and input gradient, {n_params} of {len(self.param_exprs)} parameter gradients), "
                  "difference " + ("0" if ok else "not shown to be 0"),
                  ("discrete-costate", "parameter-gradient"), "verified" if ok else "failed")
@@ -558,10 +558,10 @@ class ControlPass:
             eqs.append(eq(sp.IndexedBase(f"{pname}dot")[k], -Partial(sp.Symbol("Hcc"), self.S[state][k])))
         self.d.results["continuous_field"] = dict(self.cfields)
         self.d.results["continuous_hamiltonian"] = self.Hc
-        reason = "(s_{k+1} - s_k)/h = F: as h -> 0 with theta_k = theta(kh) the steps follow ds/dt = F_c"
-        reason += (", F_c = lim F computed by SymPy (F depends on the step)" if depends else ", F_c = F (F does not depend on h)")
-        reason += "; (p_k - p_{k+1})/h = d_s H gives the costate ODE dp/dt = -d_s H_c"
-        self.add("continuous-limit", "Continuous limit h -> 0", eqs, reason, ("step-map", "discrete-costate"))
+        reason = r"$(s_{k+1} - s_k)/h = F$: as $h \to 0$ with $\theta_k = \theta(kh)$ the steps follow $ds/dt = F_c$"
+        reason += (r", $F_c = \lim F$ computed by SymPy ($F$ depends on the step)" if depends else r", $F_c = F$ ($F$ does not depend on $h$)")
+        reason += r"; $(p_k - p_{k+1})/h = \partial_s \mathcal{H}$ gives the costate ODE $dp/dt = -\partial_s \mathcal{H}_c$"
+        self.add("continuous-limit", r"Continuous limit $h \to 0$", eqs, reason, ("step-map", "discrete-costate"))
 
     # ------------------------------------------------------------------ value function
     def value_function(self):
@@ -596,17 +596,17 @@ class ControlPass:
         eqs += [hjb, kolm]
         self.d.results["hjb"] = hjb
         self.d.results["kolmogorov"] = kolm
-        why = ("noise sigma sqrt(h) xi per step (E xi = 0, E xi xi^T = I): a second-order Taylor expansion of V gives the generator "
-               "F.grad V + (sigma^2/2) Lap V, so nu = sigma^2/2 (nu = 0 without noise); the value function (cost-to-go of a terminal "
+        why = (r"noise $\sigma \sqrt{h}\, \xi$ per step ($\mathbb{E}\xi = 0$, $\mathbb{E}\xi\xi^\top = I$): a second-order Taylor expansion of $V$ gives the generator "
+               r"$F\cdot\nabla V + (\sigma^2/2) \Delta V$, so $\nu = \sigma^2/2$ ($\nu = 0$ without noise); the value function (cost-to-go of a terminal "
                "loss) solves the HJB equation, and for fixed weights the backward Kolmogorov equation")
         if self.sigma is None:
-            why += "; this spec injects no noise (nu = 0), sigma is shown for the noisy variant"
+            why += r"; this spec injects no noise ($\nu = 0$), $\sigma$ is shown for the noisy variant"
         self.add("value-function", "Value function: HJB and backward Kolmogorov equations", eqs, why, ("continuous-limit",),
                  "derived" if single else "stated")
         self.add("characteristics", "Characteristics: the costate is the gradient of the value",
                  eq(sp.IndexedBase(self.P[st].label.name)[k], Ds(V, k)),
-                 "differentiating V_tau + F.grad V = 0 in s_k and following ds/dtau = F gives d(grad V)/dtau = -d_s H(s, grad V): "
-                 "the costate equation, so p_k = grad V along the trajectory (for nu = 0; discrete: p_k = dPhi/ds_k)",
+                 r"differentiating $V_\tau + F\cdot\nabla V = 0$ in $s$ and following $ds/d\tau = F$ gives $d(\nabla V)/d\tau = -\partial_s \mathcal{H}(s, \nabla V)$: "
+                 r"the costate equation, so $p = \nabla V$ along the trajectory (for $\nu = 0$; discrete: $p_k = \partial\Phi/\partial s_k$)",
                  ("value-function",), "stated")
 
     # ------------------------------------------------------------------ gates as Gibbs weights
@@ -637,7 +637,7 @@ class ControlPass:
             ok = ok and sp.simplify((d_ - sp.tanh(z)).rewrite(sp.exp)) == 0
             eqs.append(eq(Tanh(z), Tex(r"\partial_z \log(e^{z} + e^{-z}) = \pi_1(z, -z) - \pi_2(z, -z)")))
         self.add("gibbs-gates", "Gates are gradient-class Gibbs weights", eqs,
-                 "each gate is the derivative of a two-atom log-sum-exp (the exact family's Hamiltonian at eps = 1): sigmoid a Gibbs "
+                 r"each gate is the derivative of a two-atom log-sum-exp (the exact family's Hamiltonian at $\varepsilon = 1$): sigmoid a Gibbs "
                  "weight, tanh a difference of two, softplus the log-sum-exp itself (SymPy: difference 0)",
                  ("step-map",), "verified" if ok else "failed")
 
@@ -674,7 +674,7 @@ class ControlPass:
             exact = res == 0
             self.add("exact-flow", "The step is the exact flow of the continuous field", (
                 eq(Tex(r"\varphi_{k}(\tau)"), _show(phi)), eq(Tex(r"\partial_\tau \varphi - F_c(\varphi)"), res)),
-                "phi(tau) = s + tau F(s; tau) starts at s and solves ds/dtau = F_c (inputs and weights frozen over the step): "
+                r"$\varphi(\tau) = s + \tau F(s; \tau)$ starts at $s$ and solves $ds/d\tau = F_c$ (inputs and weights frozen over the step): "
                 "the residual reduces to " + ("0" if exact else "a nonzero term"), ("continuous-limit",), "verified" if exact else "failed")
         Fb = sp.IndexedBase("F")
         sb = self.S[self.states[0]] if len(self.states) == 1 else sp.IndexedBase("s")
@@ -688,13 +688,15 @@ class ControlPass:
         else:
             gap = gap_display
             kind = "structural"
-            statement = ("an explicit Euler step of ds/dt = F: the costate recursion is exactly backprop (verified), while the step "
-                         f"departs from the exact flow of F by the local gap -({h}^2/2)(dF/ds)F + O({h}^3) (global O({h}))")
+            hl = self.d.latex(h)
+            statement = (r"an explicit Euler step of $ds/dt = F$: the costate recursion is exactly backprop (verified), while the step "
+                         rf"departs from the exact flow of $F$ by the local gap $-({hl}^2/2)(\partial F/\partial s)F + O({hl}^3)$ (global $O({hl})$)")
             extra = self.dyn_structure_statement()
             if extra:
                 statement += "; " + extra
         self.add("euler-gap", "Gap to the continuous flow", eq(Tex(r"s^{+} - \varphi_h(s)"), gap if exact else gap_display),
-                 f"Taylor expansion of the exact flow phi_{h}(s) = s + {h} F + ({h}^2/2)(dF/ds)F + O({h}^3) against the step s + {h} F"
+                 rf"Taylor expansion of the exact flow $\varphi_{{{self.d.latex(h)}}}(s) = s + {self.d.latex(h)} F + ({self.d.latex(h)}^2/2)(\partial F/\partial s)F + O({self.d.latex(h)}^3)$ "
+                 rf"against the step $s + {self.d.latex(h)} F$"
                  + (": zero, the step is the flow" if exact else ""), ("continuous-limit",), "verified" if exact else "derived")
         self.d.classification = Classification(kind, statement, gap)
         self.d.results["euler_gap"] = gap
@@ -753,8 +755,8 @@ class ControlPass:
         self.add("lqr-hjb", "LQR: the HJB equation with a quadratic cost", (
             eq(Dtau(Vs) + MinOver(Tex(r"\left\{s^{T} Q s + r |u|^{2} + \nabla V \cdot F_c(s, u)\right\}"), sp.Symbol("u")), sp.S.Zero),
             eq(Vs, V), eq(Ds(Vs, k), gradV), eq(u[beta], ustar)),
-            "the input x is the control u; running cost s^T Q s + r|u|^2 (Q symmetric, r > 0); quadratic ansatz V = s^T P(tau) s "
-            "with P symmetric; the minimising u solves d/du = 0 (SymPy solve)", ("value-function",))
+            r"the input $x$ is the control $u$; running cost $s^\top Q s + r|u|^2$ ($Q$ symmetric, $r > 0$); quadratic ansatz $V = s^\top P(\tau) s$ "
+            r"with $P$ symmetric; the minimising $u$ solves $\partial/\partial u = 0$ (SymPy solve)", ("value-function",))
         self.add("riccati", "LQR: the Riccati equation", (
             eq(Pdot[m, n], rhs), eq(Tex(r"\mathcal{R}(s) - s^{T}\,\mathrm{Ric}\,s"), residual)),
             "substitute u* into the HJB equation: the residual is a quadratic form in s whose coefficient matrix (half its "
@@ -808,8 +810,8 @@ class ControlPass:
         self.add("kolmogorov-linear", "Viscous network, linear-Gaussian case: backward Kolmogorov by a quadratic ansatz", (
             eq(sp.IndexedBase("F_lin")[k], _show(Flin)), eq(sp.Symbol("V"), V), eq(Pd[k, l], dP), eq(qd[k], dq), eq(c0d, dc),
             eq(Tex(r"\mathcal{R}(s) - \mathrm{(quadratic + linear + constant\ parts)}"), check)),
-            "gates replaced by the identity make F affine; V_tau + F.grad V + nu Lap V = 0 with V = s^T P s + q.s + c0 splits "
-            "into its quadratic, linear and constant parts (second and first derivatives in s at s = 0, SymPy), each an ODE "
+            r"gates replaced by the identity make $F$ affine; $V_\tau + F\cdot\nabla V + \nu \Delta V = 0$ with $V = s^\top P s + q\cdot s + c_0$ splits "
+            r"into its quadratic, linear and constant parts (second and first derivatives in $s$ at $s = 0$, SymPy), each an ODE "
             "integrated backwards from the terminal loss; the closed form is the Gaussian law of the final state",
             ("value-function",), "verified" if check == 0 else "failed")
 

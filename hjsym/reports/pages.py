@@ -40,8 +40,10 @@ from ..codegen.pipeline import cache_key, derive
 from ..spec.registry import all_architectures, get
 from .equations import MAX_EM, break_tex
 from .figures import derivation_graph_figure, figures_for
+from .main_result import main_result
 from .references import REFERENCES, bibtex, step_citations
 from .texbuild import compile_many, compile_pdf, label_pages, overfull_boxes, require_tex_engine
+from .prose import prose_bookmark, prose_html, prose_tex
 from .texescape import tex_breakable, tex_escape
 
 __all__ = ["report", "latex_fragment", "markdown_fragment", "display_tex", "compile_pdf", "overfull_boxes", "FORMATS",
@@ -80,6 +82,9 @@ def _envs():
     )
     tex.filters["e"] = tex_escape
     tex.filters["ident"] = tex_breakable
+    tex.filters["prose"] = prose_tex
+    tex.filters["bookmark"] = prose_bookmark
+    html.filters["prose"] = prose_html
     tex.filters["comment"] = lambda text: " ".join(str(text).split())  # inside a % comment: one line, verbatim
     for env in (html, tex):
         env.filters["sci"] = _sci
@@ -205,26 +210,48 @@ def _versions() -> dict:
 
 
 def _spec_rows(derivation) -> dict:
+    """The spec as written beside what hjsym parsed it to (every field), and the symbols with shapes and meanings."""
     spec = derivation.spec
     res = derivation.results
+    tex = derivation.latex_of
     fields = []
     if spec.hamiltonian is not None:
-        fields.append(("Hamiltonian H(x, p)", spec.hamiltonian, derivation.latex_of(res["hamiltonian"]) if "hamiltonian" in res else ""))
-    fields.append(("viscosity", spec.viscosity, derivation.latex_of(res["viscosity"]) if "viscosity" in res else ""))
+        fields.append(("Hamiltonian $H(x, p)$", spec.hamiltonian, "H(p) = " + tex(res["hamiltonian"]) if "hamiltonian" in res else ""))
+    fields.append((r"viscosity $\nu$", spec.viscosity, r"\nu = " + tex(res["viscosity"]) if "viscosity" in res else ""))
     if spec.diffusion:
-        fields.append(("diffusion matrix", spec.diffusion, ""))
+        fields.append(("diffusion matrix", spec.diffusion, rf"{spec.diffusion} = {spec.diffusion}^\top \succ 0 \in \mathbb{{R}}^{{d \times d}}"))
+    if spec.input_map:
+        fields.append(("input map", spec.input_map, rf"x \mapsto {spec.input_map}\, x"))
     if spec.network is not None:
-        fields.append(("network", spec.network.output, derivation.latex_of(res["f"]) if "f" in res else ""))
+        fields.append(("network", spec.network.output, r"f_{\varepsilon} = " + tex(res["f"]) if "f" in res else ""))
+    if spec.values:
+        fields.append(("values", spec.values, rf"\mathbb{{E}}_{{\pi}}[{spec.values}]"))
     if spec.initial_data is not None:
-        fields.append(("initial data", f"atoms {spec.initial_data.points}, values {spec.initial_data.values}", ""))
+        y, g = spec.initial_data.points, spec.initial_data.values
+        fields.append(("initial data", f"atoms {y}, values {g}", rf"g(y) = g_j \text{{ at the atoms }} y = {y}_j,\ j = 1, \ldots, N;\ +\infty \text{{ elsewhere}}"))
     if spec.dynamics is not None:
-        fields.append(("dynamics F", spec.dynamics.field, ""))
-    symbols = [(spec.state, "(*batch, d)", "query point / state"), (spec.costate, "(d,)", "costate"), (spec.time, "scalar > 0", "PDE time")]
-    for s in spec.symbols:
-        axes = getattr(s, "axes", None)
-        shape = "scalar" + (" > 0" if getattr(s, "positive", False) else "") if axes is None else "(" + ", ".join(
+        dyn = spec.dynamics
+        written = dict(dyn.field) if isinstance(dyn.field, tuple) else {spec.state: dyn.field}
+        parsed = res.get("fields") or {}
+        for state, code in written.items():
+            shown = parsed.get(state)
+            label = "dynamics $F$" if len(written) == 1 else f"dynamics $F^{{{state}}}$"
+            fields.append((label, code, ("F = " if len(written) == 1 else f"F^{{{state}}} = ") + tex(shown) if shown is not None else ""))
+        for gate, code, *shown_as in dyn.definitions:
+            value = (res.get("definitions") or {}).get(gate)
+            name = shown_as[0] if shown_as else gate
+            fields.append((f"gate ${name}$", code, f"{name} = " + tex(value) if value is not None else ""))
+    control = spec.family == "control"
+    symbols = [
+        (spec.state, "(*batch, d)", "hidden state $s_k$ after $k$ steps" if control else "query point (the PDE's space variable)"),
+        (spec.costate, "(d,)", r"costate $p_k = \partial\Phi/\partial s_k$ (backprop's gradient)" if control else "momentum (the argument of $H$)"),
+        (spec.time, "scalar > 0", "continuous time of the limit $h \\to 0$ (depth or sequence position)" if control else "PDE time"),
+    ]
+    for sy in spec.symbols:
+        axes = getattr(sy, "axes", None)
+        shape = "scalar" + (" > 0" if getattr(sy, "positive", False) else "") if axes is None else "(" + ", ".join(
             {"atom": "N", "dim": "d"}.get(a, a) for a in axes) + ("," if len(axes) == 1 else "") + ")"
-        symbols.append((s.name, shape, s.doc))
+        symbols.append((sy.name, shape, sy.doc))
     return {"fields": fields, "symbols": symbols}
 
 
@@ -234,25 +261,28 @@ def _check_step_map(arch) -> dict:
     return {} if suite is None else {c.name: c.step for c in suite.checks if c.step}
 
 
-def _check_step(name: str, mapping: dict, steps: list[dict]):
-    """The step (and equation) a check tests: the suite's ``CHECK_STEPS``, else the step whose id matches its name."""
+def resolve_step(target, steps: list[dict]):
+    """The step and equation a declaration ``"step-id:k"`` names (``k`` from 1, or from the end when negative), or None.
+
+    ``"step-id"`` alone names the step's first equation.
+    """
+    if not target:
+        return None
     by_id = {s["id"]: s for s in steps}
-    target = mapping.get(name)
-    if target is None:
-        key = name.replace("_", "-")
-        found = [s for s in steps if s["id"] == key] or sorted(
-            (s for s in steps if s["id"] in key or key in s["id"]), key=lambda s: -len(s["id"]))
-        if not found:
-            return None
-        target = found[0]["id"]
     sid, _, k = str(target).partition(":")
     step = by_id.get(sid)
     if step is None:
         return None
     eqs = step["equations"]
-    chosen = eqs[int(k) - 1] if k.isdigit() and 0 < int(k) <= len(eqs) else (eqs[0] if eqs else None)
+    try:
+        n = int(k) if k else 1
+    except ValueError:
+        return None
+    index = n - 1 if n > 0 else len(eqs) + n
+    if not 0 <= index < len(eqs):
+        return None
     return {"id": step["id"], "number": step["number"], "title": step["title"], "anchor": step["anchor"], "label": step["label"],
-            "equation": chosen}
+            "equation": eqs[index], "k": index + 1}
 
 
 def _check_rows(arch, check_report, steps, seed) -> list[dict]:
@@ -280,7 +310,8 @@ def _check_rows(arch, check_report, steps, seed) -> list[dict]:
             "criterion": c.criterion,
             "example": _example(c.example),
             "negative": neg,
-            "step": _check_step(c.name, mapping, steps),
+            "step": resolve_step(c.step or mapping.get(c.name), steps),
+            "step_declared": c.step or mapping.get(c.name) or "",
             "command": f"hjsym check {arch.name} --only {c.name} --seed {seed} --negative-controls --json",
         })
     return rows
@@ -341,6 +372,16 @@ def _checks_page(arch, check_report, steps, seed) -> dict | None:
     }
 
 
+def _hamiltonian_tex(derivation) -> str:
+    """``H(p) = ...`` of an exact-family spec, the control Hamiltonian ``p.F`` of a control-family one (as derived)."""
+    res = derivation.results
+    if "hamiltonian" in res:
+        return "H(p) = " + derivation.latex_of(res["hamiltonian"])
+    if "control_hamiltonian" in res:
+        return r"\mathcal{H} = " + derivation.latex_of(res["control_hamiltonian"])
+    return ""
+
+
 def _graph_links(graph: dict, steps: list[dict]) -> dict:
     """Attach to every node of a drawn derivation graph the anchor and label of its step's first equation."""
     by_id = {s["id"]: s for s in steps}
@@ -357,6 +398,7 @@ def _page(arch, derivation, check_report, figures, graph, seed) -> dict:
     refs = _references(steps, derivation.spec.references)
     name = arch.name
     figures = [dict(f, number=n, anchor=f"fig-{f['stem']}", label=f"fig:{name}:{f['stem']}") for n, f in enumerate(figures, 1)]
+    checks_page = _checks_page(arch, check_report, steps, seed)
     return {
         "kind": "architecture",
         "name": name,
@@ -364,6 +406,8 @@ def _page(arch, derivation, check_report, figures, graph, seed) -> dict:
         "summary": derivation.spec.summary,
         "family": derivation.spec.family,
         "classification": {"kind": c.kind, "statement": c.statement, "gap_tex": derivation.latex_of(c.gap)},
+        "hamiltonian_tex": _hamiltonian_tex(derivation),
+        "viscosity_tex": derivation.latex_of(derivation.results["viscosity"]) if "viscosity" in derivation.results else "",
         "spec": _spec_rows(derivation),
         "steps": steps,
         "graph": _graph_links(graph, steps),
@@ -372,7 +416,8 @@ def _page(arch, derivation, check_report, figures, graph, seed) -> dict:
              "doc": f.doc, "tex": f.latex, "source": f.source}
             for f in sorted(derivation.functions.values(), key=lambda f: f.name)
         ],
-        "checks": _checks_page(arch, check_report, steps, seed),
+        "checks": checks_page,
+        "main": main_result(arch, derivation, steps, checks_page, resolve_step),
         "figures": figures,
         "seed": seed,
         "commands": {

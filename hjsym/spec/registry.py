@@ -21,10 +21,24 @@ from functools import lru_cache
 from .._errors import UnknownArchitectureError
 from .spec import Spec
 
-__all__ = ["Architecture", "get", "names", "all_architectures", "PLUGINS"]
+__all__ = ["Architecture", "KeyResult", "get", "names", "all_architectures", "PLUGINS"]
 
 #: The package whose modules define the shipped architectures.
 PLUGINS = "hjsym.architectures"
+
+
+@dataclass(frozen=True)
+class KeyResult:
+    """The result an architecture's page leads with: an equation and the check that verifies it.
+
+    ``step`` names the equation as checks do (``"identity:1"``; ``k`` counts from the end when
+    negative, ``"step-map:-1"`` is the step's last equation); ``check`` is the name of the check that
+    tests it numerically (``None``: the equation's symbolic verification is the evidence). Without a
+    declaration the page uses :func:`hjsym.reports.main_result.default_key_result`.
+    """
+
+    step: str
+    check: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,13 +48,16 @@ class Architecture:
     ``networks(seed, dtype) -> {label: nn.Module}`` builds (trains, seeded) the reference
     networks; ``None`` means the checks need a module passed to them. ``checks`` are declared
     checks of the architecture's own science, run after its suite's (``hjsym.checks.engine.Check``).
-    ``position`` orders listings and reports.
+    ``position`` orders listings and reports; ``key_result`` the equation and check its page leads
+    with (:class:`KeyResult`; default: the network's identity, or for the control family the
+    costate recursion).
     """
 
     spec: Spec
     networks: Callable | None = None
     position: int = 100
     checks: tuple = ()
+    key_result: KeyResult | None = None
 
     @property
     def name(self) -> str:

@@ -503,8 +503,8 @@ def check_lqr_dare(ctx, negative_controls=False):
 
 
 #: The exact pieces, as declared checks; an architecture lists those that apply to it (``Architecture.checks``).
-CONTINUOUS_DEPTH = Check("continuous_depth", "discrete costate of a residual MLP -> continuous costate ODE (order 1 in h)",
-                         "continuous-limit:1", "torch.autograd costates of real residual MLPs at K = 8 ... 256 blocks",
+CONTINUOUS_DEPTH = Check("continuous_depth", r"discrete costate of a residual MLP $\to$ continuous costate ODE (order 1 in $h$)",
+                         "continuous-limit:1", r"torch.autograd costates of real residual MLPs at $K = 8, \ldots, 256$ blocks",
                          "generated continuous_costate_rhs integrated by RK4", standalone=check_continuous_depth,
                          requires=("continuous_costate_rhs",))
 KOLMOGOROV_CLOSED_FORM = Check("kolmogorov_closed_form", "backward Kolmogorov coefficient ODEs = the linear-Gaussian closed form",
@@ -520,7 +520,7 @@ LQR_FINITE = Check("lqr_finite_horizon", "optimal cost of the Riccati equation =
 LQR_INFINITE = Check("lqr_infinite_horizon", "steady state of the derived Riccati ODE = SciPy's continuous algebraic Riccati solution",
                      "riccati:1", "scipy.linalg.solve_continuous_are on the real module's matrices", "generated riccati_rhs to its steady state",
                      standalone=check_lqr_infinite, requires=("riccati_rhs",))
-LQR_DARE = Check("lqr_dare", "discrete Riccati solution of the real zero-order-hold system -> the steady state (order 1)",
+LQR_DARE = Check("lqr_dare", r"discrete Riccati solution of the real zero-order-hold system $\to$ the steady state (order 1)",
                  "riccati:1", "scipy.linalg.solve_discrete_are on the matrices measured by running the real module",
                  "generated riccati_rhs steady state", standalone=check_lqr_dare, requires=("riccati_rhs",))
 
