@@ -39,6 +39,11 @@ class Step:
     reason: str
     uses: tuple[str, ...] = ()
     status: str = "derived"
+    shown: tuple = ()  # the equations as a person writes them, each verified equal (hjsym.derivation.presentation)
+
+    def display(self) -> tuple:
+        """The equations to show: the readable ``shown`` forms when the presentation step made them."""
+        return self.shown if len(self.shown) == len(self.equations) else self.equations
 
 
 @dataclass
@@ -127,7 +132,8 @@ class Derivation:
         return to_latex(expr, self.symbol_names, dict(self.gibbs_labels))
 
     def step_latex(self, step) -> list[str]:
-        return [self.latex_of(e) for e in step.equations]
+        """LaTeX of a step's equations as shown (the readable forms)."""
+        return [self.latex_of(e) for e in step.display()]
 
     def graph(self):
         """The derivation graph: a networkx ``DiGraph`` of step ids, edges from used to using step."""
@@ -158,7 +164,8 @@ class Derivation:
                     "reason": s.reason,
                     "uses": list(s.uses),
                     "latex": self.step_latex(s),
-                    "text": [sp.sstr(e) for e in s.equations],
+                    "text": [sp.sstr(e) for e in s.display()],
+                    "derived_latex": [self.latex_of(e) for e in s.equations],
                 }
                 for n, s in enumerate(self.steps, 1)
             ],

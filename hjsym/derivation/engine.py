@@ -25,6 +25,7 @@ from ..symbolic.reductions import LogSumExp
 from . import activations, anisotropic, diagram, gibbs, hamilton_jacobi, network, pontryagin, semigroup  # noqa: F401
 from .derivation import STATUSES, Classification, Derivation, Step
 from .passes import check_requested, pipeline
+from .presentation import present
 
 __all__ = ["Deriver", "derive_symbolic"]
 
@@ -40,7 +41,10 @@ def derive_symbolic(spec) -> Derivation:
     for p in pipeline():
         if (not p.requested or p.name in spec.passes) and p.applies(d):
             p.run(d)
-    return Derivation(spec, d.steps, d.results, d.classify(), {**sym.latex_names(), **d.symbol_names}, function_specs=dict(d.fns),
+    names = {**sym.latex_names(), **d.symbol_names}
+    step_size = sym.scalars.get(spec.dynamics.step_size) if spec.dynamics is not None else None
+    present(d.steps, names, step_size)
+    return Derivation(spec, d.steps, d.results, d.classify(), names, function_specs=dict(d.fns),
                       magnitude_specs=dict(d.magnitudes))
 
 

@@ -350,6 +350,20 @@ class ControlPass:
         self.kolmogorov_linear()
         self.functions()
 
+    def at_times(self, relation, left_now: bool = False):
+        """Display with time indices: every costate on the right is ``p^{(k+1)}`` (on the left ``p^{(k)}`` for the
+        costate step), the component index is ``l`` so that ``k`` is the step. The derived relation is kept in the results."""
+        comp = free_index(DIM, 1)
+        nxt, now = {}, {}
+        for st in self.states:
+            name = self.P[st].label.name
+            sup = "" if len(self.states) == 1 else f"{st},"
+            nxt[self.P[st]] = sp.IndexedBase(self.tex(f"{name}_next", f"p^{{{sup}(k+1)}}"))
+            now[self.P[st]] = sp.IndexedBase(self.tex(f"{name}_now", f"p^{{{sup}(k)}}"))
+        lhs = relation.lhs.xreplace(now if left_now else nxt).xreplace({self.k: comp})
+        rhs = relation.rhs.xreplace(nxt).xreplace({self.k: comp})
+        return eq(lhs, rhs)
+
     # ------------------------------------------------------------------ the step map
     def state_display(self, state, next_=False, idx=None):
         label = f"{state}_next" if next_ else state
@@ -411,7 +425,7 @@ class ControlPass:
         eqs = []
         for D in reversed(self.defs):
             comp, idx, expr = self.chain.adjoints[D.name]
-            eqs.append(eq(comp, expr))
+            eqs.append(self.at_times(eq(comp, expr)))
         if eqs:
             self.add("adjoints", "Adjoints of the intermediates (the chain rule, backprop's order)", eqs,
                      "gbar = dH/dg for every intermediate g, latest first: the explicit partial plus the adjoints of the "
@@ -423,7 +437,7 @@ class ControlPass:
             comp, idx = _leaf_component(self.S[state], ("dim",))
             g = self.chain.grad(comp)
             self.costate_exprs[state] = canonical(self.P[state][idx[0]] + self.h * g)
-            eqs.append(eq(self.P[state][idx[0]], self.costate_exprs[state]))
+            eqs.append(self.at_times(eq(self.P[state][idx[0]], self.costate_exprs[state]), left_now=True))
         uses = ("adjoints",) if self.defs else ("control-hamiltonian",)
         self.d.results["costate"] = dict(self.costate_exprs)
         self.add("discrete-costate", "Discrete costate recursion", eqs,
@@ -593,7 +607,9 @@ class ControlPass:
         eqs.append(eq(nu, nu_val))
         hjb = eq(Dtau(V) + MinOver(Hc_grad, theta), -nu * lap)
         kolm = eq(Dtau(V) + Hc_grad + nu * lap, sp.S.Zero)
-        eqs += [hjb, kolm]
+        # shown: the minimum is over the controls theta of H_c(s, grad V, theta), which depends on theta through the gates
+        h_of_theta = Tex(r"\mathcal{H}_{c}(s, \nabla_{s} V, \theta)")
+        eqs += [eq(Dtau(V) + MinOver(h_of_theta, theta), -nu * lap), eq(h_of_theta, Hc_grad), kolm]
         self.d.results["hjb"] = hjb
         self.d.results["kolmogorov"] = kolm
         why = (r"noise $\sigma \sqrt{h}\, \xi$ per step ($\mathbb{E}\xi = 0$, $\mathbb{E}\xi\xi^\top = I$): a second-order Taylor expansion of $V$ gives the generator "

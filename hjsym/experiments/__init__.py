@@ -66,7 +66,7 @@ def run_experiment(name: str, *, quick: bool = False, out=DEFAULT_OUT, mapper: M
         t0 = time.perf_counter()
         result = mod.run(ctx)
         result["timings"] = {**result.get("timings", {}), "total_s": time.perf_counter() - t0}
-        result.update(name=mod.NAME, title=mod.TITLE, claim=mod.CLAIM, claim_tex=getattr(mod, "CLAIM_TEX", ""), quick=quick,
+        result.update(name=mod.NAME, title=mod.TITLE, claim=mod.CLAIM, claim_tex=getattr(mod, "CLAIM_TEX", ""), quick=quick, mode="quick" if quick else "full",
                       seeds=seeds, backend=mapper.backend,
                       command=command or f"hjsym experiment {mod.NAME}{' --quick' if quick else ''}")
         write_page(mod, result, Path(out))

@@ -80,7 +80,11 @@ def _fmt(value) -> str:
 def _rows(result) -> list[dict]:
     out = []
     for r in result["rows"]:
-        ci = "" if r.get("lo") is None else f"[{_fmt(r['lo'])}, {_fmt(r['hi'])}]"
+        n = r.get("n")
+        if isinstance(n, int) and n < 2:  # one seed: no interval (a t-interval from one value is (-inf, inf))
+            ci = f"n/a ({n} seed)"
+        else:
+            ci = "" if r.get("lo") is None else f"[{_fmt(r['lo'])}, {_fmt(r['hi'])}]"
         out.append({**r, "measured_text": _fmt(r.get("measured")), "ci_text": ci, "slug": r["verdict"].replace(" ", "-")})
     return out
 
@@ -140,6 +144,7 @@ def write_page(mod, result: dict, out: Path) -> list[Path]:
     summary = {
         "name": result["name"], "title": result["title"], "kind": "experiment", "family": "experiment",
         "classification": result["verdict"], "statement": result["measurement"], "claim": result["claim"], "quick": result["quick"],
+        "mode": "quick" if result["quick"] else "full", "claim_tex": result.get("claim_tex", ""), "seeds": list(result.get("seeds", [])),
         "checks_passed": None, "checks_total": None, "worst_error_over_tolerance": None, "negative_controls_fail": None,
     }
     files = {

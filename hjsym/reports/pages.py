@@ -43,6 +43,7 @@ from .figures import derivation_graph_figure, figures_for
 from .main_result import main_result
 from .references import REFERENCES, bibtex, step_citations
 from .texbuild import compile_many, compile_pdf, label_pages, overfull_boxes, require_tex_engine
+from ..symbolic.prose import to_text
 from .prose import prose_bookmark, prose_html, prose_tex
 from .texescape import tex_breakable, tex_escape
 
@@ -85,6 +86,7 @@ def _envs():
     tex.filters["prose"] = prose_tex
     tex.filters["bookmark"] = prose_bookmark
     html.filters["prose"] = prose_html
+    html.filters["plain"] = to_text
     tex.filters["comment"] = lambda text: " ".join(str(text).split())  # inside a % comment: one line, verbatim
     for env in (html, tex):
         env.filters["sci"] = _sci
@@ -137,7 +139,7 @@ def _steps(derivation) -> list[dict]:
     out = []
     for n, s in enumerate(derivation.steps, 1):
         eqs = []
-        for k, e in enumerate(s.equations, 1):
+        for k, e in enumerate(s.display(), 1):
             label = f"eq:{derivation.name}:{s.id}:{k}"
             eqs.append({"tex": display_tex(derivation, e), "tag": f"{n}.{k}", "label": label, "anchor": _anchor(label)})
         out.append({
@@ -631,10 +633,24 @@ def _summary(page) -> dict:
         "worst_tolerance": worst.get("tolerance"),
         "negative_controls_fail": None if checks is None else checks["negatives_fail"],
         "seed": page["seed"],
+        "summary": page["summary"],
+        "hamiltonian_tex": page["hamiltonian_tex"],
+        "viscosity_tex": page["viscosity_tex"],
+        "gap_tex": page["classification"]["gap_tex"],
+        "main_result": _main_summary(page["main"]),
         "figures": [{k: f[k] for k in ("stem", "caption", "png", "pdf")} for f in page["figures"]],
         "graph": {k: page["graph"][k] for k in ("png", "pdf", "aspect", "caption", "nodes", "width_px", "height_px")},
         "commands": page["commands"],
     }
+
+
+def _main_summary(main: dict) -> dict:
+    """The main result as the index and the comparison page show it (equation, its anchor and label, the check's numbers)."""
+    target, row = main.get("target"), main.get("row")
+    eq = (target or {}).get("equation") or {}
+    return {"tex": eq.get("tex", ""), "tag": eq.get("tag", ""), "anchor": eq.get("anchor", ""), "label": eq.get("label", ""),
+            "title": (target or {}).get("title", ""), "check": (row or {}).get("name"), "passed": (row or {}).get("passed"),
+            "error": (row or {}).get("error"), "tolerance": (row or {}).get("tolerance"), "margin_text": (row or {}).get("margin_text", "")}
 
 
 # ----------------------------------------------------------------------------- the index
@@ -677,11 +693,13 @@ def index_rows(out) -> dict:
         for key, default in (("title", name), ("family", "-"), ("classification", "-"), ("statement", ""), ("figures", []),
                              ("graph", None), ("checks_passed", None), ("checks_total", None), ("worst_check", None),
                              ("worst_error", None), ("worst_tolerance", None), ("worst_error_over_tolerance", None),
-                             ("negative_controls_fail", None), ("claim", "")):
+                             ("negative_controls_fail", None), ("claim", ""), ("main_result", None), ("hamiltonian_tex", ""),
+                             ("viscosity_tex", ""), ("gap_tex", ""), ("summary", ""), ("quick", False), ("claim_tex", "")):
             data.setdefault(key, default)  # a page may omit any field
         if data.get("kind") == "experiment":
             data["verdict"] = data.get("classification") or data.get("verdict") or "-"
             data["verdict_class"] = _verdict_class(data["verdict"])
+            data["mode"] = data.get("mode") or ("quick" if data.get("quick") else "full")
             experiments.append(data)
         else:
             data.setdefault("kind", "architecture")
@@ -716,13 +734,14 @@ def _index_context(out: Path) -> dict:
             "experiments": len(rows["experiments"]),
             "checks_passed": sum(r.get("checks_passed") or 0 for r in checked),
             "checks_total": sum(r.get("checks_total") or 0 for r in checked),
+            "quick": sum(1 for r in rows["experiments"] if r.get("mode") == "quick"),
         },
         "has_combined_pdf": (out / "hjsym.pdf").exists(),
     }
 
 
 def write_index(out, formats=("html",)) -> list[Path]:
-    """Write ``out/index.html`` (and with ``pdf`` the combined ``out/hjsym.tex`` and ``hjsym.pdf``) from the pages under ``out``."""
+    """Write ``out/index.html`` and ``out/comparison.html`` (and with ``pdf`` the combined ``out/hjsym.tex`` and ``hjsym.pdf``) from the pages under ``out``."""
     out = Path(out)
     html_env, tex_env = _envs()
     written = []
@@ -730,9 +749,14 @@ def write_index(out, formats=("html",)) -> list[Path]:
         written += _write_combined(out, tex_env)
     if "html" in formats:
         _copy_static(out)
+        context = _index_context(out)
         index = out / "index.html"
-        _write_text(index, html_env.get_template("index.html.j2").render(static="_static", index=_index_context(out)))
+        _write_text(index, html_env.get_template("index.html.j2").render(static="_static", index=context))
         written.append(index)
+        if context["architectures"]:
+            comparison = out / "comparison.html"
+            _write_text(comparison, html_env.get_template("comparison.html.j2").render(static="_static", index=context))
+            written.append(comparison)
     return written
 
 
