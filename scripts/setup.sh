@@ -21,5 +21,5 @@ if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
             || "$VPY" -m pip install --quiet "torch==2.13.0"
     fi
 fi
-"$VPY" -m pip install --quiet -e ".[test,experiments,dask]"
+"$VPY" -m pip install --quiet -e ".[test,experiments,dask,notebook]"
 echo "setup: $("$VPY" -c 'import torch, sympy; print(f"torch {torch.__version__}, sympy {sympy.__version__}")')"

@@ -52,7 +52,7 @@ def characteristics(d):
     pdot = canonical(-pdiff(d.H, x[k]))
     d.results["xdot"], d.results["pdot"] = xdot, pdot
     eqs = [eq(sp.IndexedBase(r"\dot{x}")[k], xdot), eq(sp.IndexedBase(r"\dot{p}")[k], pdot)]
-    reason = r"Hamilton's equations $\dot x = \partial H/\partial p$, $\dot p = -\partial H/\partial x$"
+    reason = r"Hamilton's equations $\dot{x} = \partial H/\partial p$, $\dot{p} = -\partial H/\partial x$"
     if pdot == 0:
         reason += "; $H$ does not depend on $x$, so $p$ is constant and characteristics are straight lines"
     d.add("characteristics", "Characteristics (Hamilton's equations)", eqs, reason, uses=("hj-equation",))
