@@ -150,7 +150,7 @@ def values(d):
         "attention",
         "Attention is the gradient of the log-sum-exp, contracted with the values",
         (eq(Tex(r"\sum_m \frac{\partial f}{\partial " + b_name + r"_m} V_{m c}"), contracted),
-         eq(Tex(r"\ldots - \mathbb{E}_{\pi}[V_{c}]"), diff), eq(Tex(r"\partial_{x_k} \mathbb{E}_{\pi}[V_c]"), jac)),
+         eq(Tex(r"\sum_m \frac{\partial f}{\partial " + b_name + r"_m} V_{m c} - \mathbb{E}_{\pi}[V_{c}]"), diff), eq(Tex(r"\partial_{x_k} \mathbb{E}_{\pi}[V_c]"), jac)),
         rf"$\partial f/\partial {b_name}_m = \pi_m$ (step attribution) is the gradient of the log-sum-exp in its logits; contracting with "
         rf"${spec.values}$ gives the Gibbs average of the values, $\mathrm{{softmax}}(z)\, {spec.values}$; differentiating again gives $\mathrm{{Cov}}_\pi({spec.values}, \partial z/\partial x)$",
         ("attribution",),
