@@ -11,7 +11,7 @@ gradient in the logits is the softmax, so attention is
 """
 
 from ..networks.attention import attention_references
-from ..spec.registry import Architecture
+from ..spec.registry import Architecture, KeyResult
 from ..spec.spec import AtomicData, Network, Scalar, Spec, Tensor
 
 SPEC = Spec(
@@ -37,4 +37,5 @@ SPEC = Spec(
     references=("hjdl2026", "hopf1950", "cole1951", "vaswani2017"),
 )
 
-ARCHITECTURE = Architecture(SPEC, networks=attention_references, position=40)
+# the page leads with the attention theorem (softmax . V = grad LSE . V), checked on scaled_dot_product_attention
+ARCHITECTURE = Architecture(SPEC, networks=attention_references, position=40, key_result=KeyResult("attention:1", "sdpa"))

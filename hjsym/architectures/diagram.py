@@ -12,7 +12,7 @@ import dataclasses
 import torch
 
 from ..networks.lse import train_lse_layer
-from ..spec.registry import Architecture
+from ..spec.registry import Architecture, KeyResult
 from .lse import SPEC as LSE_SPEC
 
 SPEC = dataclasses.replace(
@@ -32,4 +32,5 @@ def diagram_references(seed: int = 0, dtype=torch.float64) -> dict:
     return {"LSELayer d = 2": train_lse_layer(2, seed=seed * 100 + 2, dtype=dtype)}
 
 
-ARCHITECTURE = Architecture(SPEC, networks=diagram_references, position=50)
+# the page leads with the diagram itself, checked along every path
+ARCHITECTURE = Architecture(SPEC, networks=diagram_references, position=50, key_result=KeyResult("diagram:1", "paths"))

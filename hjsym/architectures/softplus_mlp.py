@@ -9,7 +9,7 @@ ReLU is the max-plus step, SiLU and GELU are open (their symbolic gap is printed
 """
 
 from ..networks.mlp import activation_references
-from ..spec.registry import Architecture
+from ..spec.registry import Architecture, KeyResult
 from ..spec.spec import Activation, AtomicData, Network, Scalar, Spec, Tensor
 
 SPEC = Spec(
@@ -42,4 +42,5 @@ SPEC = Spec(
     references=("hjdl2026", "hopf1950", "cole1951", "evans2010", "maclagan2015"),
 )
 
-ARCHITECTURE = Architecture(SPEC, networks=activation_references, position=30)
+# the page leads with "a softplus unit is the two-atom LSE layer", checked on every real nn.Softplus unit
+ARCHITECTURE = Architecture(SPEC, networks=activation_references, position=30, key_result=KeyResult("unit-softplus:1", "softplus_layers"))
