@@ -163,12 +163,20 @@ def _protect(expr):
     return expr.xreplace(holders), {v: k for k, v in holders.items()}
 
 
+def _has_inverse(expr) -> bool:
+    """Entries of an inverse matrix print as ``(A^{-1})_{ij}``; a factored form may raise one to a power, which LaTeX
+    cannot print (a double superscript): such expressions are shown as derived."""
+    from ..symbolic.matrices import InverseBase
+
+    return any(isinstance(i.base, InverseBase) for i in expr.atoms(sp.Indexed))
+
+
 def readable(expr, names: dict | None = None, step_size=None):
     """The shortest (in LaTeX) form of ``expr`` among the candidates that equal it symbolically.
 
     Candidates are tried shortest first, so the canonical form runs once for the form that is shown.
     """
-    if not isinstance(expr, sp.Expr) or expr.is_Atom:
+    if not isinstance(expr, sp.Expr) or expr.is_Atom or _has_inverse(expr):
         return expr
     protected, back = _protect(expr)
     base_len = len(to_latex(expr, names))
