@@ -48,7 +48,7 @@ def math_only(tex: str) -> str:
 
 #: ASCII mathematics in running text: what a marked-up string would have put between dollars.
 _ASCII_MATH = re.compile(
-    r"\^[\w({]|\b(?:grad|Lap|eps|sqrt|nabla|sigma|theta|lambda|Phi|Delta|argmax|argmin)\b|<=|>=|->|\b[A-Za-z]_\{?[A-Za-z0-9]"
+    r"\^[\w({]|\b(?:grad|Lap|eps|sqrt|nabla|sigma|theta|lambda|Phi|Delta|argmax|argmin)\b|<=|>=|->|\b[A-Za-z]_\{?[A-Za-z0-9]\}?(?!\w)"
     r"|\|[a-z][^|\s]{0,8}\|")
 
 

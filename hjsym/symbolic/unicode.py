@@ -181,6 +181,8 @@ def latex_to_unicode(tex: str) -> str:
     text = re.sub(r"\[\s+", "[", text)
     text = re.sub(r"\s+\]", "]", text)
     text = re.sub(r"(^|[(\[{=≤≥,] ?)- (?=\S)", r"\1-", text)  # a unary minus hugs its operand
+    text = re.sub(r"(?<=[∇∂√]) (?=\w)", "", text)  # a prefix operator hugs its operand
+    text = text.replace(") (", ")(")  # a product of brackets
     text = re.sub(r"(?<=[=+≤≥<>→↦↔∈])(?=\S)", " ", text)
     text = re.sub(r"(?<=\S)(?=[=≤≥→↦↔∈])", " ", text)
     return re.sub(r" {2,}", " ", text)
