@@ -77,14 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print JSON")
 
     s = sub.add_parser("derive", help="derive an architecture and print the steps")
-    s.add_argument("arch", help="architecture name (see 'hjsym list')")
+    s.add_argument("arch", help="architecture name (see 'hjsym list') or a spec file PATH.py defining SPEC or ARCHITECTURE")
     s.add_argument("--format", choices=("text", "latex", "markdown", "json"), default="text",
                    help="text (default), latex or markdown (fragments with labelled equations), json")
     s.add_argument("--no-cache", action="store_true", help="derive afresh instead of using the disk cache")
 
     s = sub.add_parser("check", help="check a derivation against real torch networks")
-    s.add_argument("arch", help="architecture name (see 'hjsym list')")
+    s.add_argument("arch", help="architecture name (see 'hjsym list') or a spec file PATH.py defining SPEC or ARCHITECTURE")
     s.add_argument("--module", metavar="FILE.py:NAME", help="check your own module (an instance or a zero-argument factory)")
+    s.add_argument("--forward-kwargs", metavar="JSON", type=_json_object,
+                   help="extra keyword arguments of the module's forward, as a JSON object (e.g. '{\"scale\": 2.0}')")
     s.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     s.add_argument("--seed", type=_non_negative_int, default=0)
     s.add_argument("--only", nargs="+", metavar="CHECK", help="run only these checks")
@@ -92,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the results as JSON")
 
     s = sub.add_parser("report", help="derive, check and write HTML/LaTeX reports")
-    s.add_argument("archs", nargs="*", default=["all"], help="architecture names, or 'all' (default)")
+    s.add_argument("archs", nargs="*", default=["all"], help="architecture names or spec files PATH.py, or 'all' (default)")
     s.add_argument("--out", default="reports", help="output folder (default: reports)")
     s.add_argument("--format", default="html,tex", help="comma-separated subset of html,tex,pdf (default: html,tex)")
     s.add_argument("--seed", type=_non_negative_int, default=0)
@@ -129,6 +131,16 @@ def _non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a JSON object of keyword arguments")
     return value
 
 
@@ -205,6 +217,7 @@ def _cmd_check(args) -> int:
         only=args.only,
         negative_controls=args.negative_controls,
         progress=sys.stderr.isatty() and not args.json,
+        forward_kwargs=args.forward_kwargs,
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))

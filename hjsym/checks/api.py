@@ -7,9 +7,9 @@ import dataclasses
 
 import torch
 
-from .._errors import InputError
+from .._errors import InputError, ModuleFormError
 from ..codegen.pipeline import load_functions
-from ..networks.user import load_user_module
+from ..networks.user import guard_user_code, load_user_module, prepare_module
 from ..spec.registry import Architecture, all_architectures, get
 from .engine import Context, Network, Suite, run_suite, torch_threads
 from .suites import suite_for
@@ -43,18 +43,25 @@ def context(arch, dtype=torch.float64, seed: int = 0) -> Context:
     return Context(a.spec, load_functions(a.spec), load_functions(a.spec, magnitudes=True), parse_dtype(dtype), seed, suite_of(a))
 
 
-def check(arch, module=None, *, dtype="float64", seed: int = 0, only=None, negative_controls: bool = False, progress: bool = False):
+def check(arch, module=None, *, dtype="float64", seed: int = 0, only=None, negative_controls: bool = False, progress: bool = False,
+          forward_kwargs: dict | None = None):
     """Check an architecture's derivation against real torch networks.
 
     Args:
-        arch: an architecture name (``hjsym.list_architectures()``) or ``Architecture``.
+        arch: an architecture name (``hjsym.list_architectures()``), an ``Architecture``, a
+            :class:`~hjsym.Spec` (checked by its family's generic suite) or the path of a spec file
+            (``"./cell.py"``, defining ``SPEC`` or ``ARCHITECTURE``).
         module: ``None`` for the architecture's reference networks (trained inside the call,
             seeded), an ``nn.Module``, or ``"FILE.py:NAME"`` (an instance or zero-argument factory).
+            Route A is the whole module as passed: a module holding more than the architecture is
+            checked as a composite where hjsym knows one, and refused (``ModuleFormError``, naming
+            the part outside) otherwise.
         dtype: ``"float64"`` or ``"float32"``; route B runs in the same dtype as route A, and every
             tolerance is ``k u S`` with ``u`` that dtype's unit roundoff (see :mod:`hjsym.checks.criteria`).
         seed: seeds the reference networks and the test points.
         only: names of the checks to run (default: all that apply).
         negative_controls: also run every check on a perturbed network and record that it fails.
+        forward_kwargs: extra keyword arguments the module's ``forward`` needs (passed on every call).
 
     Returns:
         A :class:`~hjsym.CheckReport`; ``report.passed`` is True iff every check passed. Runs on the
@@ -73,12 +80,26 @@ def check(arch, module=None, *, dtype="float64", seed: int = 0, only=None, negat
                          "derive it with hjsym.derive instead, or give the spec a network with atomic data or dynamics")
     if isinstance(module, str):
         module = load_user_module(module)
-    ctx = Context(a.spec, load_functions(a.spec), load_functions(a.spec, magnitudes=True), torch_dtype, seed, suite)
+    if forward_kwargs is not None and not isinstance(forward_kwargs, dict):
+        raise InputError(f"forward_kwargs must be a dict of keyword arguments, got {type(forward_kwargs).__name__}",
+                         "pass e.g. forward_kwargs={'scale': 2.0} (--forward-kwargs '{\"scale\": 2.0}')")
+    if forward_kwargs and module is None:
+        raise InputError("forward keyword arguments were given without a module", "pass them together with module= (--module)")
+    if module is not None:
+        prepare_module(module)
+    ctx = Context(a.spec, load_functions(a.spec), load_functions(a.spec, magnitudes=True), torch_dtype, seed, suite,
+                  forward_kwargs=dict(forward_kwargs or {}))
     known = [c.name for c in suite.applicable(ctx)]
     if only is not None:
         unknown = [n for n in only if n not in known]
         if unknown:
             raise InputError(f"unknown check(s) {', '.join(unknown)} for {a.name!r}", f"use some of: {', '.join(known)}")
+        own = [n for n in only if n in _own_networks(a, suite)]
+        if module is not None and own:
+            raise InputError(
+                f"{', '.join(own)} cannot run on a user's module: {'it builds' if len(own) == 1 else 'they build'} "
+                "hjsym's own networks (the architecture's exact pieces), so it would check something other than the module passed",
+                f"run {'it' if len(own) == 1 else 'them'} without --module, or leave {'it' if len(own) == 1 else 'them'} out of --only")
 
     def run():
         with torch_threads(1):  # small networks: one thread is faster, and the same reduction order everywhere
@@ -111,18 +132,34 @@ def _run(a: Architecture, suite: Suite, ctx: Context, module, only, negative_con
         if len(nets) > 1:
             network = f"{len(nets)} reference networks: {network}"
     else:
-        r = suite.read(ctx, module)
+        r = guard_user_code(lambda: suite.read(ctx, module), module)
         nets = [Network(r.describe(), r)]
         network = r.describe()
-        own = [c.name for c in a.checks if only is None or c.name not in only]
+        notes += list(getattr(r, "notes", None) or ())
+        own = [c.name for c in suite.applicable(ctx) if c.name in _own_networks(a, suite)]
         if own and only is None:
             only = [c.name for c in suite.applicable(ctx) if c.name not in own]
-            notes.append(f"{', '.join(own)} build their own networks (the architecture's science) and are not run on a user's module; "
-                         "ask for them with only=")
+            notes.append(f"{', '.join(own)} build hjsym's own networks (the architecture's exact pieces) and are not run on a user's "
+                         "module (run them without --module)")
     if ctx.dtype != torch.float64:
         notes.append(f"{str(ctx.dtype)[6:]}: every tolerance is k u S with u = {torch.finfo(ctx.dtype).eps / 2:.3g}")
-    return run_suite(suite, ctx, nets, architecture=a.name, network=network, names=only, negative_controls=negative_controls,
-                     progress=progress, notes=notes)
+    def run():
+        return run_suite(suite, ctx, nets, architecture=a.name, network=network, names=only, negative_controls=negative_controls,
+                         progress=progress, notes=notes)
+
+    if module is None:
+        return run()
+    report = guard_user_code(run, module)
+    if not report.checks:  # nothing read the module: never a silent pass
+        raise ModuleFormError(f"no check of {a.name!r} reads a {network}",
+                              f"pass a module of the kind {a.name!r} checks (see 'Bring your own network' in the README)")
+    return report
+
+
+def _own_networks(a: Architecture, suite: Suite) -> set[str]:
+    """Checks that build hjsym's own networks instead of reading the one passed: the architecture's own science and
+    every standalone check."""
+    return {c.name for c in a.checks} | {c.name for c in suite.checks if c.standalone is not None}
 
 
 def list_architectures() -> list[dict]:

@@ -267,7 +267,8 @@ class Context:
     """What checks read: the spec, the generated functions and their magnitudes, the dtype, the seed.
 
     Test inputs come from generators seeded by the seed and a salt per use (:meth:`gen`), apart
-    from any data a network was trained on.
+    from any data a network was trained on. ``forward_kwargs`` are passed to every call of a
+    user's module (``--forward-kwargs``).
     """
 
     spec: object
@@ -277,6 +278,7 @@ class Context:
     seed: int
     suite: Suite | None = None
     memo: dict = field(default_factory=dict)
+    forward_kwargs: dict = field(default_factory=dict)
 
     def gen(self, salt: int) -> torch.Generator:
         return torch.Generator().manual_seed(10_000 + 97 * self.seed + salt)

@@ -41,14 +41,14 @@ from ..ir import ArgSpec, Let, Output, ProgramSpec
 from ..spec.parse import placeholder
 from ..symbolic.axes import AXES, DIM, INPUT, axis_of, bound_index, free_index
 from ..symbolic.calculus import canonical, free_indices, fresh_binders, instantiate, pdiff, substitute_indexed
-from ..symbolic.gates import Sigmoid, Softplus, Tanh, from_gates, to_gates
+from ..symbolic.gates import PIECEWISE, AbsGate, Relu, Sigmoid, Softplus, Tanh, from_gates, to_gates
 from ..symbolic.latex import Limit0, Partial, Tex, eq
 from .derivation import Classification
 from .passes import register
 
 __all__ = ["control_pass", "Definition", "ChainRule"]
 
-_GATE_FUNCS = (Tanh, Sigmoid, Softplus, sp.exp)
+_GATE_FUNCS = (Tanh, Sigmoid, Softplus, Relu, AbsGate, sp.exp)
 VERIFY_ALL_PARAMS = 5  # above this many controls the chain-rule check takes one per kind of slot (see verify_chain_rule)
 
 
@@ -337,6 +337,7 @@ class ControlPass:
     def run(self):
         self.build_definitions()
         self.step_map()
+        self.piecewise()
         self.hamiltonian()
         self.costate()
         self.backprop_identity()
@@ -388,6 +389,36 @@ class ControlPass:
             why += f"; intermediates first ({len(self.defs) - n_auto} named in the spec"
             why += f", {n_auto} pre-activations and inner gates extracted as chain-rule nodes)" if n_auto else ")"
         self.add("step-map", "The step map", eqs, why, (), "stated")
+
+    def kink_arguments(self) -> list:
+        """``(definition, node)`` for every relu / abs node of the step: its argument's distance to 0 is the distance to the kink."""
+        out = []
+        for expr in [D.expr for D in self.defs] + list(self.fields.values()):
+            for node in sp.preorder_traversal(expr):
+                if isinstance(node, PIECEWISE) and node not in [n for n, _ in out]:
+                    out.append((node, node.args[0]))
+        return out
+
+    def piecewise(self):
+        """Piecewise-linear steps (max, min, relu, abs): the subgradient convention of every derivative that follows."""
+        kinks = self.kink_arguments()
+        if not kinks:
+            return
+        z = sp.Symbol("z", real=True)
+        kinds = {type(n) for n, _ in kinks}
+        eqs = []
+        if Relu in kinds:
+            eqs += [eq(sp.Symbol(r"\frac{d}{dz}\operatorname{relu}(z)"), sp.Symbol("H(z)")),
+                    eq(sp.Symbol("H(0)"), sp.S.Zero)]
+        if AbsGate in kinds:
+            eqs += [eq(sp.Symbol(r"\frac{d}{dz}|z|"), sp.sign(z)), eq(sp.Symbol(r"\operatorname{sign}(0)"), sp.S.Zero)]
+        args = ", ".join(sp.sstr(a) for _, a in kinks)
+        self.d.results["kinks"] = [a for _, a in kinks]
+        self.add("piecewise", "Piecewise-linear step: derivatives almost everywhere", tuple(eqs),
+                 "max(a, b) = b + relu(a - b) and min(a, b) = a - relu(a - b); every derivative below holds off the kink set where "
+                 f"an argument of relu or abs vanishes ({args}), a set of measure zero; on it the convention H(0) = 0, sign(0) = 0 "
+                 "(torch's relu and abs) picks one subgradient (torch.maximum takes 1/2, clamp 1). The checks measure the distance of "
+                 "every such argument to its kink along the trajectory (generated function kinks)", ("step-map",), "stated")
 
     def hamiltonian(self):
         i = self.i
@@ -893,6 +924,14 @@ class ControlPass:
                     for o, D in zip(bar_outs, bars)]
         prog("parameter_gradient_saved", "Parameter gradients summed over every leading (step, sample) axis, from saved adjoints",
              all_args + saved_args + bar_args, [], grads)
+        kinks = self.kink_arguments()
+        if kinks:  # the distance of every relu / abs argument to its kink, per step (measured by the checks)
+            outs = []
+            for n, (_, arg) in enumerate(kinks):
+                free = sorted(free_indices(arg), key=lambda ix: (AXES[axis_of(ix).name].order, str(ix)))
+                outs.append(Output(f"kink_{n}", arg, tuple(free), doc="argument of a relu / abs node (its kink is at 0)"))
+            prog("kinks", "The arguments of every relu / abs node of the step (max and min are relu): zero on the kink set",
+                 base_args, fwd_lets, outs)
         saved = [Output(D.name, D.template, D.index, doc="saved for adjoint_step") for D in needed]
         prog("forward_step", "One step and the intermediates adjoint_step needs (saved, as autograd saves tensors)",
              base_args, fwd_lets, nexts + saved)

@@ -8,9 +8,9 @@ Shapes follow torch: ``nn.MultiheadAttention`` takes ``(L, B, E)`` or, with ``ba
 
 from __future__ import annotations
 
+import abc
 import copy
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -23,7 +23,10 @@ from .training import cached_training
 __all__ = [
     "seeded_init_",
     "make_mha",
+    "AttentionReadout",
+    "ProjectedAttention",
     "MHAReadout",
+    "rotate",
     "read_mha",
     "SDPA",
     "L2Attention",
@@ -64,60 +67,170 @@ def causal_mask(L: int, dtype=torch.float64) -> torch.Tensor:
     return torch.triu(torch.full((L, L), -math.inf, dtype=dtype), diagonal=1)
 
 
-@dataclass
-class MHAReadout(Readout):
-    """The projections of an ``nn.MultiheadAttention`` (a copy in the working dtype)."""
+class AttentionReadout(Readout):
+    """A multi-head attention module read for route B, and run whole for route A.
 
-    module: nn.MultiheadAttention
+    ``run(q, k, v, mode)`` calls the module as passed (batch-first inputs ``(B, L, q_dim)``,
+    ``(B, S, k_dim)``, ``(B, S, v_dim)``; ``mode`` one of :attr:`modes`: ``"self"``, ``"causal"``,
+    ``"cross"``, ``"cross-causal"``) and returns ``(B, L, out_dim)``. ``heads`` gives route B's per-head
+    queries, keys and values ``(B, H, L, d)`` from the read-out weights (rotary positions applied,
+    grouped key/value heads repeated: the heads of a group share keys); the logits are
+    ``scaling * q . k`` plus the additive :meth:`mask`, so the Gibbs temperature is ``1 / scaling``;
+    ``merge`` applies the output projection. ``value_terms`` and ``merge_terms`` carry the magnitude
+    of the terms (the scale of the rounding).
+    """
+
+    module: nn.Module
     num_heads: int
     head_dim: int
-    Wq: torch.Tensor
-    Wk: torch.Tensor
-    Wv: torch.Tensor
-    bq: torch.Tensor
-    bk: torch.Tensor
-    bv: torch.Tensor
-    Wo: torch.Tensor
-    bo: torch.Tensor
-    batch_first: bool
+    scaling: float
+    modes: tuple = ("self", "causal", "cross")
+    q_dim: int = 0
+    k_dim: int = 0
+    v_dim: int = 0
+    notes: tuple = ()
+
+    @abc.abstractmethod
+    def run(self, q, k, v, mode: str) -> torch.Tensor:
+        """Route A: the module's own forward."""
+
+    @abc.abstractmethod
+    def heads(self, q, k, v, mode: str):
+        """Route B's ``(qh, kh, vh)``, each ``(B, H, L or S, d)``."""
+
+    @abc.abstractmethod
+    def value_terms(self, v, mode: str) -> torch.Tensor:
+        """``(B, H, S, d_v)``: the magnitude of the values' terms."""
+
+    @abc.abstractmethod
+    def merge(self, heads: torch.Tensor) -> torch.Tensor:
+        """``(B, H, L, d_v)`` head outputs -> ``(B, L, out_dim)``."""
+
+    @abc.abstractmethod
+    def merge_terms(self, heads: torch.Tensor) -> torch.Tensor:
+        """The magnitude of ``merge``'s terms from that of the heads."""
+
+    def mask(self, mode: str, L: int, S: int, dtype) -> torch.Tensor | None:
+        """Route B's additive mask ``(L, S)`` for ``mode`` (None: every key visible)."""
+        return causal_mask(L, dtype)[:, :S] if mode.endswith("causal") else None
+
+    @property
+    def eps(self) -> float:
+        """The Gibbs temperature of the logits: ``1 / scaling``."""
+        return 1.0 / self.scaling
+
+
+def _split_heads(y: torch.Tensor, heads: int, d: int) -> torch.Tensor:
+    return y.reshape(*y.shape[:-1], heads, d).transpose(-3, -2)
+
+
+def _merge_heads(h: torch.Tensor) -> torch.Tensor:
+    B, H, L, dv = h.shape
+    return h.transpose(1, 2).reshape(B, L, H * dv)
+
+
+class ProjectedAttention(AttentionReadout):
+    """Attention with affine in-projections ``(Wq, bq), (Wk, bk), (Wv, bv)`` (``y = x W^T + b``) and an optional
+    out-projection ``(Wo, bo)``; ``kv_heads`` key/value heads (fewer than ``num_heads``: grouped-query attention)."""
+
+    def __init__(self, module, num_heads, head_dim, scaling, Wq, bq, Wk, bk, Wv, bv, Wo=None, bo=None, *, kv_heads=None,
+                 modes=("self", "causal", "cross"), describe="", rotary=None):
+        self.module, self.num_heads, self.head_dim, self.scaling = module, num_heads, head_dim, float(scaling)
+        self.Wq, self.bq, self.Wk, self.bk, self.Wv, self.bv, self.Wo, self.bo = Wq, bq, Wk, bk, Wv, bv, Wo, bo
+        self.kv_heads = kv_heads or num_heads
+        self.modes, self._describe, self.rotary = tuple(modes), describe, rotary
+        self.q_dim, self.k_dim, self.v_dim = Wq.shape[1], Wk.shape[1], Wv.shape[1]
+        self.notes = ()
 
     def describe(self) -> str:
-        return f"nn.MultiheadAttention(embed_dim={self.module.embed_dim}, num_heads={self.num_heads}, batch_first={self.batch_first})"
+        return self._describe
 
-    def heads(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
-        """Per-head projections ``(B, H, L, d_k)`` of batch-first inputs ``(B, L, E)``."""
+    @staticmethod
+    def _affine(x, W, b):
+        y = x @ W.T
+        return y if b is None else y + b
 
-        def split(x, W, b):
-            y = x @ W.T + b
-            return y.reshape(*y.shape[:-1], self.num_heads, self.head_dim).transpose(-3, -2)
+    def _kv(self, t):
+        """``(B, Hkv, S, d)`` -> ``(B, H, S, d)``: each group of query heads shares one key/value head."""
+        return t.repeat_interleave(self.num_heads // self.kv_heads, dim=1) if self.kv_heads != self.num_heads else t
 
-        return split(q, self.Wq, self.bq), split(k, self.Wk, self.bk), split(v, self.Wv, self.bv)
+    def heads(self, q, k, v, mode):
+        d = self.head_dim
+        qh = _split_heads(self._affine(q, self.Wq, self.bq), self.num_heads, d)
+        kh = _split_heads(self._affine(k, self.Wk, self.bk), self.kv_heads, d)
+        vh = _split_heads(self._affine(v, self.Wv, self.bv), self.kv_heads, d)
+        if self.rotary is not None:
+            cos, sin = self.rotary(q.shape[1], q.dtype)
+            qh, kh = rotate(qh, cos, sin), rotate(kh, cos, sin)
+        return qh, self._kv(kh), self._kv(vh)
 
-    def merge(self, heads: torch.Tensor) -> torch.Tensor:
-        """``(B, H, L, d_v)`` head outputs -> ``(B, L, E)`` through the out-projection."""
-        B, H, L, dv = heads.shape
-        return heads.transpose(1, 2).reshape(B, L, H * dv) @ self.Wo.T + self.bo
+    def value_terms(self, v, mode):
+        terms = v.abs() @ self.Wv.abs().T
+        if self.bv is not None:
+            terms = terms + self.bv.abs()
+        return self._kv(_split_heads(terms, self.kv_heads, self.head_dim))
+
+    def merge(self, heads):
+        out = _merge_heads(heads)
+        return out if self.Wo is None else self._affine(out, self.Wo, self.bo)
+
+    def merge_terms(self, heads):
+        out = _merge_heads(heads)
+        if self.Wo is None:
+            return out
+        out = out @ self.Wo.abs().T
+        return out if self.bo is None else out + self.bo.abs()
+
+
+def rotate(t: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding of ``(B, H, L, d)``: ``t cos + rot(t) sin``, ``rot(t) = (-t_2, t_1)`` on the halves of d."""
+    half = t.shape[-1] // 2
+    rot = torch.cat((-t[..., half:], t[..., :half]), dim=-1)
+    return t * cos[:, None] + rot * sin[:, None]
+
+
+class MHAReadout(ProjectedAttention):
+    """An ``nn.MultiheadAttention`` (a copy in the working dtype): its in- and out-projections.
+
+    With ``kdim``/``vdim`` different from ``embed_dim`` the keys and values come from other tensors than the
+    queries, so only cross-attention (with or without a causal mask) exists.
+    """
+
+    def __init__(self, mha: nn.MultiheadAttention, dtype):
+        E = mha.embed_dim
+        if mha._qkv_same_embed_dim:
+            Wq, Wk, Wv = mha.in_proj_weight.detach().clone().chunk(3)
+        else:
+            Wq, Wk, Wv = (w.detach().clone() for w in (mha.q_proj_weight, mha.k_proj_weight, mha.v_proj_weight))
+        bias = mha.in_proj_bias.detach().clone() if mha.in_proj_bias is not None else torch.zeros(3 * E, dtype=dtype)
+        bq, bk, bv = bias.chunk(3)
+        bo = mha.out_proj.bias.detach().clone() if mha.out_proj.bias is not None else torch.zeros(E, dtype=dtype)
+        same = mha.kdim == E and mha.vdim == E
+        modes = ("self", "causal", "cross") if same else ("cross", "cross-causal")
+        desc = f"nn.MultiheadAttention(embed_dim={E}, num_heads={mha.num_heads}, batch_first={mha.batch_first}" + (
+            f", kdim={mha.kdim}, vdim={mha.vdim})" if not same else ")")
+        super().__init__(mha, mha.num_heads, mha.head_dim, mha.head_dim ** -0.5, Wq, bq, Wk, bk, Wv, bv,
+                         mha.out_proj.weight.detach().clone(), bo, modes=modes, describe=desc)
+        self.batch_first = mha.batch_first
+        if not same:
+            self.notes = (f"nn.MultiheadAttention with kdim={mha.kdim}, vdim={mha.vdim}: keys and values come from their own inputs, so "
+                          "only cross-attention is checked (with and without a causal mask)",)
+
+    def run(self, q, k, v, mode):
+        lay = (lambda t: t) if self.batch_first else (lambda t: t.transpose(0, 1))
+        mask = self.mask(mode, q.shape[1], k.shape[1], q.dtype)
+        out = self.module(lay(q), lay(k), lay(v), attn_mask=mask, need_weights=False)[0]
+        return lay(out)
 
 
 def read_mha(module: nn.Module, dtype=torch.float64) -> MHAReadout:
-    """Read the in- and out-projections of an ``nn.MultiheadAttention`` (or the first one inside ``module``)."""
-    mha = module if isinstance(module, nn.MultiheadAttention) else next(
-        (m for m in module.modules() if isinstance(m, nn.MultiheadAttention)), None)
-    if mha is None:
-        raise ModuleFormError(f"{type(module).__name__} contains no nn.MultiheadAttention", "pass an nn.MultiheadAttention")
-    if mha.bias_k is not None or mha.add_zero_attn:
+    """Read the in- and out-projections of an ``nn.MultiheadAttention``; anything else is refused."""
+    if not isinstance(module, nn.MultiheadAttention):
+        raise ModuleFormError(f"{type(module).__name__} is not an nn.MultiheadAttention", "pass an nn.MultiheadAttention")
+    if module.bias_k is not None or module.add_zero_attn:
         raise ModuleFormError("nn.MultiheadAttention with add_bias_kv or add_zero_attn adds keys the derivation does not model",
                               "create it with add_bias_kv=False, add_zero_attn=False")
-    mha = copy.deepcopy(mha).to(dtype).eval()
-    E = mha.embed_dim
-    if mha._qkv_same_embed_dim:
-        Wq, Wk, Wv = mha.in_proj_weight.detach().clone().chunk(3)
-    else:
-        Wq, Wk, Wv = (w.detach().clone() for w in (mha.q_proj_weight, mha.k_proj_weight, mha.v_proj_weight))
-    bias = mha.in_proj_bias.detach().clone() if mha.in_proj_bias is not None else torch.zeros(3 * E, dtype=dtype)
-    bq, bk, bv = bias.chunk(3)
-    bo = mha.out_proj.bias.detach().clone() if mha.out_proj.bias is not None else torch.zeros(E, dtype=dtype)
-    return MHAReadout(mha, mha.num_heads, mha.head_dim, Wq, Wk, Wv, bq, bk, bv, mha.out_proj.weight.detach().clone(), bo, mha.batch_first)
+    return MHAReadout(copy.deepcopy(module).to(dtype).eval(), dtype)
 
 
 class SDPA(nn.Module):

@@ -25,6 +25,7 @@ from torch import nn
 
 from .._errors import InputError, ModuleFormError
 from .readout import Readout
+from .trace import ActivationCall, LinearCall, describe, forward_parameters, pass_through, residual_steps, run_recording, trace
 from .training import seeded
 
 N_INPUT, HIDDEN = 6, 16  # the reference recurrent networks' input and hidden sizes
@@ -159,18 +160,18 @@ def resnet_references(seed: int = 0, dtype=torch.float64):
 RECURRENT_VARIANTS = ((1, True, True), (2, False, False), (2, True, True), (1, False, False))
 
 
-def _recurrent(kind, seed, dtype):
+def _recurrent(kind, seed, dtype, **kwargs):
     out = {}
     for n, (layers, bf, bias) in enumerate(RECURRENT_VARIANTS):
         with seeded(seed * 10 + n):
-            m = kind(N_INPUT, HIDDEN, num_layers=layers, batch_first=bf, bias=bias, dtype=dtype)
+            m = kind(N_INPUT, HIDDEN, num_layers=layers, batch_first=bf, bias=bias, dtype=dtype, **kwargs)
         out[f"{layers} layer{'s' if layers > 1 else ''}, batch_first={bf}, bias={bias}"] = m
     return out
 
 
-def rnn_references(seed: int = 0, dtype=torch.float64):
-    """torch.nn.RNN (tanh) in the four RECURRENT_VARIANTS, input 6, hidden 16."""
-    return _recurrent(nn.RNN, seed, dtype)
+def rnn_references(seed: int = 0, dtype=torch.float64, nonlinearity: str = "tanh"):
+    """torch.nn.RNN (tanh, or relu) in the four RECURRENT_VARIANTS, input 6, hidden 16."""
+    return _recurrent(nn.RNN, seed, dtype, nonlinearity=nonlinearity)
 
 
 def gru_references(seed: int = 0, dtype=torch.float64):
@@ -178,9 +179,9 @@ def gru_references(seed: int = 0, dtype=torch.float64):
     return _recurrent(nn.GRU, seed, dtype)
 
 
-def lstm_references(seed: int = 0, dtype=torch.float64):
-    """torch.nn.LSTM: 1 and 2 layers, batch_first both ways, with and without bias."""
-    return _recurrent(nn.LSTM, seed, dtype)
+def lstm_references(seed: int = 0, dtype=torch.float64, proj_size: int = 0):
+    """torch.nn.LSTM (with ``proj_size``, if given): 1 and 2 layers, batch_first both ways, with and without bias."""
+    return _recurrent(nn.LSTM, seed, dtype, **({"proj_size": proj_size} if proj_size else {}))
 
 
 def ssm_references(seed: int = 0, dtype=torch.float64):
@@ -254,6 +255,8 @@ class ControlReadout(Readout):
     stepwise: object
     notes: list = field(default_factory=list)
     param_names: dict = field(default_factory=dict)  # layer index -> {param name: module attribute path}
+    directions: int = 1  # 2 for a bidirectional module: layers are (layer 0 forward, layer 0 reversed, layer 1 forward, ...)
+    initial_state: bool = True  # False: the module starts from s = 0 and takes no initial state (Mamba's scan)
 
     def describe(self) -> str:
         return self.description
@@ -271,16 +274,21 @@ def _check_finite(params: dict, where: str):
             raise InputError(f"{where}.{name} contains non-finite values", "train or initialise the module to finite weights")
 
 
-def read_control(module: nn.Module, spec, dtype=torch.float64) -> ControlReadout:
+def read_control(module: nn.Module, spec, dtype=torch.float64, forward_kwargs=None) -> ControlReadout:
     """Read ``module`` as the controlled system of ``spec`` (a copy in ``dtype``, in eval mode)."""
     m = _copy(module, dtype)
     name = spec.name
-    torch_kind = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}.get(name)
+    torch_kind = {"rnn": nn.RNN, "rnn-relu": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM, "lstm-proj": nn.LSTM}.get(name)
     if torch_kind is not None:
         return _read_torch_recurrent(_only(m, torch_kind, name), spec, dtype)
-    if name == "resnet":
-        return _read_resnet(m, spec)
-    return _read_cell(m, spec)
+    if name == "resnet" or (not dyn_inputs(spec) and len(spec.dynamics.state_fields(spec.state)) == 1
+                            and not hasattr(m, "hjsym_controls")):
+        return _read_resnet(m, spec, forward_kwargs)
+    return _read_cell(m, spec, forward_kwargs)
+
+
+def dyn_inputs(spec) -> tuple:
+    return tuple(spec.dynamics.inputs)
 
 
 def _only(m: nn.Module, kind, arch: str) -> nn.Module:
@@ -301,106 +309,158 @@ def _only(m: nn.Module, kind, arch: str) -> nn.Module:
             f"does not map)",
             f"pass the recurrent core itself, e.g. model.{name}, and apply the rest in your loss",
         )
+    # route A runs the core: only when the wrapper's forward is exactly a call of it (traced)
+    n_in = max(1, len([p for p in forward_parameters(m) if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]))
+    gm = trace(m, n_in, leaves=(kind,))
+    outside = pass_through(gm, name)
+    if outside:
+        raise ModuleFormError(
+            f"{type(m).__name__}.forward computes {', '.join(dict.fromkeys(describe(gm, n) for n in outside))} besides its "
+            f"nn.{kind.__name__} {name!r}: that part lies outside the recurrent core",
+            f"pass the recurrent core itself, e.g. model.{name}, and apply the rest in your loss")
     return core
 
 
 # ----------------------------------------------------------------------------- torch RNN / GRU / LSTM
 _GATE_ORDER = {
     "rnn": (("",),),
+    "rnn-relu": (("",),),
     "gru": ("r", "z", "n"),
     "lstm": ("i", "f", "g", "o"),
+    "lstm-proj": ("i", "f", "g", "o"),
 }
 
 
 def _read_torch_recurrent(m: nn.Module, spec, dtype) -> ControlReadout:
     arch = spec.name
     kind = type(m).__name__
-    notes = []
-    if m.bidirectional:
-        raise ModuleFormError(f"nn.{kind} is bidirectional: its backward direction is a second system running in reverse time",
-                              f"use bidirectional=False (or check each direction as its own nn.{kind})")
-    if getattr(m, "proj_size", 0):
-        raise ModuleFormError(f"nn.{kind} has proj_size={m.proj_size}: a projection of h that the spec does not have",
-                              "use proj_size=0")
-    if arch == "rnn" and m.nonlinearity != "tanh":
-        raise ModuleFormError(f"nn.RNN uses nonlinearity={m.nonlinearity!r}; the 'rnn' spec is the Elman tanh RNN",
-                              "use nonlinearity='tanh'")
+    notes: list = []
+    D = 2 if m.bidirectional else 1
+    if D == 2:
+        notes.append(f"nn.{kind} is bidirectional: each layer is two systems, the second running over the reversed sequence; "
+                     "the layer above reads both directions' outputs, concatenated in time order")
+    P = getattr(m, "proj_size", 0)
+    if P and arch != "lstm-proj":
+        raise ModuleFormError(f"nn.{kind} has proj_size={P}: a projection of h that the {arch!r} spec does not have",
+                              "check it against its own spec: hjsym check lstm-proj --module ...")
+    if arch == "lstm-proj" and not P:
+        raise ModuleFormError("nn.LSTM has proj_size=0: no projection for the 'lstm-proj' spec", "check it with hjsym check lstm")
+    if P:
+        notes.append(f"proj_size={P}: h (P = {P}) is embedded in the cell's dimension ({m.hidden_size}) with zeros, the padded "
+                     "weight rows and columns are zero; the padded components agree exactly, at zero")
+    wanted = {"rnn": "tanh", "rnn-relu": "relu"}.get(arch)
+    if wanted is not None and m.nonlinearity != wanted:
+        other = {"tanh": "rnn", "relu": "rnn-relu"}.get(m.nonlinearity)
+        raise ModuleFormError(f"nn.RNN uses nonlinearity={m.nonlinearity!r}; the {arch!r} spec is the Elman {wanted} RNN",
+                              f"check it against its own spec: hjsym check {other} --module ..." if other else f"use nonlinearity={wanted!r}")
     if m.dropout and m.num_layers > 1:
         notes.append(f"dropout={m.dropout} between layers is inactive in eval mode (the mode checked); in training mode the "
                      "step is random and is not mapped")
     H, L = m.hidden_size, m.num_layers
-    layers, names = [], {}
-    for l in range(L):
-        pnames = [f"weight_ih_l{l}", f"weight_hh_l{l}"] + ([f"bias_ih_l{l}", f"bias_hh_l{l}"] if m.bias else [])
+    layers, names, suffixes = [], {}, [(l, sfx) for l in range(L) for sfx in ("", "_reverse")[:D]]
+    for i, (l, sfx) in enumerate(suffixes):
+        pnames = [f"weight_ih_l{l}{sfx}", f"weight_hh_l{l}{sfx}"] + ([f"bias_ih_l{l}{sfx}", f"bias_hh_l{l}{sfx}"] if m.bias else [])
+        pnames += [f"weight_hr_l{l}{sfx}"] if P else []
         params = {n: getattr(m, n).detach() for n in pnames}
         _check_finite(params, f"nn.{kind}")
-        layers.append(ControlLayer(params, _recurrent_map(arch, H, m.bias)))
-        names[l] = {n: n for n in pnames}
+        layers.append(ControlLayer(params, _recurrent_map(arch, H, m.bias, P, D if l > 0 else 0)))
+        names[i] = {n: n for n in pnames}
     bf = m.batch_first
-    parts = ("c", "h") if arch == "lstm" else ("s",)
+    lstm = arch in ("lstm", "lstm-proj")
+    parts = ("c", "h") if lstm else ("s",)
 
     def to_module_layout(x):
         return x.transpose(0, 1) if bf else x
 
+    def unpad(t, chunks=1):  # the embedding of the projected state: its first P components of every chunk
+        return t if not P else torch.cat([t[..., n * H:n * H + P] for n in range(chunks)], -1)
+
+    def pad(t, chunks=1):
+        if not P:
+            return t
+        zeros = t.new_zeros(*t.shape[:-1], H - P)
+        return torch.cat([u for n in range(chunks) for u in (t[..., n * P:(n + 1) * P], zeros)], -1)
+
     def pack(s0):
-        if arch == "lstm":
-            return (torch.stack([s["h"] for s in s0]), torch.stack([s["c"] for s in s0]))
+        if lstm:
+            return (torch.stack([unpad(s["h"]) for s in s0]), torch.stack([s["c"] for s in s0]))
         return torch.stack([s["s"] for s in s0])
 
     def unpack(state):
-        if arch == "lstm":
+        if lstm:
             hn, cn = state
-            return [{"c": cn[l], "h": hn[l]} for l in range(L)]
-        return [{"s": state[l]} for l in range(L)]
+            return [{"c": cn[i], "h": pad(hn[i])} for i in range(L * D)]
+        return [{"s": state[i]} for i in range(L * D)]
 
     def forward(x, s0):
         out, state = m(to_module_layout(x), pack(s0))
-        return (out.transpose(0, 1) if bf else out), unpack(state)
+        return pad(out.transpose(0, 1) if bf else out, D), unpack(state)
 
     single = []
-    for l in range(L):
-        c = type(m)(m.input_size if l == 0 else H, H, num_layers=1, bias=m.bias, batch_first=False,
-                    **({"nonlinearity": m.nonlinearity} if arch == "rnn" else {}), dtype=dtype)
+    for i, (l, sfx) in enumerate(suffixes):
+        c = type(m)(m.input_size if l == 0 else D * (P or H), H, num_layers=1, bias=m.bias, batch_first=False,
+                    **({"nonlinearity": m.nonlinearity} if isinstance(m, nn.RNN) else {}),
+                    **({"proj_size": P} if P else {}), dtype=dtype)
         with torch.no_grad():
-            for n in names[l]:
-                getattr(c, n.replace(f"_l{l}", "_l0")).copy_(getattr(m, n))
+            for n in names[i]:
+                getattr(c, n.replace(f"_l{l}{sfx}", "_l0")).copy_(getattr(m, n))
         single.append(c.eval())
+    out_part = "h" if lstm else "s"
 
     def stepwise(x, s0):
-        """Each layer as a one-layer copy of the same torch class, one step at a time."""
-        seq, per_layer = x, []
-        for l, c in enumerate(single):
-            st = s0[l]
-            states = []
-            for k in range(seq.shape[0]):
-                if arch == "lstm":
-                    _, (hh, cc) = c(seq[k:k + 1], (st["h"][None], st["c"][None]))
-                    st = {"c": cc[0], "h": hh[0]}
-                else:
-                    _, hh = c(seq[k:k + 1], st["s"][None])
-                    st = {"s": hh[0]}
-                states.append(st)
-            per_layer.append(states)
-            seq = torch.stack([s["h" if arch == "lstm" else "s"] for s in states])
-        return per_layer
+        """Each layer and direction as a one-layer, one-direction copy of the same torch class, one step at a time."""
+        seq, per_system = x, []
+        for l in range(L):
+            outs = []
+            for d in range(D):
+                i = l * D + d
+                c, st, states = single[i], s0[i], []
+                run = seq if d == 0 else torch.flip(seq, [0])
+                run = run if l == 0 else unpad(run, D)  # an upper layer reads the projected states
+                for k in range(run.shape[0]):
+                    if lstm:
+                        _, (hh, cc) = c(run[k:k + 1], (unpad(st["h"])[None], st["c"][None]))
+                        st = {"c": cc[0], "h": pad(hh[0])}
+                    else:
+                        _, hh = c(run[k:k + 1], st["s"][None])
+                        st = {"s": hh[0]}
+                    states.append(st)
+                per_system.append(states)
+                o = torch.stack([s[out_part] for s in states])
+                outs.append(o if d == 0 else torch.flip(o, [0]))
+            seq = torch.cat(outs, -1)
+        return per_system
 
-    desc = f"torch.nn.{kind}(input_size={m.input_size}, hidden_size={H}, num_layers={L}, bias={m.bias}, batch_first={bf})"
-    return ControlReadout(m, layers, 1.0, parts, "h" if arch == "lstm" else "s", H, m.input_size, None, desc, forward, stepwise,
-                          notes, names)
+    desc = (f"torch.nn.{kind}(input_size={m.input_size}, hidden_size={H}, num_layers={L}, bias={m.bias}, batch_first={bf}"
+            f"{', bidirectional=True' if D == 2 else ''}{f', dropout={m.dropout}' if m.dropout else ''}{f', proj_size={P}' if P else ''})")
+    return ControlReadout(m, layers, 1.0, parts, out_part, H, m.input_size, None, desc, forward, stepwise, notes, names, directions=D)
 
 
-def _recurrent_map(arch: str, H: int, bias: bool):
+def _pad_columns(w: torch.Tensor, P: int, H: int, chunks: int) -> torch.Tensor:
+    """``(rows, chunks * P)`` -> ``(rows, chunks * H)``: each chunk of P columns followed by H - P zero columns."""
+    parts = [w[:, n * P:(n + 1) * P] for n in range(chunks)]
+    zeros = w.new_zeros(w.shape[0], H - P)
+    return torch.cat([t for part in parts for t in (part, zeros)], 1)
+
+
+def _recurrent_map(arch: str, H: int, bias: bool, P: int = 0, below: int = 0):
+    """The map from a torch layer's tensors to the spec's controls; with ``P`` (``proj_size``) the projected state is embedded
+    in H components: the recurrent weights' columns (and, above the first layer, the ``below`` directions' input columns) and
+    the projection's rows are padded with zeros."""
     gates = _GATE_ORDER[arch]
 
     def param_map(p):
         l = next(n for n in p if n.startswith("weight_ih")).rsplit("_l", 1)[1]
         wi, wh = p[f"weight_ih_l{l}"], p[f"weight_hh_l{l}"]
+        if P:
+            wh = _pad_columns(wh, P, H, 1)
+            wi = _pad_columns(wi, P, H, below) if below else wi
         bi = p.get(f"bias_ih_l{l}")
         bh = p.get(f"bias_hh_l{l}")
         zeros = wi.new_zeros(wi.shape[0])
         bi = zeros if bi is None else bi
         bh = zeros if bh is None else bh
-        if arch == "rnn":
+        if arch in ("rnn", "rnn-relu"):
             return {"W": wh, "U": wi, "b": bi + bh}
         out = {}
         for n, g in enumerate(gates):
@@ -413,95 +473,136 @@ def _recurrent_map(arch: str, H: int, bias: bool):
                     out[f"b_{g}"] = bi[rows] + bh[rows]
             else:
                 out[f"W_{g}"], out[f"U_{g}"], out[f"b_{g}"] = wi[rows], wh[rows], bi[rows] + bh[rows]
+        if P:
+            wr = p[f"weight_hr_l{l}"]
+            out["W_r"] = torch.cat([wr, wr.new_zeros(H - P, H)], 0)
         return out
 
     return param_map
 
 
-# ----------------------------------------------------------------------------- residual MLP
-def _read_resnet(m: nn.Module, spec) -> ControlReadout:
-    blocks = getattr(m, "blocks", None)
-    if blocks is None:
-        raise ModuleFormError(f"{type(m).__name__} has no attribute 'blocks'",
-                              "store the residual blocks as self.blocks (an nn.ModuleList applied as s = s + h * block(s))")
-    linears_all = []
-    for n, blk in enumerate(blocks):
-        mods = list(blk.children()) if isinstance(blk, nn.Sequential) else list(blk.modules())[1:]
-        bad = [type(c).__name__ for c in mods if not isinstance(c, (nn.Linear, nn.Tanh))]
-        if bad:
-            raise ModuleFormError(
-                f"block {n} of {type(m).__name__} contains {', '.join(sorted(set(bad)))}: the 'resnet' spec is W2 tanh(W1 s + b1) + b2 "
-                "(dropout, normalisation or another activation between the layers cannot be mapped)",
-                "use blocks nn.Sequential(nn.Linear(d, m), nn.Tanh(), nn.Linear(m, d))",
-            )
-        lin = [c for c in mods if isinstance(c, nn.Linear)]
-        if len(lin) != 2 or sum(isinstance(c, nn.Tanh) for c in mods) != 1:
-            raise ModuleFormError(f"block {n} has {len(lin)} nn.Linear and {sum(isinstance(c, nn.Tanh) for c in mods)} nn.Tanh",
-                                  "a block is Linear -> Tanh -> Linear")
-        if lin[0].in_features != lin[1].out_features:
-            raise ModuleFormError(f"block {n} maps width {lin[0].in_features} to {lin[1].out_features}: a projection between blocks",
-                                  "keep the width constant across blocks (no projection shortcut)")
-        if lin[0].bias is None or lin[1].bias is None:
-            raise ModuleFormError(f"block {n} has a Linear without bias", "create the Linear layers with bias=True")
-        linears_all.append(lin)
-    if getattr(m, "sigma", 0.0):
-        raise ModuleFormError(f"{type(m).__name__} injects noise (sigma={m.sigma}): its forward pass is random",
-                              "check the deterministic module (sigma=0); the noisy one is checked by the Kolmogorov check")
-    h = float(getattr(m, "h", getattr(m, "step_size", 1.0)))
-    params = {}
-    for n, (l1, l2) in enumerate(linears_all):
-        for tag, t in (("W1", l1.weight), ("b1", l1.bias), ("W2", l2.weight), ("b2", l2.bias)):
-            params[f"{n}.{tag}"] = t.detach()
-    _check_finite(params, type(m).__name__)
-    depth = len(linears_all)
+# ----------------------------------------------------------------------------- residual stacks (by tracing)
+def spec_activations(spec) -> set[str]:
+    """The elementwise activations the spec's field calls (``max(., 0)`` counts as ``relu``)."""
+    import ast
+
+    found = set()
+    for _, text in spec.dynamics.state_fields(spec.state):
+        for node in ast.walk(ast.parse(text, mode="eval")):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("tanh", "relu", "max", "sigmoid"):
+                found.add("relu" if node.func.id == "max" else node.func.id)
+    return found
+
+
+def _read_resnet(m: nn.Module, spec, forward_kwargs=None) -> ControlReadout:
+    """A residual stack read by tracing its forward: every update ``s <- s + h F(s)``, whatever the containers are called.
+
+    ``F`` is read as ``Linear -> activation -> Linear`` (modules or functions; the activation must be the
+    spec's), ``h`` from the graph (a constant such as ``self.dt = 0.3``, or a scalar attribute), and a layer
+    used by several steps (tied weights) is one set of parameters used K times. The spec's controls are
+    the two linear maps' weights and biases in the order the forward applies them. Anything else in the
+    forward (a head, a normalisation, noise) is refused by name.
+    """
+    dyn = spec.dynamics
+    gm = trace(m, 1, forward_kwargs)
+    gm._hjsym_name = type(m).__name__
+    steps, _ = residual_steps(gm)
+    name = type(m).__name__
+    if not steps:
+        raise ModuleFormError(f"{name}.forward has no residual update s + h F(s)", "apply the blocks as s = s + h * block(s)")
+    want = spec_activations(spec)
+    ctrl = list(dyn.controls)
+    for n, st in enumerate(steps):
+        kinds = [layer.kind for layer in st.layers if isinstance(layer, ActivationCall)]
+        lins = [layer for layer in st.layers if isinstance(layer, LinearCall)]
+        shape = [type(layer).__name__ for layer in st.layers]
+        if shape != ["LinearCall", "ActivationCall", "LinearCall"]:
+            labels = " -> ".join(layer.label for layer in st.layers)
+            raise ModuleFormError(f"{name}: residual step {n} applies {labels}; the {spec.name!r} spec's field is one activation "
+                                  "between two linear maps", "use blocks Linear -> activation -> Linear")
+        if set(kinds) != want:
+            other = {"relu": "a spec with relu(W1 @ s + b1) (see 'Bring your own network')", "tanh": "the 'resnet' spec"}.get(kinds[0], "a spec with it")
+            raise ModuleFormError(f"{name}: residual step {n} uses the activation {kinds[0]}; the {spec.name!r} spec's field uses "
+                                  f"{', '.join(sorted(want)) or 'none'}", f"check it against {other}")
+        if any(layer.bias is None for layer in lins):
+            raise ModuleFormError(f"{name}: residual step {n} has a linear map without bias", "create the Linear layers with bias=True")
+        if len(ctrl) != 4:
+            raise ModuleFormError(f"the {spec.name!r} spec has controls {ctrl}; a residual stack maps two linear layers to four",
+                                  "declare the controls as (W1, b1, W2, b2), in the order the forward applies them")
+    hs = sorted({st.h for st in steps})
+    if len(hs) != 1:
+        raise ModuleFormError(f"{name}: the residual steps use different step sizes {', '.join(f'{h:g}' for h in hs)}",
+                              "use one step size h for every block")
+    h = hs[0]
+    params_by_path = dict(m.named_parameters(remove_duplicate=False))
+    canonical = {}
+    for path, prm in m.named_parameters():  # tied weights: one name per tensor, the first the module gives it
+        canonical[id(prm)] = path
+
+    def resolve(path):
+        prm = params_by_path.get(path)
+        if prm is None:
+            raise ModuleFormError(f"{name}: {path} is not a parameter of the module", "store the weights as nn.Parameter")
+        return canonical[id(prm)]
+
+    plan = []
+    for st in steps:
+        l1, _, l2 = st.layers
+        plan.append([resolve(l1.weight), resolve(l1.bias), resolve(l2.weight), resolve(l2.bias)])
+    used = sorted({p for row in plan for p in row})
+    params = {p: dict(m.named_parameters())[p].detach() for p in used}
+    _check_finite(params, name)
+    depth = len(steps)
 
     def param_map(p):
-        return [{tag: p[f"{n}.{tag}"] for tag in ("W1", "b1", "W2", "b2")} for n in range(depth)]
+        return [dict(zip(ctrl, (p[path] for path in row))) for row in plan]
 
     layer = ControlLayer(params, param_map)
-    width = linears_all[0][0].in_features
+    width = layer.controls[0][ctrl[0]].shape[1]
+    if layer.controls[0][ctrl[2]].shape[0] != width:
+        raise ModuleFormError(f"{name}: a block maps width {width} to {layer.controls[0][ctrl[2]].shape[0]}",
+                              "keep the width constant across blocks (no projection shortcut)")
+    state_nodes = [st.new_state for st in steps]
+    fk = dict(forward_kwargs or {})
 
     def forward(x, s0):
-        out = m(s0[0]["s"])
-        return None, [{"s": out}]
+        return None, [{"s": m(s0[0]["s"], **fk)}]
 
     def stepwise(x, s0):
-        """The module's own forward pass, with the input of every block recorded (the states s_k)."""
-        seen = []
-        hooks = [blk.register_forward_pre_hook(lambda mod, args: seen.append(args[0])) for blk in blocks]
-        try:
-            out = m(s0[0]["s"])
-        finally:
-            for hk in hooks:
-                hk.remove()
-        if len(seen) != depth:
-            raise ModuleFormError(f"{type(m).__name__}.forward called its blocks {len(seen)} times for {depth} blocks",
-                                  "apply every block once, in order: s = s + h * block(s)")
-        return [[{"s": t} for t in seen[1:] + [out]]]
+        """The traced forward run node by node: every state s_k is recorded (the module's own operations)."""
+        out, seen = run_recording(gm, state_nodes, s0[0]["s"])
+        return [[{"s": t} for t in seen]]
 
-    desc = f"{type(m).__name__}(width={width}, hidden={linears_all[0][0].out_features}, depth={depth}, h={h:g})"
-    param_paths = {}
-    for n, blk in enumerate(blocks):
-        lin = linears_all[n]
-        for tag, (li, attr) in (("W1", (0, "weight")), ("b1", (0, "bias")), ("W2", (1, "weight")), ("b2", (1, "bias"))):
-            path = next(pn for pn, pp in m.named_parameters() if pp is getattr(lin[li], attr))
-            param_paths[f"{n}.{tag}"] = path
-    return ControlReadout(m, [layer], h, ("s",), "s", width, None, depth, desc, forward, stepwise, [], {0: param_paths})
+    with torch.no_grad():  # the trace must be the module: same output on a probe
+        probe = torch.randn(3, width, generator=torch.Generator().manual_seed(7), dtype=torch.float64).to(next(iter(params.values())).dtype)
+        same = torch.equal(gm(probe), m(probe, **fk))
+    if not same:
+        raise ModuleFormError(f"{name}: the traced computation differs from the module's forward (control flow that depends on values?)",
+                              "make forward a fixed sequence of residual steps, or define hjsym_controls()")
+    tied = depth - len({tuple(row) for row in plan})
+    desc = (f"{name}(width={width}, hidden={layer.controls[0][ctrl[0]].shape[0]}, depth={depth}, h={h:g}"
+            f"{f', {len({tuple(row) for row in plan})} distinct blocks (tied weights)' if tied else ''})")
+    notes = [f"{name}: {depth} residual steps read by tracing (h = {h:g}){'; tied weights: a block used by several steps is one set of parameters' if tied else ''}"]
+    return ControlReadout(m, [layer], h, ("s",), "s", width, None, depth, desc, forward, stepwise, notes, {0: {p: p for p in used}})
 
 
 # ----------------------------------------------------------------------------- plain-torch cells
-def _read_cell(m: nn.Module, spec) -> ControlReadout:
+def _read_cell(m: nn.Module, spec, forward_kwargs=None) -> ControlReadout:
     """A plain-torch cell: ``forward(x (B, K, n_x), s0 (B, d)) -> states (B, K, d)``.
 
-    Its controls are ``m.hjsym_controls()`` (differentiable in the parameters) or parameters
-    named exactly as the spec's controls; the step size is the attribute of the spec's name (1 by
-    default).
+    A state in parts (``Dynamics(field=(("y", ...), ("z", ...)))``) is passed part by part, in the
+    spec's order, ``forward(x, y0, z0)``, and returned as a tuple ``(ys, zs)`` (or a dict by part
+    name) of ``(B, K, d)`` sequences. Its controls are ``m.hjsym_controls()`` (differentiable in the
+    parameters) or parameters named exactly as the spec's controls; the step size is the attribute
+    of the spec's name (1 by default). ``forward_kwargs`` are passed to every call.
     """
     dyn = spec.dynamics
     parts = tuple(n for n, _ in dyn.state_fields(spec.state))
-    if len(parts) != 1:
-        raise ModuleFormError(f"{spec.name!r} has a state in {len(parts)} parts; generic cells carry one state tensor",
-                              "write a reader for it or use a single-part state")
+    fk = dict(forward_kwargs or {})
+    if not dyn.inputs:
+        raise ModuleFormError(f"{spec.name!r} has no per-step input: a plain-torch cell is read as forward(x, s0)",
+                              "write the network as a residual stack (forward(s) applying s = s + h * F(s) per layer; hjsym reads it "
+                              "by tracing) or give the spec an input")
     step_name = dyn.step_size
     ctrl = [c for c in dyn.controls if c != step_name]
     own = dict(m.named_parameters())
@@ -538,7 +639,6 @@ def _read_cell(m: nn.Module, spec) -> ControlReadout:
                               "return exactly the spec's controls from hjsym_controls()")
     h = layer.controls.get(step_name) if step_name in layer.controls else getattr(m, step_name, 1.0)
     h = float(h.detach()) if isinstance(h, torch.Tensor) else float(h)
-    first = next(iter(layer.controls.values()))
     width = None
     for c in dyn.controls:
         t = layer.controls.get(c)
@@ -550,23 +650,41 @@ def _read_cell(m: nn.Module, spec) -> ControlReadout:
         decl = next((s for s in spec.symbols if s.name == c), None)
         if decl is not None and getattr(decl, "axes", ()) and decl.axes[-1] == "input":
             n_input = layer.controls[c].shape[-1]
-    del first
-    part = parts[0]
+    output = dyn.output or parts[0]
+
+    def split(states) -> dict:
+        """The module's return value as ``{part: (B, K, d)}``."""
+        if isinstance(states, dict):
+            missing = [p for p in parts if p not in states]
+            if missing:
+                raise ModuleFormError(f"{type(m).__name__}.forward returned a dict without {', '.join(missing)}",
+                                      f"return every part of the state: {', '.join(parts)}")
+            return {p: states[p] for p in parts}
+        if isinstance(states, torch.Tensor):
+            states = (states,)
+        if not isinstance(states, (tuple, list)) or len(states) != len(parts) or not all(isinstance(t, torch.Tensor) for t in states):
+            raise ModuleFormError(
+                f"{type(m).__name__}.forward returned {type(states).__name__}{f' of {len(states)}' if isinstance(states, (tuple, list)) else ''}; "
+                f"the state has {len(parts)} part(s) {', '.join(parts)}",
+                "return the state sequences (B, K, d), one per part in the spec's order (a tuple, or a dict by part name)")
+        return dict(zip(parts, states))
+
+    def call(x_bf, state: dict) -> dict:
+        return split(m(x_bf, *[state[p] for p in parts], **fk))
 
     def forward(x, s0):
-        states = m(x.transpose(0, 1), s0[0][part])
-        states = states.transpose(0, 1)
-        return states, [{part: states[-1]}]
+        seqs = {p: t.transpose(0, 1) for p, t in call(x.transpose(0, 1), s0[0]).items()}
+        return seqs[output], [{p: t[-1] for p, t in seqs.items()}]
 
     def stepwise(x, s0):
-        s, out = s0[0][part], []
+        st, out = dict(s0[0]), []
         for k in range(x.shape[0]):
-            s = m(x[k:k + 1].transpose(0, 1), s)[:, 0]
-            out.append({part: s})
+            st = {p: t[:, 0] for p, t in call(x[k:k + 1].transpose(0, 1), st).items()}
+            out.append(st)
         return [out]
 
-    desc = f"{type(m).__name__}(d={width}, n_x={n_input}, {step_name}={h:g})"
-    return ControlReadout(m, [layer], h, parts, part, width, n_input, None, desc, forward, stepwise, [], {0: {n: n for n in params}})
+    desc = f"{type(m).__name__}(d={width}, n_x={n_input}, {step_name}={h:g}{', state ' + ' + '.join(parts) if len(parts) > 1 else ''})"
+    return ControlReadout(m, [layer], h, parts, output, width, n_input, None, desc, forward, stepwise, [], {0: {n: n for n in params}})
 
 
 def getattr_path(m: nn.Module, path: str):

@@ -19,6 +19,7 @@ from torch import nn
 from .._errors import InputError, ModuleFormError
 from .lse import lipschitz_target, train_lse_layer
 from .readout import Readout
+from .trace import describe, trace
 from .training import train_regression
 
 __all__ = [
@@ -160,6 +161,8 @@ def read_mlp(module: nn.Module, dtype=torch.float64) -> MLPReadout:
         raise ModuleFormError(f"{type(module).__name__} contains no nn.Sequential", "build the MLP as nn.Sequential(Linear, act, ..., Linear)")
     prefix = f"{seq_name}." if seq_name else ""
     children = list(seq.named_children())
+    if seq is not module:
+        _only_the_chain(module, [prefix + n for n, _ in children])
     problem = None
     if len(children) < 3 or len(children) % 2 == 0:
         problem = f"{len(children)} modules"
@@ -188,6 +191,24 @@ def read_mlp(module: nn.Module, dtype=torch.float64) -> MLPReadout:
         if not (bool(torch.isfinite(layer.W).all()) and bool(torch.isfinite(layer.b).all())):
             raise InputError(f"{layer.linear_name} contains non-finite weights", "train or initialise the module to finite weights")
     return MLPReadout(module, layers, last.weight.detach().clone(), last.bias.detach().clone())
+
+
+def _only_the_chain(module: nn.Module, paths: list[str]) -> None:
+    """Refuse a module whose forward does more than apply ``paths`` one after the other to its input (traced)."""
+    gm = trace(module, 1)
+    calls = [n for n in gm.graph.nodes if n.op in ("call_module", "call_function", "call_method")]
+    placeholder = next(n for n in gm.graph.nodes if n.op == "placeholder")
+    output = next(n for n in gm.graph.nodes if n.op == "output")
+    expected, prev = iter(paths), placeholder
+    for node in calls:
+        want = next(expected, None)
+        if node.op != "call_module" or node.target != want or node.args[:1] != (prev,):
+            raise ModuleFormError(
+                f"{type(module).__name__}.forward computes {describe(gm, node)} besides its MLP's layers: that part lies outside the MLP",
+                "pass the nn.Sequential itself (or a module whose forward only applies it)")
+        prev = node
+    if next(expected, None) is not None or output.args[0] is not prev:
+        raise ModuleFormError(f"{type(module).__name__}.forward does not return its MLP's output", "pass the nn.Sequential itself")
 
 
 def relu_twin(r: MLPReadout) -> nn.Sequential:

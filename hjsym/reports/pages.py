@@ -314,7 +314,7 @@ def _check_rows(arch, check_report, steps, seed) -> list[dict]:
             "negative": neg,
             "step": resolve_step(c.step or mapping.get(c.name), steps),
             "step_declared": c.step or mapping.get(c.name) or "",
-            "command": f"hjsym check {arch.name} --only {c.name} --seed {seed} --negative-controls --json",
+            "command": f"hjsym check {arch.ref} --only {c.name} --seed {seed} --negative-controls --json",
         })
     return rows
 
@@ -398,7 +398,7 @@ def _page(arch, derivation, check_report, figures, graph, seed) -> dict:
     c = derivation.classification
     steps = _steps(derivation)
     refs = _references(steps, derivation.spec.references)
-    name = arch.name
+    name, ref = arch.name, arch.ref  # ref: what the commands name (a spec file's path for a user's architecture)
     figures = [dict(f, number=n, anchor=f"fig-{f['stem']}", label=f"fig:{name}:{f['stem']}") for n, f in enumerate(figures, 1)]
     checks_page = _checks_page(arch, check_report, steps, seed)
     return {
@@ -423,12 +423,12 @@ def _page(arch, derivation, check_report, figures, graph, seed) -> dict:
         "figures": figures,
         "seed": seed,
         "commands": {
-            "derive": f"hjsym derive {name}",
-            "derive_latex": f"hjsym derive {name} --format latex",
-            "derive_markdown": f"hjsym derive {name} --format markdown",
-            "check": f"hjsym check {name} --seed {seed} --negative-controls",
-            "report": f"hjsym report {name} --seed {seed}",
-            "report_pdf": f"hjsym report {name} --seed {seed} --format html,tex,pdf",
+            "derive": f"hjsym derive {ref}",
+            "derive_latex": f"hjsym derive {ref} --format latex",
+            "derive_markdown": f"hjsym derive {ref} --format markdown",
+            "check": f"hjsym check {ref} --seed {seed} --negative-controls",
+            "report": f"hjsym report {ref} --seed {seed}",
+            "report_pdf": f"hjsym report {ref} --seed {seed} --format html,tex,pdf",
         },
         "versions": _versions(),
         "references": refs,
@@ -460,18 +460,21 @@ def _data_key(arch, seed: int) -> str:
         mpl = metadata.version("matplotlib")
     except metadata.PackageNotFoundError:
         mpl = "none"
-    return f"{cache_key(arch.spec)}-seed{seed}-mpl{mpl}"
+    return f"{cache_key(arch.spec)}-seed{seed}-mpl{mpl}{'-' + arch.source_key if arch.source_key else ''}"
 
 
-def _compute(name: str, seed: int) -> dict:
+def _compute(ref: str, seed: int) -> dict:
     """Derive, check (with negative controls) and draw one architecture: its page data and figure files.
 
-    A top-level function of names and numbers, so that worker processes can run it.
+    A top-level function of names and numbers, so that worker processes can run it (``ref``: a name or a spec file).
+    An architecture without reference networks (a spec file defining only ``SPEC``) gets its derivation and no checks.
     """
-    arch = get(name)
+    arch = get(ref)
+    name = arch.name
     with _pinned_torch():
         derivation = derive(arch.spec)
-        check_report = check(arch, seed=seed, negative_controls=True) if suite_of(arch) is not None else None
+        runs = suite_of(arch) is not None and arch.networks is not None
+        check_report = check(arch, seed=seed, negative_controls=True) if runs else None
         with tempfile.TemporaryDirectory(prefix="hjsym-figures-") as tmp:
             figures = [dict(f) for f in figures_for(arch, check_report, Path(tmp), seed=seed)]
             graph = derivation_graph_figure(derivation.graph(), Path(tmp), f"{name}-graph")
@@ -546,12 +549,12 @@ def _collect(arch_list, seed: int, cache: bool, jobs: int, progress: bool) -> di
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [(arch, pool.submit(_compute, arch.name, seed)) for arch in todo]
+            futures = [(arch, pool.submit(_compute, arch.ref, seed)) for arch in todo]
             for arch, fut in futures:
                 done(arch, fut.result())
     else:
         for arch in todo:
-            done(arch, _compute(arch.name, seed))
+            done(arch, _compute(arch.ref, seed))
     bar.close()
     return data
 

@@ -9,7 +9,7 @@ unary minus and calls to the functions listed in :data:`FUNCTIONS`. Anything els
 Names carry axes: a state vector ``x`` stands for its component ``x_i``, a weight matrix ``W``
 for ``W_{ji}``; arithmetic is elementwise with broadcasting by axis, and reductions bind an
 axis: ``sum``, ``dot`` and ``norm2`` over the state dimension, ``lse``, ``amax``, ``amin`` and
-``sum_atoms`` over the atoms, ``quad(p, A)`` is ``p^T A p``. ``W @ v`` contracts the last axis
+``sum_atoms`` over the atoms, ``quad(p, A)`` is ``p^T A p``; ``relu(z)`` is ``max(z, 0)``. ``W @ v`` contracts the last axis
 of a declared matrix ``W`` with the vector expression ``v`` (``W @ tanh(s)`` is
 ``sum_l W_{il} tanh(s_l)``): the control family's matrix-vector products.
 """
@@ -60,6 +60,7 @@ _ELEMENTWISE = {
     "softplus": lambda z: sp.log(1 + sp.exp(z)),
     "max": sp.Max,
     "min": sp.Min,
+    "relu": lambda z: sp.Max(z, 0),
 }
 
 

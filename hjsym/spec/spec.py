@@ -29,6 +29,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
+from .._errors import SpecError
 from .fields import FAMILIES, Activation, AtomicData, Claim, Dynamics, Network, Scalar, Tensor
 
 __all__ = ["Scalar", "Tensor", "AtomicData", "Network", "Dynamics", "Claim", "Activation", "Spec", "FAMILIES"]
@@ -44,7 +45,7 @@ class Spec:
     hamiltonian: str | None = None
     viscosity: str = "0"
     summary: str = ""
-    state: str = "x"
+    state: str = "x"  # or ("y", "z"): a state in parts, one per field of the dynamics
     costate: str = "p"
     time: str = "t"
     diffusion: str | None = None
@@ -56,6 +57,18 @@ class Spec:
     values: str | None = None  # a tensor over ("atom", ...) averaged with the Gibbs weights (attention's V)
     activations: tuple = field(default=())  # Activation(...) entries to classify
     passes: tuple[str, ...] = field(default=())  # optional derivation passes (hjsym.derivation.passes)
+
+    def __post_init__(self):
+        # state=("y", "z") declares a state in parts: the names of the dynamics' fields, in order; the first is the
+        # default state (as Dynamics(field=(("y", ...), ("z", ...))) alone would make it)
+        if isinstance(self.state, (tuple, list)):
+            parts = tuple(self.state)
+            fields = self.dynamics.field if self.dynamics is not None else None
+            names = tuple(n for n, _ in fields) if isinstance(fields, (tuple, list)) else None
+            if not parts or not all(isinstance(n, str) for n in parts) or names != parts:
+                raise SpecError(f"spec {self.name!r}: state={parts!r} does not name the parts of the dynamics' field {names!r}",
+                                "give dynamics=Dynamics(field=((part, F_part), ...)) with the same names, in the same order")
+            object.__setattr__(self, "state", parts[0])
 
     def key(self) -> str:
         """A stable hash of everything the derivation reads."""

@@ -10,13 +10,19 @@ whose derivatives are the single nodes :class:`DSigmoid` (``y (1 - y)`` of ``y =
 backprop does. :func:`from_gates` turns them back into elementary functions (for SymPy's own
 simplification). Each class prints itself for torch (``torch.sigmoid``, ``torch.tanh``, a
 stable softplus) and for LaTeX.
+
+Piecewise-linear functions become one gate too: ``max(a, b) = b + relu(a - b)`` and
+``min(a, b) = a - relu(a - b)`` (:class:`Relu`), whose derivative is the step :class:`Step`
+``H(z)`` with the subgradient convention ``H(0) = 0`` (torch's ``relu``); ``abs`` stays ``Abs``
+with derivative ``sign(z)``, ``sign(0) = 0`` (torch's ``abs``). These derivatives hold almost
+everywhere: off the kink set ``{z = 0}``, which the checks measure.
 """
 
 from __future__ import annotations
 
 import sympy as sp
 
-__all__ = ["Tanh", "Sigmoid", "Softplus", "DTanh", "DSigmoid", "GATES", "to_gates", "from_gates"]
+__all__ = ["Tanh", "Sigmoid", "Softplus", "DTanh", "DSigmoid", "Relu", "Step", "AbsGate", "GATES", "PIECEWISE", "to_gates", "from_gates"]
 
 
 class _Gate(sp.Function):
@@ -115,7 +121,57 @@ class DSigmoid(_Gate):
         return y * (1 - y)
 
 
-GATES = (Tanh, Sigmoid, Softplus, DTanh, DSigmoid)
+class Relu(_Gate):
+    """``max(z, 0)``; ``d/dz = Step(z)`` (the subgradient ``0`` at the kink ``z = 0``, as ``torch.relu``)."""
+
+    _tex = r"\operatorname{relu}"
+    _torch = "torch.relu"
+
+    def fdiff(self, argindex=1):
+        return Step(self.args[0])
+
+    def _eval_rewrite_as_elementary(self, z, **kwargs):
+        return sp.Max(z, 0)
+
+
+class Step(_Gate):
+    """``H(z)``: 1 for ``z > 0``, 0 for ``z <= 0`` (the derivative of relu almost everywhere; its own derivative is 0 a.e.)."""
+
+    _tex = "H"
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+    def _hjsym_torchcode(self, printer):
+        return f"torch.heaviside({printer._print(self.args[0])}, torch.zeros((), dtype=dtype, device=device))"
+
+    def _eval_rewrite_as_elementary(self, z, **kwargs):
+        return sp.Heaviside(z)
+
+
+class AbsGate(_Gate):
+    """``|z|`` of a real ``z``; ``d/dz = sign(z)`` (``sign(0) = 0``, as ``torch.abs``): SymPy's ``Abs`` does not know its
+    argument (a saved intermediate) is real and would differentiate through ``re`` and ``im``."""
+
+    _torch = "torch.abs"
+
+    def fdiff(self, argindex=1):
+        return sp.sign(self.args[0])
+
+    def _latex(self, printer, exp=None):
+        out = rf"\left|{printer._print(self.args[0])}\right|"
+        return rf"{out}^{{{exp}}}" if exp else out
+
+    def _sympystr(self, printer):
+        return f"abs({printer._print(self.args[0])})"
+
+    def _eval_rewrite_as_elementary(self, z, **kwargs):
+        return sp.Abs(z)
+
+
+GATES = (Tanh, Sigmoid, Softplus, DTanh, DSigmoid, Relu, Step, AbsGate)
+#: Nodes with a kink (where the derivative jumps): their argument is the distance to it.
+PIECEWISE = (Relu, AbsGate)
 
 
 def to_gates(expr):
@@ -128,6 +184,10 @@ def to_gates(expr):
         expr = expr.func(*args)
     if isinstance(expr, sp.tanh):
         return Tanh(expr.args[0])
+    if isinstance(expr, (sp.Max, sp.Min)):
+        return _relu_form(expr)
+    if isinstance(expr, sp.Abs):
+        return AbsGate(expr.args[0])
     if expr.is_Pow and expr.exp == -1:
         z = _one_plus_exp(expr.base)
         if z is not None:
@@ -137,6 +197,19 @@ def to_gates(expr):
         if z is not None:
             return Softplus(z)
     return expr
+
+
+def _relu_form(expr):
+    """``max``/``min`` of two or more arguments as relu gates: ``max(a, b) = b + relu(a - b)``, ``min(a, b) = a - relu(a - b)``.
+
+    A numeric argument is taken as ``b`` so that ``max(z, 0)`` is ``relu(z)``.
+    """
+    args = sorted(expr.args, key=lambda a: (not a.is_number, sp.default_sort_key(a)))
+    out = args[0]
+    for a in args[1:]:
+        b, c = out, a  # fold: out = max(c, b) or min(c, b) with b the running (numeric first) value
+        out = b + Relu(c - b) if isinstance(expr, sp.Max) else c - Relu(c - b)
+    return out
 
 
 def _one_plus_exp(e):

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from helpers import write_module_file
@@ -121,3 +122,26 @@ def test_a_closed_pipe_ends_quietly():
     proc.stdout.close()
     _, err = proc.communicate(timeout=300)
     assert b"Traceback" not in err and b"BrokenPipe" not in err
+
+
+SPEC_FILES = Path(__file__).resolve().parents[2] / "derivations" / "spec_files"
+
+
+@pytest.mark.parametrize("name", ["leaky_cell.py", "tempered_lse.py"])
+def test_derive_check_report_a_spec_file(capsys, tmp_path, name):
+    path = str(SPEC_FILES / name)
+    code, out, _ = run(capsys, "derive", path)
+    assert code == 0 and "(1)" in out
+    code, out, _ = run(capsys, "check", path, "--json", "--negative-controls")
+    data = json.loads(out)
+    assert code == 0 and data["passed"] and all(not c["details"]["negative_control"]["passed"] for c in data["checks"])
+    code, out, _ = run(capsys, "report", path, "--out", str(tmp_path), "--format", "html", "--no-cache")
+    arch = data["architecture"]
+    assert code == 0 and (tmp_path / arch / "index.html").exists()
+    assert f"hjsym check {path}" in (tmp_path / arch / "index.html").read_text()
+
+
+def test_forward_kwargs_must_be_a_json_object(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["check", "lse", "--forward-kwargs", "[1, 2]"])
+    assert info.value.code == 2 and "not a JSON object" in capsys.readouterr().err

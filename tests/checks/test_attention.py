@@ -41,7 +41,7 @@ def test_a_user_multihead_attention_is_checked():
 def test_modules_of_the_wrong_form_are_refused():
     with pytest.raises(ModuleFormError, match="add_bias_kv"):
         read_mha(nn.MultiheadAttention(8, 2, add_bias_kv=True))
-    with pytest.raises(ModuleFormError, match="no nn.MultiheadAttention"):
+    with pytest.raises(ModuleFormError, match="is not an nn.MultiheadAttention"):
         read_mha(nn.Linear(2, 2))
 
 

@@ -15,7 +15,7 @@ from hjsym.spec.registry import get
 
 BASIC = ("forward", "hidden_states", "costates", "initial_state_gradient", "parameter_gradients", "input_gradient")
 
-CONTROL = ("resnet", "rnn", "gru", "lstm", "ssm", "ssm-selective", "mgu")
+CONTROL = ("resnet", "rnn", "rnn-relu", "gru", "lstm", "lstm-proj", "ssm", "ssm-selective", "mgu")
 
 
 def _one_reference(name):
@@ -109,13 +109,13 @@ class Blocks(nn.Module):
 
 @pytest.mark.parametrize("arch, make, message", [
     ("lstm", Head, "layers besides its nn.LSTM 'lstm': fc"),
-    ("lstm", lambda: nn.LSTM(3, 4, proj_size=2), "proj_size=2"),
-    ("gru", lambda: nn.GRU(3, 4, bidirectional=True), "bidirectional"),
+    ("lstm", lambda: nn.LSTM(3, 4, proj_size=2), "proj_size=2.*hjsym check lstm-proj"),
+    ("lstm-proj", lambda: nn.LSTM(3, 4), "proj_size=0"),
     ("rnn", lambda: nn.RNN(3, 4, nonlinearity="relu"), "nonlinearity='relu'"),
     ("lstm", lambda: nn.GRU(3, 4), "one torch.nn.LSTM"),
-    ("resnet", lambda: nn.Linear(3, 3), "no attribute 'blocks'"),
-    ("resnet", lambda: Blocks(nn.Dropout(0.1)), "contains Dropout"),
-    ("resnet", lambda: Blocks(nn.LayerNorm(5)), "contains LayerNorm"),
+    ("resnet", lambda: nn.Linear(3, 3), "has no residual step s \\+ h F\\(s\\)"),
+    ("resnet", lambda: Blocks(nn.Dropout(0.1)), "Dropout"),
+    ("resnet", lambda: Blocks(nn.LayerNorm(5)), "LayerNorm"),
     ("ssm", lambda: nn.Linear(3, 3), "no parameters named A, B"),
 ])
 def test_what_cannot_be_mapped_is_named(arch, make, message):
@@ -123,10 +123,11 @@ def test_what_cannot_be_mapped_is_named(arch, make, message):
         read_control(make(), get(arch).spec)
 
 
-def test_a_residual_module_whose_forward_differs_fails_every_check():
-    bad = Blocks(factor=2.0)  # reads as h = 1 but steps with 2
-    report = hjsym.check("resnet", module=bad.double(), only=["forward", "hidden_states", "costates", "parameter_gradients"])
-    assert not any(c.passed for c in report.checks)
+def test_the_step_size_is_read_from_the_forward_whatever_it_is_called():
+    m = Blocks(factor=0.3).double()  # self.factor, not h: the trace finds s + 0.3 * block(s)
+    report = hjsym.check("resnet", module=m, only=["forward", "hidden_states", "costates", "parameter_gradients"], negative_controls=True)
+    assert report.passed and "h=0.3" in report.network, report.table()
+    assert all(not c.details["negative_control"]["passed"] for c in report.checks)
 
 
 def test_exact_pieces_are_skipped_for_a_users_module_with_a_note():
@@ -135,7 +136,7 @@ def test_exact_pieces_are_skipped_for_a_users_module_with_a_note():
     report = hjsym.check("resnet", module=m)
     exact = {c.name for c in get("resnet").checks}
     assert report.passed and not {c.name for c in report.checks} & exact
-    assert any("build their own networks" in n for n in report.notes)
+    assert any("build hjsym's own networks" in n for n in report.notes)
 
 
 def test_perturbed_copy_moves_every_weight_and_leaves_the_original():
@@ -145,3 +146,22 @@ def test_perturbed_copy_moves_every_weight_and_leaves_the_original():
     for (n, a), (_, b) in zip(m.named_parameters(), p.named_parameters()):
         diff = float((a - b).detach().abs().max())
         assert 0 < diff <= 1e-6, n
+
+
+@pytest.mark.parametrize("arch, make", [
+    ("gru", lambda: nn.GRU(3, 5, num_layers=2, bidirectional=True, batch_first=True)),
+    ("lstm", lambda: nn.LSTM(3, 4, num_layers=2, bidirectional=True)),
+    ("rnn", lambda: nn.RNN(3, 4, bidirectional=True, bias=False)),
+    ("rnn-relu", lambda: nn.RNN(3, 4, num_layers=2, nonlinearity="relu", bidirectional=True)),
+    ("lstm", lambda: nn.LSTM(3, 4, num_layers=3, dropout=0.3, batch_first=True)),
+    ("lstm-proj", lambda: nn.LSTM(3, 5, proj_size=2)),
+    ("lstm-proj", lambda: nn.LSTM(3, 5, num_layers=2, proj_size=3, bidirectional=True, batch_first=True)),
+])
+def test_every_configuration_of_torchs_recurrent_modules(arch, make):
+    with seeded(5):
+        m = make().double()
+    report = hjsym.check(arch, module=m, negative_controls=True)
+    assert report.passed, report.table()
+    assert all(not c.details["negative_control"]["passed"] for c in report.checks)
+    if m.bidirectional:
+        assert "bidirectional=True" in report.network and any("reversed sequence" in n for n in report.notes)

@@ -27,8 +27,9 @@ import math
 import torch
 from torch import nn
 
-from ...networks.attention import MHAReadout, causal_mask, read_mha, toy_task
-from ...networks.readout import ModuleReadout
+from ...networks.attention import AttentionReadout, causal_mask, read_mha, toy_task
+from ...networks.adapters import read_attention
+from ...networks.transformer import TransformerLayerReadout
 from ..engine import Check, Negative, Suite, Values
 
 __all__ = ["SUITE", "D_K", "attend", "weights", "head_entropies", "l2_inputs"]
@@ -37,13 +38,14 @@ D_K = (4, 8, 16, 32, 64)
 
 
 # ----------------------------------------------------------------------------- route B: attention from the generated LSE
-def weights(ctx, q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+def weights(ctx, q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None, eps: float | None = None) -> torch.Tensor:
     """``(L, S)`` attention weights of one head: the gradient of the generated LSE in its offsets.
 
     ``torch.func.grad`` differentiates ``f(x = q_i, K = k, b)`` in ``b`` for one query; ``torch.vmap``
-    runs it over the queries (each with its row of the mask as offsets).
+    runs it over the queries (each with its row of the mask as offsets). ``eps`` is the temperature of the
+    logits ``q . k / eps`` (default ``sqrt(d_k)``, scaled dot-product attention).
     """
-    eps = math.sqrt(q.shape[-1])
+    eps = math.sqrt(q.shape[-1]) if eps is None else float(eps)
     # torch adds a mask to the scaled scores q.k/eps: as a logit offset of f it is eps * mask
     offsets = torch.zeros(q.shape[0], k.shape[0], dtype=ctx.dtype) if mask is None else eps * mask
     f = ctx.fns["f"]
@@ -54,18 +56,18 @@ def weights(ctx, q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None) ->
     return torch.vmap(row)(q, offsets)
 
 
-def attend(ctx, q, k, v, mask=None, v_terms=None) -> torch.Tensor:
-    """``(B, H, L, d_v)``: route B's attention of per-head projections ``(B, H, L, d_k)``.
+def attend(ctx, q, k, v, mask=None, v_terms=None, eps: float | None = None) -> torch.Tensor:
+    """``(B, H, L, d_v)``: route B's attention of per-head projections ``(B, H, L, d_k)`` at temperature ``eps``.
 
     With ``v_terms`` (the magnitude of the values' terms, shaped like ``v``): the magnitude of the output's terms
     instead, ``E_pi[v_terms] (1 + 2 max_j |z_j|) + |E_pi v|`` with ``z`` the scaled scores (a rounding ``u |z|`` of a
     score moves the weights by ``u |z| pi``).
     """
     def one(qh, kh, vh, th):
-        w = weights(ctx, qh, kh, mask)
+        w = weights(ctx, qh, kh, mask, eps)
         if th is None:
             return w @ vh
-        z = (qh @ kh.T / math.sqrt(qh.shape[-1])).abs()
+        z = (qh @ kh.T / (math.sqrt(qh.shape[-1]) if eps is None else eps)).abs()
         zmax = z.amax(-1, keepdim=True) if mask is None else torch.where(torch.isfinite(mask), z, torch.zeros_like(z)).amax(-1, keepdim=True)
         return (w @ th) * (1 + 2 * zmax) + (w @ vh).abs()
 
@@ -74,38 +76,60 @@ def attend(ctx, q, k, v, mask=None, v_terms=None) -> torch.Tensor:
     return torch.vmap(torch.vmap(one))(q, k, v, v_terms)
 
 
-def _layout(x, batch_first):
-    return x if batch_first else x.transpose(0, 1)
+def route_b_attention(ctx, r: AttentionReadout, q, k, v, mode: str):
+    """Route B of an attention module: ``merge(E_pi[V])`` with the weights from the generated LSE, and the magnitude of its terms
+    (the values' in-projection ``|W_v| |x| + |b_v|`` carried through the attention, then the out-projection's)."""
+    mask = r.mask(mode, q.shape[1], k.shape[1], ctx.dtype)
+    heads = r.heads(q, k, v, mode)
+    b = r.merge(attend(ctx, *heads, mask, eps=r.eps))
+    s = r.merge_terms(attend(ctx, *heads, mask, v_terms=r.value_terms(v, mode), eps=r.eps))
+    return b, s
 
 
-def _head_scale(ctx, r: MHAReadout, q, kv, mask) -> torch.Tensor:
-    """The magnitude of ``out_proj(attention)``'s terms: the values' in-projection ``|W_v| |x| + |b_v|`` carried through the
-    attention, then ``|W_o| |heads| + |b_o|``."""
-    heads = r.heads(q, kv, kv)
-    v_terms = kv.abs() @ r.Wv.abs().T + r.bv.abs()
-    v_terms = v_terms.reshape(*v_terms.shape[:-1], r.num_heads, r.head_dim).transpose(-3, -2)
-    s = attend(ctx, *heads, mask, v_terms=v_terms)
-    B, H, L, dv = s.shape
-    return s.transpose(1, 2).reshape(B, L, H * dv) @ r.Wo.abs().T + r.bo.abs()
+def attention_inputs(ctx, r: AttentionReadout, mode: str, salt: int):
+    """Batch-first queries ``(2, 6, q_dim)`` and keys / values ``(2, S, k_dim)``, ``(2, S, v_dim)`` for ``mode`` (S = 7 for cross)."""
+    g = ctx.gen(salt)
+    q = torch.randn(2, 6, r.q_dim, generator=g, dtype=ctx.dtype)
+    if mode in ("self", "causal"):
+        return q, q, q
+    S = 6 if mode == "cross-causal" else 7
+    k = torch.randn(2, S, r.k_dim, generator=g, dtype=ctx.dtype)
+    v = k if r.v_dim == r.k_dim and mode == "cross" else torch.randn(2, S, r.v_dim, generator=g, dtype=ctx.dtype)
+    return q, k, v
 
 
 # ----------------------------------------------------------------------------- checks
 def mha_values(ctx, nets):
-    """Every nn.MultiheadAttention three ways: self-attention, causal self-attention, cross-attention."""
+    """Every multi-head attention module in each mode it has: self-attention, causal self-attention, cross-attention."""
     out = []
     for n, net in enumerate(nets):
-        r = net.readout
-        E = r.module.embed_dim
-        g = ctx.gen(n)
-        q = torch.randn(2, 6, E, generator=g, dtype=ctx.dtype)
-        kv_cross = torch.randn(2, 7, E, generator=g, dtype=ctx.dtype)
-        for mode, kv, mask in (("self", q, None), ("causal", q, causal_mask(6, ctx.dtype)), ("cross", kv_cross, None)):
+        r, a = net.readout, net.a
+        for mode in r.modes:
+            q, k, v = attention_inputs(ctx, r, mode, n)
             with torch.no_grad():
-                res = net.module(_layout(q, r.batch_first), _layout(kv, r.batch_first), _layout(kv, r.batch_first), attn_mask=mask,
-                                 need_weights=False)[0]
-            b = r.merge(attend(ctx, *r.heads(q, kv, kv), mask))
-            s = _head_scale(ctx, r, q, kv, mask)
-            out.append(Values(_layout(res, r.batch_first), b, s, info={"network": net.label, "mode": mode, "d_k": r.head_dim}))
+                res = a.run(q, k, v, mode)
+            b, s = route_b_attention(ctx, r, q, k, v, mode)
+            out.append(Values(res, b, s, info={"network": net.label, "mode": mode, "d_k": r.head_dim}))
+    return out
+
+
+def layer_values(ctx, nets):
+    """Transformer layers as composites: route A the whole layer, route B recomposed in its own order (attention derived)."""
+
+    def attention(r, q, kv, mode):
+        return route_b_attention(ctx, r, q, kv, kv, mode)
+
+    out = []
+    for n, net in enumerate(nets):
+        r, a = net.readout, net.a
+        g = ctx.gen(500 + n)
+        x = torch.randn(2, 6, r.embed_dim, generator=g, dtype=ctx.dtype)
+        memory = torch.randn(2, 7, r.embed_dim, generator=g, dtype=ctx.dtype) if r.decoder else None
+        for mode in r.modes:
+            with torch.no_grad():
+                res = a.run(x, memory, mode)
+            b, s = r.recompose(attention, x, memory, mode)
+            out.append(Values(res, b, s, info={"network": net.label, "mode": mode}))
     return out
 
 
@@ -216,9 +240,7 @@ def block_values(ctx, nets):
         x_seq, _ = toy_task(2, model.pos.shape[0], ctx.gen(300), ctx.dtype)
         rec = block_records(model, x_seq)
         r = read_mha(net.readout.module.block.attn, ctx.dtype)
-        mask = causal_mask(x_seq.shape[1], ctx.dtype)
-        attn_b = r.merge(attend(ctx, *r.heads(rec["a_in"], rec["a_in"], rec["a_in"]), mask))
-        attn_s = _head_scale(ctx, r, rec["a_in"], rec["a_in"], mask)
+        attn_b, attn_s = route_b_attention(ctx, r, rec["a_in"], rec["a_in"], rec["a_in"], "causal")
         ffn = net.readout.module.block.ffn
         ln2 = net.readout.module.block.ln2
         h_b = rec["x"] + attn_b
@@ -244,7 +266,7 @@ def head_entropies(ctx, model, n_seq: int = 4):
         _, w = blk.attn(a_in, a_in, a_in, attn_mask=causal_mask(L, ctx.dtype), need_weights=True, average_attn_weights=False)
     H_a = torch.special.entr(w).sum(-1)  # (B, heads, L), 0 log 0 = 0
     r = read_mha(blk.attn, ctx.dtype)
-    q, k, _ = r.heads(a_in, a_in, a_in)
+    q, k, _ = r.heads(a_in, a_in, a_in, "causal")
     eps = math.sqrt(r.head_dim)
     H_b, S_b = torch.empty_like(H_a), torch.empty_like(H_a)
     for bi in range(q.shape[0]):
@@ -281,11 +303,19 @@ def _l2(net) -> bool:
 
 _BUMP = Negative("output-sin")
 CHECKS = (
-    Check("mha", r"nn.MultiheadAttention $= W^O\, \nabla_z \mathrm{LSE}_{\sqrt{d_k}}(z)|_{z = QK^\top} V$ per head", "attention:1",
-          "the real nn.MultiheadAttention forward (need_weights=False): self-, causal self- and cross-attention",
+    Check("mha", r"multi-head attention $= W^O\, \nabla_z \mathrm{LSE}_{\varepsilon}(z)|_{z = QK^\top} V$ per head, $\varepsilon = 1/\mathrm{scaling}$",
+          "attention:1",
+          "the real attention module's forward (nn.MultiheadAttention, GPT2Attention, BertSelfAttention, LlamaAttention, timm "
+          "Attention, or a module whose forward is one of them): self-, causal self- and cross-attention, as the module has them",
           "read-out in-projections, then per head torch.autograd of the generated LSE f in its offsets (= softmax weights) "
           "times V, then the read-out out-projection", evaluate=mha_values, rounding="autograd", negative=_BUMP,
-          applies_to=lambda net: isinstance(net.readout, MHAReadout), requires=("f",)),
+          applies_to=lambda net: isinstance(net.readout, AttentionReadout), requires=("f",)),
+    Check("transformer_layer", r"transformer layer: its attention(s) $= \nabla_z \mathrm{LSE}_{\varepsilon}(z) V$ from the derivation, "
+          "recomposed with its feed-forward and layer norms (structural)", "attention:1",
+          "the whole nn.TransformerEncoderLayer / DecoderLayer forward (eval mode)",
+          "route B attention (generated LSE weights) in the layer's own order (norm_first or post-norm), the feed-forward and layer "
+          "norms evaluated from their read-out weights", evaluate=layer_values, rounding="autograd", negative=_BUMP,
+          applies_to=lambda net: isinstance(net.readout, TransformerLayerReadout), requires=("f",)),
     Check("sdpa", r"F.scaled_dot_product_attention $= \nabla_z \mathrm{LSE}_{\sqrt{d_k}}(z)|_{z = QK^\top + M} V$", "attention:1",
           "the real torch.nn.functional.scaled_dot_product_attention",
           "torch.autograd of the generated LSE f in its offsets (the mask enters as the offsets) times V", evaluate=sdpa_values,
@@ -313,10 +343,9 @@ CHECKS = (
 
 
 def read(ctx, module):
-    """An nn.MultiheadAttention is read for its projections; other modules (SDPA, L2 attention, a transformer) whole."""
-    if isinstance(module, nn.MultiheadAttention):
-        return read_mha(module, ctx.dtype)
-    return ModuleReadout(module, ctx.dtype)
+    """Attention modules are read for their projections (nn.MultiheadAttention, the adapters), transformer layers as composites,
+    hjsym's own reference modules whole; anything else is traced, and refused when it holds more than one attention call."""
+    return read_attention(module, ctx.dtype, ctx.forward_kwargs)
 
 
 SUITE = Suite("attention", CHECKS, applies=lambda spec: spec.family == "exact" and spec.values is not None, read=read)

@@ -29,6 +29,7 @@ import torch
 
 from ...codegen.adjoint_sweep import costates, layer_inputs, rollout
 from ...networks.control import read_control
+from ...networks.mamba import refuse_or_read_mamba
 from ..engine import Check, Negative, Suite, Values
 
 __all__ = ["SUITE", "Case", "evaluate", "loss_of", "SEQ_LEN", "BATCH"]
@@ -96,6 +97,8 @@ def _inputs(readout, seed: int, dtype):
     x = None if readout.n_input is None else torch.randn(K, BATCH, readout.n_input, generator=gen, dtype=torch.float64).to(dtype)
     s0 = [{p: 0.5 * torch.randn(BATCH, readout.width, generator=gen, dtype=torch.float64).to(dtype) for p in readout.parts}
           for _ in readout.layers]
+    if not readout.initial_state:  # the module starts from 0 (it takes no initial state)
+        s0 = [{p: torch.zeros_like(t) for p, t in layer.items()} for layer in s0]
     return x, s0
 
 
@@ -123,24 +126,53 @@ def route_a(case: Case, module_readout, loss: Loss):
     # step by step: every hidden state is a tensor of the graph
     s0b = [{p: t.clone().requires_grad_(True) for p, t in layer.items()} for layer in case.s0]
     states = r.stepwise(None if case.x is None else case.x, s0b)
-    outs = None if outputs is None else torch.stack([st[r.output] for st in states[-1]])
+    outs = None if outputs is None else top_outputs(r, [[st[r.output] for st in layer] for layer in states])
     phi2 = loss(outs, [st[-1] for st in states])
     flat = [t for layer in states for st in layer for t in st.values()]
-    g2 = torch.autograd.grad(phi2, flat, allow_unused=True)
-    g2 = iter([torch.zeros_like(t) if g is None else g for t, g in zip(flat, g2)])
+    # a readout whose states are views of the module's own tensors differentiates with respect to those (the total derivative)
+    originals = getattr(r, "originals", None) or {}
+    wrt = [originals.get(id(t), t) for t in flat]
+    g2 = torch.autograd.grad(phi2, wrt, allow_unused=True)
+    g2 = iter([torch.zeros_like(t) if g is None else g.reshape(t.shape) for t, g in zip(flat, g2)])
     case.costates_a = [[{p: next(g2).detach() for p in st} for st in layer] for layer in states]
     case.states_a = [[{p: t.detach() for p, t in st.items()} for st in layer] for layer in states]
 
 
+def _flip(t):
+    return torch.flip(t, [0])
+
+
+def top_outputs(r, per_system: list) -> torch.Tensor:
+    """``(K, B, D * d)``: the top layer's output part, its directions in time order and concatenated (as torch returns it).
+
+    ``per_system[i]`` is system i's output sequence (a list of ``(B, d)`` over its own steps, or a ``(K, B, d)`` tensor).
+    """
+    D = r.directions
+    top = per_system[len(per_system) - D:]
+    seqs = [torch.stack(list(t)) if not isinstance(t, torch.Tensor) else t for t in top]
+    return torch.cat([q if d == 0 else _flip(q) for d, q in enumerate(seqs)], -1) if D > 1 else seqs[0]
+
+
 def route_b(case: Case, fns, spec, loss: Loss):
-    """The generated code: rollout, then the costate recursion seeded with grad Phi."""
+    """The generated code: rollout, then the costate recursion seeded with grad Phi.
+
+    A bidirectional module has ``directions = 2`` systems per layer: the second runs over the reversed sequence, and
+    the layer passes up (and returns) both directions' outputs in time order, concatenated.
+    """
     r = case.readout
+    D = r.directions
     trajs, seq = [], case.x
-    for l, layer in enumerate(r.layers):
-        tr = rollout(fns, spec, layer, seq, case.s0[l], r.step_size, n_steps=r.n_steps)
-        trajs.append(tr)
-        seq = layer_inputs(tr, r.output) if r.n_input is not None else None
-    outputs = layer_inputs(trajs[-1], r.output) if r.n_input is not None else None
+    for l in range(len(r.layers) // D):
+        outs = []
+        for d in range(D):
+            i = l * D + d
+            s_in = seq if d == 0 or seq is None else _flip(seq)
+            tr = rollout(fns, spec, r.layers[i], s_in, case.s0[i], r.step_size, n_steps=r.n_steps)
+            trajs.append(tr)
+            if r.n_input is not None:
+                outs.append(layer_inputs(tr, r.output))
+        seq = top_outputs(r, outs) if outs else None
+    outputs = seq if r.n_input is not None else None
     finals = [tr.states[-1] for tr in trajs]
     case.outputs_b, case.finals_b, case.trajs = outputs, finals, trajs
     # grad Phi with respect to what the loss sees (the loss itself, not the network)
@@ -153,16 +185,32 @@ def route_b(case: Case, fns, spec, loss: Loss):
     it = iter(g)
     d_fin = [{p: next(it) for p in f} for f in fins]
     K = len(trajs[0].saved)
-    running = [None] * (K + 1)
-    if d_out is not None:
-        for k in range(1, K + 1):
-            running[k] = {r.output: d_out[k - 1]}
+
+    def seeds(aligned):
+        """Per system of a layer, the running seeds ``dPhi/ds_k`` of its output part from ``(K, B, D * d)`` in time order."""
+        if aligned is None:
+            return [[None] * (K + 1) for _ in range(D)]
+        width = aligned.shape[-1] // D
+        out = []
+        for d in range(D):
+            part = aligned[..., d * width:(d + 1) * width]
+            part = part if d == 0 else _flip(part)
+            out.append([None] + [{r.output: part[k]} for k in range(K)])
+        return out
+
     backs = [None] * len(r.layers)
-    for l in range(len(r.layers) - 1, -1, -1):
-        backs[l] = costates(fns, spec, r.layers[l], trajs[l], r.step_size, d_fin[l], running, inputs=r.n_input is not None)
+    running = seeds(d_out)
+    for l in range(len(r.layers) // D - 1, -1, -1):
+        below = None
+        for d in range(D):
+            i = l * D + d
+            backs[i] = costates(fns, spec, r.layers[i], trajs[i], r.step_size, d_fin[i], running[d], inputs=r.n_input is not None)
+            if l > 0:
+                g = torch.stack([backs[i].input_grads[k][spec.dynamics.inputs[0]] for k in range(K)])
+                g = g if d == 0 else _flip(g)
+                below = g if below is None else below + g
         if l > 0:
-            below = backs[l].input_grads
-            running = [None] + [{r.output: below[k][spec.dynamics.inputs[0]]} for k in range(K)]
+            running = seeds(below)
     case.backs = backs
     case.param_grads_b = [layer.pullback(b.grads) for layer, b in zip(r.layers, backs)]
 
@@ -201,40 +249,65 @@ def _sizes(states: list[dict]) -> torch.Tensor:
     return torch.stack([torch.stack([v.detach().abs().double().amax(-1) for v in st.values()]).amax(0) for st in states])
 
 
+def _aligned_sum(runs: list, D: int):
+    """``(K + 1, B)`` sizes of a layer's systems summed in time order (a reversed direction flipped back; step 0 stays first)."""
+    total = None
+    for d, run in enumerate(runs):
+        run = run if d == 0 else torch.cat([run[:1], _flip(run[1:])])
+        total = run if total is None else total + run
+    return total
+
+
+def _own_time(run, d: int):
+    return run if d == 0 else torch.cat([run[:1], _flip(run[1:])])
+
+
 def _state_scales(c: Case):
-    """Per layer, per step k: ``(B, 1)`` sizes of the terms the state s_k went through.
+    """Per system, per step k: ``(B, 1)`` sizes of the terms the state s_k went through.
 
     Every step adds the terms of ``s + h F(s, x)``: matrix-vector products of size up to the gain times ``|s|``
-    (and ``|x|``); a layer's input carries the terms of the layer below. Summed over the steps so far.
+    (and ``|x|``); a layer's input carries the terms of the layer below (both directions of a bidirectional
+    one). Summed over the steps so far.
     """
+    D = c.readout.directions
     out, below = [], None
-    for l, tr in enumerate(c.trajs):
-        g = _gain(c.readout.layers[l])
-        sizes = _sizes(tr.states)
-        step = g * (sizes[:-1] + sizes[1:])
-        if tr.inputs is not None:
-            step = step + g * tr.inputs.detach().abs().double().amax(-1)
-        if below is not None:
-            step = step + g * below[1:]
-        run = torch.cat([sizes[:1], sizes[:1] + torch.cumsum(step, 0)])
-        out.append(run[..., None])
-        below = run
+    for l in range(len(c.trajs) // D):
+        runs = []
+        for d in range(D):
+            i = l * D + d
+            tr = c.trajs[i]
+            g = _gain(c.readout.layers[i])
+            sizes = _sizes(tr.states)
+            step = g * (sizes[:-1] + sizes[1:])
+            if tr.inputs is not None:
+                step = step + g * tr.inputs.detach().abs().double().amax(-1)
+            if below is not None:
+                step = step + g * _own_time(below, d)[1:]
+            run = torch.cat([sizes[:1], sizes[:1] + torch.cumsum(step, 0)])
+            out.append(run[..., None])
+            runs.append(run)
+        below = _aligned_sum(runs, D)
     return out
 
 
 def _costate_scales(c: Case):
-    """Per layer, per step k: ``(B, 1)`` sizes of the terms the costate p_k went through (from p_K down to k)."""
+    """Per system, per step k: ``(B, 1)`` sizes of the terms the costate p_k went through (from p_K down to k)."""
+    D = c.readout.directions
     out, above = [None] * len(c.backs), None
-    for l in range(len(c.backs) - 1, -1, -1):
-        g = _gain(c.readout.layers[l])
-        sizes = _sizes(c.backs[l].costates)
-        step = g * (sizes[:-1] + sizes[1:])
-        if above is not None:
-            step = step + g * above[1:]
-        run = torch.flip(torch.cumsum(torch.flip(step, [0]), 0), [0])
-        run = torch.cat([run + sizes[-1:], sizes[-1:]])
-        out[l] = run[..., None]
-        above = run
+    for l in range(len(c.backs) // D - 1, -1, -1):
+        runs = []
+        for d in range(D):
+            i = l * D + d
+            g = _gain(c.readout.layers[i])
+            sizes = _sizes(c.backs[i].costates)
+            step = g * (sizes[:-1] + sizes[1:])
+            if above is not None:
+                step = step + g * _own_time(above, d)[1:]
+            run = torch.flip(torch.cumsum(torch.flip(step, [0]), 0), [0])
+            run = torch.cat([run + sizes[-1:], sizes[-1:]])
+            out[i] = run[..., None]
+            runs.append(run)
+        above = _aligned_sum(runs, D)
     return out
 
 
@@ -284,6 +357,8 @@ _costates = _every_step(lambda c: c.costates_a, lambda c: [b.costates for b in c
 def _initial_state(ctx, nets):
     out = []
     for net in nets:
+        if not net.readout.initial_state:
+            continue
         c = _case(ctx, net)
         scales = _costate_scales(c)
         for l, ga in enumerate(c.initial_grad_a):
@@ -312,16 +387,54 @@ def _inputs_grad(ctx, nets):
         c = _case(ctx, net)
         if c.input_grad_a is None:
             continue
-        b = torch.stack([g[name] for g in c.backs[0].input_grads])
         scales = _costate_scales(c)
-        g = _gain(c.readout.layers[0])
-        per_step = g * torch.stack(scales[0][1:].squeeze(-1).unbind(0))  # (K, B): the costate a step's input gradient reads
+        b, per_step = None, None
+        for d in range(c.readout.directions):  # the bottom layer's systems (both directions read the input)
+            gb = torch.stack([g[name] for g in c.backs[d].input_grads])
+            sc = _gain(c.readout.layers[d]) * scales[d][1:].squeeze(-1)  # (K, B): the costate a step's input gradient reads
+            gb, sc = (gb, sc) if d == 0 else (_flip(gb), _flip(sc))
+            b = gb if b is None else b + gb
+            per_step = sc if per_step is None else per_step + sc
         out += _values([c.input_grad_a], [b], [per_step[..., None].expand_as(b)])
     return out
 
 
+def kink_set(ctx, nets) -> dict | None:
+    """For a piecewise-linear step (relu, max, min, abs): how close route B's trajectories come to a kink.
+
+    The generated ``kinks`` gives the argument of every relu / abs node at each step; derivatives hold off their
+    zero set. Returns the number of values, how many sit exactly at a kink, and the smallest distance (None when
+    the step has no kink).
+    """
+    if "kinks" not in ctx.fns:
+        return None
+    fn = ctx.fns["kinks"]
+    dyn = ctx.spec.dynamics
+    values, at_kink, smallest = 0, 0, float("inf")
+    for net in nets:
+        c = _case(ctx, net)
+        for l, tr in enumerate(c.trajs):
+            layer = c.readout.layers[l]
+            for k in range(len(tr.saved)):
+                args = {**layer.controls_at(k), **tr.states[k], dyn.step_size: c.readout.step_size}
+                if tr.inputs is not None:
+                    args[dyn.inputs[0]] = tr.inputs[k]
+                out = fn(**{a: args[a] for a in fn.arg_names})
+                for t in out if isinstance(out, tuple) else (out,):
+                    t = t.detach().abs().double()
+                    values += t.numel()
+                    at_kink += int((t == 0).sum())
+                    smallest = min(smallest, float(t.min())) if t.numel() else smallest
+    return {"values": values, "at_kink": at_kink, "min_distance": smallest,
+            "convention": "H(0) = 0, sign(0) = 0 (torch's relu and abs); derivatives hold almost everywhere"}
+
+
 def _details(ctx, nets, values):
-    return {"sequence_length": SEQ_LEN, "batch": BATCH}
+    out = {"sequence_length": SEQ_LEN, "batch": BATCH}
+    kinks = ctx.cached(("kink-set", tuple(id(n.a) for n in nets)), lambda: kink_set(ctx, nets))
+    if kinks is not None:
+        out["kink_set"] = kinks
+    return out
 
 
 def _has_inputs(ctx) -> bool:
@@ -343,7 +456,8 @@ CHECKS = (
           rounding="autograd", negative=_WEIGHTS, requires=("forward_step",), details=_details),
     Check("initial_state_gradient", r"$p_0 = \partial\Phi/\partial s_0$ (gradient with respect to the initial state)", "discrete-costate:1",
           "torch.autograd through the module's forward pass, with respect to $s_0$ ($h_0$, $c_0$)", "generated costate recursion at $k = 0$",
-          evaluate=_initial_state, rounding="autograd", negative=_WEIGHTS, requires=("forward_step",), details=_details),
+          evaluate=_initial_state, rounding="autograd", negative=_WEIGHTS, requires=("forward_step",), details=_details,
+          applies_to=lambda net: net.readout.initial_state),
     Check("parameter_gradients", r"$\partial\Phi/\partial\theta = \sum_k \partial_\theta(h\mathcal{H})$ for every parameter tensor of the module", "parameter-gradient:1",
           "torch.autograd through the module's forward pass, every parameter tensor",
           "generated parameter gradients summed over steps, mapped to the module's tensors (chunks, sums of biases)",
@@ -356,11 +470,18 @@ CHECKS = (
 
 
 def read(ctx, module):
-    return read_control(module, ctx.spec, ctx.dtype)
+    """torch's recurrent modules, residual stacks (by tracing), plain-torch cells, and a mambapy block's scan."""
+    mamba = refuse_or_read_mamba(module, ctx.spec, ctx.dtype)
+    return mamba if mamba is not None else read_control(module, ctx.spec, ctx.dtype, ctx.forward_kwargs)
 
 
 def _notes(ctx, nets):
-    return [n for net in nets for n in net.readout.notes]
+    notes = [n for net in nets for n in net.readout.notes]
+    kinks = ctx.cached(("kink-set", tuple(id(n.a) for n in nets)), lambda: kink_set(ctx, nets))
+    if kinks is not None:
+        notes.append(f"piecewise-linear step: {kinks['values']} relu/abs arguments along the trajectories, {kinks['at_kink']} at a kink "
+                     f"(smallest distance {kinks['min_distance']:.2g}); {kinks['convention']}")
+    return notes
 
 
 SUITE = Suite("control", CHECKS, applies=lambda spec: spec.family == "control", read=read, notes=_notes)

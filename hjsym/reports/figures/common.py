@@ -232,9 +232,16 @@ def lse_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
     if ctx.spec.input_map:
         return aniso_figures(ctx, nets, out_dir, seed=seed)
     out = []
+    if 1 in nets:  # a user's architecture may have no d = 1 (or d = 2) network: those figures are then not drawn
+        out.append(_slice_figure(fns, nets[1].readout, out_dir))
+    out.append(tropical_figure(fns, [nets[d].readout for d in sorted(nets)], out_dir, "lse-tropical", seed=seed))
+    if 2 in nets:  # the PDE residual over a 2-D domain, by autograd through the module
+        out.append(residual_figure(ctx, nets[2], out_dir, "lse-residual"))
+    return out
 
-    # 1. f_eps on a line, for several eps, against the max-plus network f_0
-    r1 = nets[1].readout
+
+def _slice_figure(fns, r1, out_dir) -> dict:
+    """f_eps of a d = 1 layer on a line, for several eps, against the max-plus network f_0."""
     x = torch.linspace(-2.5, 2.5, 401, dtype=torch.float64)[:, None]
     fig, ax = figure()
     mod = copy.deepcopy(r1.module)
@@ -252,16 +259,8 @@ def lse_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
     ax.set_ylabel("network output")
     ax.set_title(f"Trained LSE layer (N = {r1.n_atoms}) across $\\varepsilon$: smooth $\\to$ max-plus")
     ax.legend(loc="upper center", ncol=2)
-    out.append({"stem": "lse-slice", "caption": "The trained d = 1 layer evaluated at several temperatures (its Linear weights fixed), "
-                "the max-plus network f_0 generated from the tropical-limit step, and the N affine pieces (grey).", **save(fig, out_dir, "lse-slice")})
-
-    # 2. tropical gap against the derived bounds, over a fine eps grid
-    rs = [nets[d].readout for d in sorted(nets)]
-    out.append(tropical_figure(fns, rs, out_dir, "lse-tropical", seed=seed))
-
-    # 3. PDE residual over the domain (d = 2), by autograd through the module
-    out.append(residual_figure(ctx, nets[2], out_dir, "lse-residual"))
-    return out
+    return {"stem": "lse-slice", "caption": "The trained d = 1 layer evaluated at several temperatures (its Linear weights fixed), "
+            "the max-plus network f_0 generated from the tropical-limit step, and the N affine pieces (grey).", **save(fig, out_dir, "lse-slice")}
 
 
 def reference_networks(ctx, arch):
@@ -285,18 +284,20 @@ def tropical_figure(fns, rs, out_dir, stem: str, *, seed: int = 0) -> dict:
     for n, r in enumerate(rs):
         gen = torch.Generator().manual_seed(10_000 + seed * 97 + r.d)
         pts = torch.randn(64, r.d, generator=gen, dtype=torch.float64)
-        f0 = fns["f0"](x=pts, W=r.W, b=r.b)
+        names = {**{"W": "W", "b": "b", "eps": "eps"}, **r.names}  # the spec's names (a user's temperature may be tau)
+        f0 = fns["f0"](x=pts, **{names["W"]: r.W, names["b"]: r.b})
         m = copy.deepcopy(r.module)
         gaps, sharp = [], []
         for e in eps_grid.tolist():
             set_eps(m, e)
             with torch.no_grad():
                 gaps.append(float((scalar_output(m)(pts) - f0).max()))
-            sharp.append(float(fns["tropical_bound_sharp"](x=pts, W=r.W, b=r.b, eps=e).max()))
+            sharp.append(float(fns["tropical_bound_sharp"](x=pts, **{names["W"]: r.W, names["b"]: r.b, names["eps"]: e}).max()))
         ax.loglog(eps_grid.numpy(), gaps, "o", ms=3, color=PALETTE[n], label=f"measured max gap, d = {r.d}")
         ax.loglog(eps_grid.numpy(), sharp, "-", lw=0.8, color=PALETTE[n], alpha=0.7, label=f"sharp bound (max over points), d = {r.d}")
     n_atoms = rs[0].n_atoms
-    ax.loglog(eps_grid.numpy(), [float(fns["tropical_bound"](eps=e, N=n_atoms)) for e in eps_grid.tolist()], "k--", lw=1.2,
+    eps_name = {"eps": "eps", **rs[0].names}["eps"]
+    ax.loglog(eps_grid.numpy(), [float(fns["tropical_bound"](**{eps_name: e}, N=n_atoms)) for e in eps_grid.tolist()], "k--", lw=1.2,
               label=f"$\\varepsilon \\log N$, N = {n_atoms}")
     ax.set_ylim(1e-18, 10)
     ax.set_xlabel("temperature / viscosity $\\varepsilon$")
