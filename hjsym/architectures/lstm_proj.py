@@ -29,10 +29,10 @@ SPEC = dataclasses.replace(
         controls=LSTM.dynamics.controls + ("W_r",),
         claims=(
             Claim("torch's projected LSTM update", "h + F_h", "W_r @ (og * tanh(cn))",
-                  "torch.nn.LSTM with proj_size documents h' = W_hr (o * tanh(c')); with dt = 1 the spec's step is exactly that",
+                  "torch.nn.LSTM with proj_size documents $h' = W_{hr} (o \\tanh(c'))$; with $\\delta = 1$ the spec's step is exactly that",
                   "convention"),
             Claim("The cell update is a gated Euler step", "F_c", "-(1 - fg) * c + ig * gg",
-                  "an Euler step of the leaky integrator dc/dt = -(1 - f) c + i g, as in the LSTM"),
+                  "an Euler step of the leaky integrator $dc/dt = -(1 - f) c + i g$, as in the LSTM"),
         ),
     ),
 )

@@ -384,7 +384,7 @@ class ControlPass:
         self.d.results["field"] = self.fields[self.states[0]]
         self.d.results["definitions"] = {D.name: D.expr for D in self.defs}
         n_auto = sum(D.auto for D in self.defs)
-        why = "the spec's dynamics: one explicit step of size h of the field F (s' = s + h F)"
+        why = "the spec's dynamics: one explicit step of size $h$ of the field $F$ ($s^+ = s + h F$)"
         if self.defs:
             why += f"; intermediates first ({len(self.defs) - n_auto} named in the spec"
             why += f", {n_auto} pre-activations and inner gates extracted as chain-rule nodes)" if n_auto else ")"
@@ -446,7 +446,8 @@ class ControlPass:
             self.tex(f"{pname}dot", rf"\dot{{p}}^{{{state}}}" if len(self.states) > 1 else r"\dot{p}")
             eqs.append(eq(sp.IndexedBase(f"{pname}dot")[k], -Partial(Hsym, self.S[state][k])))
         self.add("hamilton-equations", "Hamilton's equations", eqs,
-                 "s' = dH/dp reproduces the field (verified: the difference is 0); p' = -dH/ds is the costate equation",
+                 r"$\dot s = \partial\mathcal{H}/\partial p$ reproduces the field (" + ("verified: the difference is 0" if ok else "it does not: "
+                 "the difference is not 0") + r"); $\dot p = -\partial\mathcal{H}/\partial s$ is the costate equation",
                  ("control-hamiltonian",), "verified" if ok else "failed")
 
     # ------------------------------------------------------------------ costate and gradients
@@ -459,8 +460,8 @@ class ControlPass:
             eqs.append(self.at_times(eq(comp, expr)))
         if eqs:
             self.add("adjoints", "Adjoints of the intermediates (the chain rule, backprop's order)", eqs,
-                     "gbar = dH/dg for every intermediate g, latest first: the explicit partial plus the adjoints of the "
-                     "intermediates that use g times their local derivatives (SymPy derivatives; gate derivatives reuse the gate value)",
+                     r"$\bar g = \partial\mathcal{H}/\partial g$ for every intermediate $g$, latest first: the explicit partial plus the "
+                     "adjoints of the intermediates that use $g$ times their local derivatives (SymPy derivatives; gate derivatives reuse the gate value)",
                      ("control-hamiltonian",))
         self.costate_exprs = {}
         eqs = []

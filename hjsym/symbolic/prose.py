@@ -49,7 +49,8 @@ def math_only(tex: str) -> str:
 #: ASCII mathematics in running text: what a marked-up string would have put between dollars.
 _ASCII_MATH = re.compile(
     r"\^[\w({]|\b(?:grad|Lap|eps|sqrt|nabla|sigma|theta|lambda|Phi|Delta|argmax|argmin)\b|<=|>=|->|\b[A-Za-z]_\{?[A-Za-z0-9]\}?(?!\w)"
-    r"|\|[a-z][^|\s]{0,8}\|")
+    r"|\|[a-z][^|\s]{0,8}\|"
+    r"|\b[A-Za-z]'\s*=|\bd[A-Za-z]\w*/d[A-Za-z]\w*|\b\w+bar\b")
 
 
 def ascii_math(text) -> list[str]:

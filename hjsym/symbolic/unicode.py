@@ -52,8 +52,21 @@ def _script(text: str, table: dict, mark: str) -> str:
 def _script_body(text: str, table: dict, mark: str) -> str:
     if text and all(c in table or c == " " for c in text):
         return "".join(table.get(c, "") for c in text)
-    plain = len(text) == 1 or re.fullmatch(r"[\w′]+", text)
+    plain = len(text) == 1 or re.fullmatch(r"[\w′]+", text) or _bracketed(text)
     return f"{mark}{text}" if plain else f"{mark}({text})"
+
+
+def _bracketed(text: str) -> bool:
+    """Whether ``text`` is one parenthesised group, ``(Δ)`` (so a script needs no second pair)."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return False
+    depth = 0
+    for n, c in enumerate(text):
+        depth += c == "("
+        depth -= c == ")"
+        if depth == 0 and n < len(text) - 1:
+            return False
+    return True
 
 
 def _compound(text: str) -> bool:
@@ -82,7 +95,7 @@ def _context():
     db.add_context_category("hjsym", prepend=True, macros=[
         MacroSpec(name, "{") for name in ("mathbb", "mathcal", "mathrm", "text", "mathit", "mathbf", "boldsymbol", "mathsf",
                                          "operatorname", "mathtt", "dot", "ddot", "bar", "hat", "tilde", "vec", "overline", "label",
-                                         "tag", "textrm", "texttt")
+                                         "tag", "textrm", "texttt", "substack")
     ] + [MacroSpec("frac", "{{"), MacroSpec("dfrac", "{{"), MacroSpec("tfrac", "{{"), MacroSpec("sqrt", "[{")])
     return db
 
@@ -157,6 +170,8 @@ class _Renderer:
             return inner + _ACCENTS[name] if len(inner) == 1 else f"{inner}{_ACCENTS[name]}"
         if name == "\\":
             return "; "
+        if name == "substack":  # the rows of a multi-index sum's range
+            return self.arg(node, 0).replace("; ", ", ")
         out = _SYMBOLS.get(name, name)
         # "\\varepsilon \\sum": the space after a macro name is the separator LaTeX swallows
         return out + " " if node.macro_post_space else out

@@ -11,6 +11,8 @@ def test_segments_and_unicode():
     assert to_text(r"$u_t + |\nabla u|^2 = \varepsilon \Delta u$") == "uₜ + |∇u|² = ε Δ u"
     assert latex_to_unicode(r"\frac{\sum_{i=1}^{d} x_{i}^{2}}{4 t}") == "(Σᵢ₌₁ᵈ xᵢ²)/(4 t)"
     assert latex_to_unicode(r"\mathbb{E}_{\pi}\left[W_{j k}\right]") == "𝔼_π[Wⱼₖ]"
+    # a multi-index sum's range and a parenthesised superscript (no second pair of brackets)
+    assert latex_to_unicode(r"\sum_{\substack{1 \leq \alpha \leq n\\ 1 \leq \beta \leq n}} a^{(\Delta)}_{k}") == "Σ_(1 ≤ α ≤ n, 1 ≤ β ≤ n) a^(Δ)ₖ"
 
 
 def test_wrap_breaks_at_relations_and_signs():
@@ -20,6 +22,7 @@ def test_wrap_breaks_at_relations_and_signs():
 
 
 def test_ascii_mathematics_is_found_outside_dollars_only():
+    assert ascii_math("s' = dH/dp, gbar = dH/dg") == ["s' =", "dH/dp", "gbar", "dH/dg"]
     assert ascii_math("u_t + |grad u|^2 = eps Lap u") and not ascii_math(r"$u_t + |\nabla u|^2 = \varepsilon \Delta u$ holds")
 
 
