@@ -82,11 +82,11 @@ def _positive_multiple(d, hess):
     decl = d.sym.tensor_decl[name]
     c = canonical(hess / A[d.k, d.l])
     if free_indices(c) or c.has(d.p) or not c.is_positive:
-        return False, f"d2H/dp2 = {sp.sstr(hess)} is not a positive multiple of {name}: convexity is not established"
+        return False, rf"$\partial^2 H/\partial p^2 = {d.latex(hess)}$ is not a positive multiple of ${name}$: convexity is not established"
     if not decl.positive_definite:
-        return False, (f"d2H/dp2 = {sp.sstr(c)} {name}, but {name} is not declared positive definite: H is not known to be "
-                       "convex (an indefinite A gives no Lagrangian)")
-    return True, f"d2H/dp2 = {sp.sstr(c)} {name} with {name} symmetric positive definite: H is strictly convex"
+        return False, (rf"$\partial^2 H/\partial p^2 = {d.latex(c)}\, {name}$, but ${name}$ is not declared positive definite: $H$ is "
+                       "not known to be convex (an indefinite $A$ gives no Lagrangian)")
+    return True, rf"$\partial^2 H/\partial p^2 = {d.latex(c)}\, {name}$ with ${name}$ symmetric positive definite: $H$ is strictly convex"
 
 
 def convexity_and_legendre(d):

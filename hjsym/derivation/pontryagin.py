@@ -408,17 +408,18 @@ class ControlPass:
         kinds = {type(n) for n, _ in kinks}
         eqs = []
         if Relu in kinds:
-            eqs += [eq(sp.Symbol(r"\frac{d}{dz}\operatorname{relu}(z)"), sp.Symbol("H(z)")),
-                    eq(sp.Symbol("H(0)"), sp.S.Zero)]
+            eqs += [eq(sp.Symbol(r"\operatorname{relu}'(z)"), sp.Symbol(r"\mathbb{1}[z > 0]")),
+                    eq(sp.Symbol(r"\operatorname{relu}'(0)"), sp.S.Zero)]
         if AbsGate in kinds:
             eqs += [eq(sp.Symbol(r"\frac{d}{dz}|z|"), sp.sign(z)), eq(sp.Symbol(r"\operatorname{sign}(0)"), sp.S.Zero)]
-        args = ", ".join(sp.sstr(a) for _, a in kinks)
+        args = ", ".join(self.d.math(a) for _, a in kinks)
         self.d.results["kinks"] = [a for _, a in kinks]
         self.add("piecewise", "Piecewise-linear step: derivatives almost everywhere", tuple(eqs),
-                 "max(a, b) = b + relu(a - b) and min(a, b) = a - relu(a - b); every derivative below holds off the kink set where "
-                 f"an argument of relu or abs vanishes ({args}), a set of measure zero; on it the convention H(0) = 0, sign(0) = 0 "
-                 "(torch's relu and abs) picks one subgradient (torch.maximum takes 1/2, clamp 1). The checks measure the distance of "
-                 "every such argument to its kink along the trajectory (generated function kinks)", ("step-map",), "stated")
+                 r"$\max(a, b) = b + \operatorname{relu}(a - b)$ and $\min(a, b) = a - \operatorname{relu}(a - b)$; every derivative "
+                 f"below holds off the kink set where an argument of relu or abs vanishes ({args}), a set of measure zero; on it the "
+                 r"convention $\operatorname{relu}'(0) = 0$, $\operatorname{sign}(0) = 0$ (torch's relu and abs) picks one subgradient "
+                 "(torch.maximum takes 1/2, clamp 1). The checks measure the distance of every such argument to its kink along the "
+                 "trajectory (generated function kinks)", ("step-map",), "stated")
 
     def hamiltonian(self):
         i = self.i
@@ -446,8 +447,8 @@ class ControlPass:
             self.tex(f"{pname}dot", rf"\dot{{p}}^{{{state}}}" if len(self.states) > 1 else r"\dot{p}")
             eqs.append(eq(sp.IndexedBase(f"{pname}dot")[k], -Partial(Hsym, self.S[state][k])))
         self.add("hamilton-equations", "Hamilton's equations", eqs,
-                 r"$\dot s = \partial\mathcal{H}/\partial p$ reproduces the field (" + ("verified: the difference is 0" if ok else "it does not: "
-                 "the difference is not 0") + r"); $\dot p = -\partial\mathcal{H}/\partial s$ is the costate equation",
+                 r"$\dot{s} = \partial\mathcal{H}/\partial p$ reproduces the field (" + ("verified: the difference is 0" if ok else "it does not: "
+                 "the difference is not 0") + r"); $\dot{p} = -\partial\mathcal{H}/\partial s$ is the costate equation",
                  ("control-hamiltonian",), "verified" if ok else "failed")
 
     # ------------------------------------------------------------------ costate and gradients
@@ -460,7 +461,7 @@ class ControlPass:
             eqs.append(self.at_times(eq(comp, expr)))
         if eqs:
             self.add("adjoints", "Adjoints of the intermediates (the chain rule, backprop's order)", eqs,
-                     r"$\bar g = \partial\mathcal{H}/\partial g$ for every intermediate $g$, latest first: the explicit partial plus the "
+                     r"$\bar{g} = \partial\mathcal{H}/\partial g$ for every intermediate $g$, latest first: the explicit partial plus the "
                      "adjoints of the intermediates that use $g$ times their local derivatives (SymPy derivatives; gate derivatives reuse the gate value)",
                      ("control-hamiltonian",))
         self.costate_exprs = {}

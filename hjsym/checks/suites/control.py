@@ -426,7 +426,7 @@ def kink_set(ctx, nets) -> dict | None:
                     at_kink += int((t == 0).sum())
                     smallest = min(smallest, float(t.min())) if t.numel() else smallest
     return {"values": values, "at_kink": at_kink, "min_distance": smallest,
-            "convention": "H(0) = 0, sign(0) = 0 (torch's relu and abs); derivatives hold almost everywhere"}
+            "convention": "relu'(0) = 0, sign(0) = 0 (torch's relu and abs); derivatives hold almost everywhere"}
 
 
 def _details(ctx, nets, values):
