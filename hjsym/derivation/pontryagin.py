@@ -408,7 +408,7 @@ class ControlPass:
         kinds = {type(n) for n, _ in kinks}
         eqs = []
         if Relu in kinds:
-            eqs += [eq(sp.Symbol(r"\operatorname{relu}'(z)"), sp.Symbol(r"\mathbb{1}[z > 0]")),
+            eqs += [eq(sp.Symbol(r"\operatorname{relu}'(z)"), sp.Symbol(r"\mathbf{1}[z > 0]")),
                     eq(sp.Symbol(r"\operatorname{relu}'(0)"), sp.S.Zero)]
         if AbsGate in kinds:
             eqs += [eq(sp.Symbol(r"\frac{d}{dz}|z|"), sp.sign(z)), eq(sp.Symbol(r"\operatorname{sign}(0)"), sp.S.Zero)]

@@ -140,10 +140,10 @@ class Step(_Gate):
     Printed as the indicator ``1[z > 0]``: ``H`` is the Hamiltonian on every page.
     """
 
-    _tex = r"\mathbb{1}"
+    _tex = r"\mathbf{1}"
 
     def _latex(self, printer, exp=None):
-        out = rf"\mathbb{{1}}\left[{printer._print(self.args[0])} > 0\right]"
+        out = rf"\mathbf{{1}}\left[{printer._print(self.args[0])} > 0\right]"
         return rf"{out}^{{{exp}}}" if exp else out
 
     def fdiff(self, argindex=1):
