@@ -171,6 +171,11 @@ def _has_inverse(expr) -> bool:
     return any(isinstance(i.base, InverseBase) for i in expr.atoms(sp.Indexed))
 
 
+def _length(tex: str) -> int:
+    """How long a formula reads: its LaTeX without the sizing commands (``\\left(`` is one bracket)."""
+    return len(tex.replace(r"\left", "").replace(r"\right", ""))
+
+
 def readable(expr, names: dict | None = None, step_size=None):
     """The shortest (in LaTeX) form of ``expr`` among the candidates that equal it symbolically.
 
@@ -179,14 +184,14 @@ def readable(expr, names: dict | None = None, step_size=None):
     if not isinstance(expr, sp.Expr) or expr.is_Atom or _has_inverse(expr):
         return expr
     protected, back = _protect(expr)
-    base_len = len(to_latex(expr, names))
+    base_len = _length(to_latex(expr, names))
     ranked = []
     for raw in _candidates(protected, step_size):
         for cand in {raw.xreplace(back), clean_indices(raw.xreplace(back))}:
             if cand == expr:
                 continue
             tex = to_latex(cand, names)
-            ranked.append((len(tex) + (8 if "_{1}" in tex else 0), tex, cand))
+            ranked.append((_length(tex) + (8 if "_{1}" in tex else 0), tex, cand))
     for n, _, cand in sorted(ranked, key=lambda r: (r[0], r[1])):
         if n >= base_len + (8 if "_{1}" in to_latex(expr, names) else 0):
             break

@@ -11,6 +11,8 @@ differ.
 
 from __future__ import annotations
 
+from ..checks.api import suite_of
+from ..derivation.presentation import readable
 from ..spec.registry import KeyResult
 
 __all__ = ["default_key_result", "main_result"]
@@ -30,8 +32,6 @@ def default_key_result(arch, derivation) -> KeyResult:
 
 
 def arch_checks(arch):
-    from ..checks.api import suite_of
-
     suite = suite_of(arch)
     return () if suite is None else suite.checks
 
@@ -49,10 +49,11 @@ def _context_sentence(derivation) -> str:
     res = derivation.results
     tex = derivation.latex_of
     if derivation.spec.family == "control":
+        shown = lambda f: tex(readable(f, derivation.symbol_names))  # noqa: E731 - the field as a person writes it
         parts = []
         fields = res.get("fields") or {}
         if fields:
-            parts.append("the network's field is " + ", ".join(f"$F^{{{s}}} = {tex(f)}$" if len(fields) > 1 else f"$F = {tex(f)}$"
+            parts.append("the network's field is " + ", ".join(f"$F^{{{s}}} = {shown(f)}$" if len(fields) > 1 else f"$F = {shown(f)}$"
                                                                for s, f in fields.items()))
         if "control_hamiltonian" in res:
             parts.append(rf"its control Hamiltonian $\mathcal{{H}} = p \cdot F$ pairs the costate with it")
