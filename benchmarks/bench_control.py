@@ -4,36 +4,25 @@ Both compute the same gradients of a loss (checked before timing): torch.autogra
 through the real module (timed alone, after an untimed forward that records the graph), and
 the generated costate recursion ``adjoint_step`` run backwards over the states and the
 intermediates saved by the generated ``forward_step`` (timed alone, after an untimed rollout),
-including the parameter gradients of every step. float64; ratios measured in the same run.
+including the parameter gradients of every step. float64, torch on one thread, CPU time, the
+median over alternating rounds; one row per size, limit 1.0 (no slower than autograd):
 
-* ``costate_resnet``: residual MLP, depth 64, width 256, batch 256 (limit 1.5);
-* ``costate_lstm``: torch.nn.LSTM, sequence 256, hidden 128 (input 128), batch 32 (limit 2).
+* ``costate_resnet``: residual MLP, width 256, batch 256, depths 16, 64, 256;
+* ``costate_lstm``: torch.nn.LSTM (input = hidden), batch 32, (sequence, hidden) = (64, 128),
+  (256, 256), (1024, 512).
 
 Run with ``hjsym bench`` (``--quick`` for small sizes).
 """
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import torch
 
+from hjsym._bench import alternating, one_thread
 
+LIMIT = 1.0
 
 __all__ = ["BENCHMARKS"]
-
-
-def _median_of(setup, timed, repeat):
-    """Median of ``timed(setup())`` over ``repeat`` runs (setup untimed), after one warm-up."""
-    timed(setup())
-    times = []
-    for _ in range(repeat):
-        state = setup()
-        t0 = time.perf_counter()
-        timed(state)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def _generated(arch, module, x, s0, loss_seeds):
@@ -63,10 +52,20 @@ def _generated(arch, module, x, s0, loss_seeds):
     return setup, timed
 
 
-def bench_costate_resnet(quick: bool) -> dict:
+def _time_pair(a_setup, a_timed, setup, timed, rounds):
+    with one_thread():
+        t = alternating({"autograd": a_timed, "generated": timed}, rounds=rounds, setup={"autograd": a_setup, "generated": setup})
+    return t["autograd"], t["generated"]
+
+
+def bench_costate_resnet(quick: bool) -> list:
+    sizes = [(64, 16, 64)] if quick else [(256, 16, 256), (256, 64, 256), (256, 256, 256)]
+    return [_costate_resnet(width, depth, batch, quick) for width, depth, batch in sizes]
+
+
+def _costate_resnet(width, depth, batch, quick) -> dict:
     from hjsym.networks.control import ResidualMLP, seeded
 
-    width, depth, batch = (64, 16, 64) if quick else (256, 64, 256)
     with seeded(0):
         m = ResidualMLP(width=width, depth=depth, hidden=width, h=1.0 / depth)
     gen = torch.Generator().manual_seed(1)
@@ -89,19 +88,21 @@ def bench_costate_resnet(quick: bool) -> dict:
     err = float((ga[0] - back.costates[0]["s"]).abs().max())
     gb = [g for blk in grads for g in (blk["W1"], blk["b1"], blk["W2"], blk["b2"])]
     err = max(err, max(float((a - b).abs().max()) for a, b in zip(ga[1:], gb)))
-    reps = 3 if quick else 5
-    t_a = _median_of(a_setup, a_timed, reps)
-    t_b = _median_of(setup, timed, reps)
+    t_a, t_b = _time_pair(a_setup, a_timed, setup, timed, 3 if quick else 5)
     ratio = t_b / t_a
-    return {"name": "costate_resnet", "ratio": ratio, "limit": 1.5, "passed": ratio <= 1.5 and err < 1e-9,
-            "size": f"depth {depth}, width {width}, batch {batch}, float64", "autograd_backward_s": t_a, "generated_costate_s": t_b,
-            "max_abs_difference": err, "threads": torch.get_num_threads()}
+    return {"name": f"costate_resnet_depth{depth}", "ratio": ratio, "limit": LIMIT, "passed": ratio <= LIMIT and err < 1e-9,
+            "peers": {"autograd": ratio}, "size": f"depth {depth}, width {width}, batch {batch}, float64",
+            "autograd_backward_cpu_s": t_a, "generated_costate_cpu_s": t_b, "max_abs_difference": err, "threads": 1}
 
 
-def bench_costate_lstm(quick: bool) -> dict:
+def bench_costate_lstm(quick: bool) -> list:
+    sizes = [(32, 32, 8)] if quick else [(64, 128, 32), (256, 256, 32), (1024, 512, 32)]
+    return [_costate_lstm(seq, hidden, batch, quick) for seq, hidden, batch in sizes]
+
+
+def _costate_lstm(seq, hidden, batch, quick) -> dict:
     from hjsym.networks.control import seeded
 
-    seq, hidden, batch = (32, 32, 8) if quick else (256, 128, 32)
     with seeded(0):
         m = torch.nn.LSTM(hidden, hidden, dtype=torch.float64)
     gen = torch.Generator().manual_seed(1)
@@ -129,13 +130,11 @@ def bench_costate_lstm(quick: bool) -> dict:
     _, gb = timed(setup())
     names = [n for n, _ in m.named_parameters()]
     err = max(float((a - gb[n]).abs().max()) for a, n in zip(ga, names))
-    reps = 3 if quick else 5
-    t_a = _median_of(a_setup, a_timed, reps)
-    t_b = _median_of(setup, timed, reps)
+    t_a, t_b = _time_pair(a_setup, a_timed, setup, timed, 3 if quick else 5)
     ratio = t_b / t_a
-    return {"name": "costate_lstm", "ratio": ratio, "limit": 2.0, "passed": ratio <= 2.0 and err < 1e-9,
-            "size": f"sequence {seq}, hidden {hidden}, batch {batch}, float64", "autograd_backward_s": t_a, "generated_costate_s": t_b,
-            "max_abs_difference": err, "threads": torch.get_num_threads()}
+    return {"name": f"costate_lstm_seq{seq}_hidden{hidden}", "ratio": ratio, "limit": LIMIT, "passed": ratio <= LIMIT and err < 1e-9,
+            "peers": {"autograd": ratio}, "size": f"sequence {seq}, hidden {hidden}, batch {batch}, float64",
+            "autograd_backward_cpu_s": t_a, "generated_costate_cpu_s": t_b, "max_abs_difference": err, "threads": 1}
 
 
 BENCHMARKS = [bench_costate_resnet, bench_costate_lstm]

@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("experiment", help="run the paper's quantitative claims as experiments (claim, measurement with CI, verdict)")
     s.add_argument("names", nargs="+", metavar="NAME", help="experiment names (quadrature, generalization, critical-eps, "
-                   "intrinsic-dimension, robustness, influence, bifurcation, recovery, phase) or 'all'")
+                   "intrinsic-dimension, robustness, influence, bifurcation, recovery, phase, mean-field-limit, jko, "
+                   "gradient-flow, attention-width, diagonal-net, msa) or 'all'")
     s.add_argument("--quick", action="store_true", help="small settings (seconds; a smoke run, not the measurement)")
     s.add_argument("--json", action="store_true", help="print the results as JSON")
     s.add_argument("--out", default="reports", help="output folder; pages go to OUT/NAME/ (default: reports)")
@@ -159,8 +160,9 @@ def _cmd_list(args) -> int:
         print(json.dumps(rows, indent=2))
     else:
         width = max(len(r["name"]) for r in rows)
+        family = max(len(r["family"]) for r in rows)
         for r in rows:
-            print(f"{r['name'].ljust(width)}  {r['family']:<8} {r['title']}")
+            print(f"{r['name'].ljust(width)}  {r['family'].ljust(family)} {r['title']}")
     return EXIT_OK
 
 

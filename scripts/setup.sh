@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install hjsym with its test extras, the experiments' extras (scikit-learn, dask) and the adapters'
+# Create .venv and install hjsym with its test extras, the experiments' extras (scikit-learn, dask, POT) and the adapters'
 # (transformers, mambapy), pinned to the torch already installed (packages that depend on torch must not replace it).
 # On a machine without an NVIDIA GPU it installs a CPU build of torch (the default PyPI wheel
 # on Linux is a multi-GB CUDA build). Idempotent: a second run only checks the installation.
@@ -23,5 +23,5 @@ if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
     fi
 fi
 TORCH_PIN="torch==$("$VPY" -c 'import torch; print(torch.__version__.split("+")[0])')"
-"$VPY" -m pip install --quiet "$TORCH_PIN" -e ".[test,experiments,dask,adapters,notebook]"
+"$VPY" -m pip install --quiet "$TORCH_PIN" -e ".[test,experiments,dask,ot,adapters,notebook]"
 echo "setup: $("$VPY" -c 'import torch, sympy; print(f"torch {torch.__version__}, sympy {sympy.__version__}")')"

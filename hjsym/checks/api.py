@@ -132,6 +132,9 @@ def _run(a: Architecture, suite: Suite, ctx: Context, module, only, negative_con
         if len(nets) > 1:
             network = f"{len(nets)} reference networks: {network}"
     else:
+        if {c.name for c in suite.checks} <= _own_networks(a, suite):
+            raise InputError(f"{a.name!r} has no check that reads a module: its checks build their own computations "
+                             f"({', '.join(c.name for c in a.checks)})", f"run 'hjsym check {a.name}' without --module")
         r = guard_user_code(lambda: suite.read(ctx, module), module)
         nets = [Network(r.describe(), r)]
         network = r.describe()
@@ -157,9 +160,10 @@ def _run(a: Architecture, suite: Suite, ctx: Context, module, only, negative_con
 
 
 def _own_networks(a: Architecture, suite: Suite) -> set[str]:
-    """Checks that build hjsym's own networks instead of reading the one passed: the architecture's own science and
-    every standalone check."""
-    return {c.name for c in a.checks} | {c.name for c in suite.checks if c.standalone is not None}
+    """Checks that build hjsym's own networks instead of reading the one passed: every standalone check, the suite's or
+    the architecture's own science (an architecture's check that reads the networks, such as training-hjb's optimality
+    conditions, runs on the module)."""
+    return {c.name for c in (*suite.checks, *a.checks) if c.standalone is not None}
 
 
 def list_architectures() -> list[dict]:

@@ -28,6 +28,7 @@ class Trajectory:
     states: list
     saved: list
     inputs: object  # (K, B, n_x) or None
+    stacked: dict | None = None  # {name: (K, B, ...)}: the saved intermediates of all steps, preallocated (saved[k] are views)
 
 
 @dataclass
@@ -47,23 +48,44 @@ def _call(fn, values: dict, checked: bool = True) -> dict:
     return dict(zip(fn.outputs, out))
 
 
+def _as_tensor(h, like: dict):
+    """The step size as a 0-d tensor of the states' dtype, once (not converted again at every step)."""
+    ref = next(iter(like.values()))
+    return h if isinstance(h, torch.Tensor) else torch.tensor(float(h), dtype=ref.dtype, device=ref.device)
+
+
+@torch.no_grad()
 def rollout(fns: dict, spec, layer, x, s0: dict, h: float, n_steps: int | None = None) -> Trajectory:
-    """Run the generated ``forward_step`` from ``s0`` over ``x`` (or ``n_steps`` steps with no input)."""
+    """Run the generated ``forward_step`` from ``s0`` over ``x`` (or ``n_steps`` steps with no input).
+
+    Without autograd's tape (every derivative is in the generated code), whether or not the
+    controls require grad."""
     dyn = spec.dynamics
     step = fns["forward_step"]
     parts = list(s0)
     K = x.shape[0] if x is not None else n_steps
     states, saved = [dict(s0)], []
+    stacked: dict = {}
+    h = _as_tensor(h, s0)
     for k in range(K):
         values = {**layer.controls_at(k), **states[-1], dyn.step_size: h}
         if x is not None:
             values[dyn.inputs[0]] = x[k]
         out = _call(step, values, checked=k == 0)
         states.append({p: out[f"{p}_next"] for p in parts})
-        saved.append({n: v for n, v in out.items() if not n.endswith("_next")})
-    return Trajectory(states, saved, x)
+        keep = {}
+        for n, v in out.items():
+            if n.endswith("_next"):
+                continue
+            if k == 0:  # one buffer over all steps: the backward sweep reads it whole, without stacking
+                stacked[n] = v.new_empty((K,) + tuple(v.shape))
+            stacked[n][k].copy_(v)
+            keep[n] = stacked[n][k]
+        saved.append(keep)
+    return Trajectory(states, saved, x, stacked)
 
 
+@torch.no_grad()
 def costates(fns: dict, spec, layer, traj: Trajectory, h: float, final_seed: dict, running_seed: list | None = None,
              inputs: bool = False) -> Backward:
     """The generated costate recursion of one layer, seeded with ``grad Phi``.
@@ -91,6 +113,7 @@ def costates(fns: dict, spec, layer, traj: Trajectory, h: float, final_seed: dic
         return {q: p[q] + add[q] if q in add else p[q] for q in p}
 
     p = seeded(K, {q: final_seed[q] for q in traj.states[0]})
+    h = _as_tensor(h, traj.states[0])
     out_costates = [None] * (K + 1)
     out_costates[K] = p
     grads = None if shared else [None] * K
@@ -117,7 +140,7 @@ def costates(fns: dict, spec, layer, traj: Trajectory, h: float, final_seed: dic
             values[q] = torch.stack([traj.states[k][q] for k in range(K)])
             values[costate_name[q]] = torch.stack([out_costates[k + 1][q] for k in range(K)])
         for n in traj.saved[0]:
-            values[n] = torch.stack([traj.saved[k][n] for k in range(K)])
+            values[n] = traj.stacked[n] if traj.stacked else torch.stack([traj.saved[k][n] for k in range(K)])
         for n in kept[0]:
             values[n] = torch.stack([kept[k][n] for k in range(K)])
         if traj.inputs is not None:

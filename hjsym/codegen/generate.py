@@ -25,10 +25,16 @@ from .._errors import SpecError
 from ..ir import ArgSpec, BatchSum, FunctionSpec, Output, ProgramSpec
 from ..symbolic.axes import AXES, axis_of
 from ..symbolic.reductions import GibbsMean, LogSumExp, ReduceMax, ReduceMin, Reduction, TopGap
-from .generated import GeneratedFunction
+from .generated import GeneratedFunction, compile_function
+from .hoist import hoist_logits
 from .printer import BATCH, Compiler, _label, wrap
 
 __all__ = ["generate", "function_source", "program_source"]
+
+
+def _text(e) -> str:
+    """An expression as text for docstrings, in SymPy's stored term order (sorting terms costs more than the rest of code generation)."""
+    return sp.sstr(e, order="none")
 
 
 def generate(spec, latex: str = "") -> GeneratedFunction:
@@ -103,9 +109,10 @@ def _materialised(c: Compiler, e, out: list):
         _materialised(c, a, out)
 
 
-def _bytes_per_atom(c: Compiler, exprs, atom_label: str) -> str:
-    """Python expression: bytes per atom of the largest tensor a chunk body materialises."""
-    terms = set()
+def _bytes_per_atom(c: Compiler, exprs, atom_label: str) -> tuple[str, str | None]:
+    """Python expressions: bytes per atom of the largest tensor a chunk body materialises, and the
+    elements per (batch row, atom) of those that grow with the rows (None when none does)."""
+    terms, per_row = set(), set()
     subs: list = []
     for e in exprs:
         _materialised(c, e, subs)
@@ -114,8 +121,24 @@ def _bytes_per_atom(c: Compiler, exprs, atom_label: str) -> str:
         if atom_label in axes:
             dims = sorted(c.extent_label(a) for a in axes if a != atom_label)
             terms.add("*".join(dims) or "1")
-    inner = "1" if not terms else (terms.pop() if len(terms) == 1 else f"max({', '.join(sorted(terms))})")
-    return f"_itemsize * {inner}"
+            if "_M" in dims:
+                per_row.add("*".join(x for x in dims if x != "_M") or "1")
+
+    def biggest(ts):
+        return "1" if not ts else (next(iter(ts)) if len(ts) == 1 else f"max({', '.join(sorted(ts))})")
+
+    return f"_itemsize * {biggest(terms)}", (biggest(per_row) if per_row else None)
+
+
+def _hoisted_reduction(c: Compiler, r, label: str, hoisted: list):
+    """``r`` with the loop invariants of its logits replaced by precomputed tensors (see :mod:`.hoist`)."""
+    if isinstance(r, LogSumExp):
+        return LogSumExp(hoist_logits(c, r.logits, label, hoisted), *r.limits)
+    if isinstance(r, GibbsMean):
+        return GibbsMean(sp.Tuple(r.value, hoist_logits(c, r.logits, label, hoisted)), *r.limits)
+    if isinstance(r, (ReduceMax, ReduceMin, TopGap)):
+        return type(r)(hoist_logits(c, r.function, label, hoisted), *r.limits)
+    return r
 
 
 def function_source(fspec: FunctionSpec) -> str:
@@ -133,7 +156,6 @@ def function_source(fspec: FunctionSpec) -> str:
             f"{fspec.name}: the expression has free indices {free} but the output declares {declared}",
             "declare exactly the free indices of the expression as out_indices",
         )
-    body: list[str] = []
     placeholders: dict = {}
     # Streaming only pays when the output has no atom axis (otherwise it is N-sized anyway).
     reductions: list = []
@@ -142,33 +164,56 @@ def function_source(fspec: FunctionSpec) -> str:
     groups: dict[str, list] = {}
     for r in reductions:
         groups.setdefault(_label(r.limits[0][0]), []).append(r)
+    # loop invariants of the logits (bias, scaled atoms): computed once, before the tiles
+    hoisted: list = []
+    rewritten = {label: [_hoisted_reduction(c, r, label, hoisted) for r in group] for label, group in groups.items()}
+    c.start_block([h.expr for h in hoisted])
+    for h in hoisted:
+        c.emit(h.name, c.print(h.expr))
+    pre = c.lines
+    loops: list[str] = []
+    row_terms: list[str] = []
     for label, group in groups.items():
-        c.start_block([r.function for r in group], streamed=group[0].limits[0][0])
+        c.start_block(rewritten[label], streamed=group[0].limits[0][0])
         states, finish = [], []
-        for r in group:
+        for r, r_new in zip(group, rewritten[label]):
             ph = sp.Symbol(c.fresh("_r"))
             placeholders[r] = ph
             c.sym_axes[ph] = c.axes(r)
             state = c.fresh("_state")
-            value, combine, done = _partial(c, r)
+            value, combine, done = _partial(c, r_new)
             c.lines.append(f"{state} = {combine.format(state=state, value=value)}")
             states.append(state)
             finish.append(f"{ph.name} = {done.format(state=state)}")
         loop_lines = c.lines
-        per_atom = _bytes_per_atom(c, group, label)  # the reductions themselves: a Gibbs average counts its logits and values
+        # the largest tensor a chunk materialises: a Gibbs average counts its logits and values
+        per_atom, per_row = _bytes_per_atom(c, rewritten[label], label)
         atoms = c.extent_label(label)
-        body += [f"{s} = None" for s in states]
-        body.append(f"for _s in _rt.atom_slices({atoms}, {per_atom}, max_chunk_bytes):")
-        body += ["    " + line for line in loop_lines]
-        body += finish
+        if per_row is not None:
+            row_terms.append(f"{atoms} * {per_row}")
+        loops += [f"{s} = None" for s in states]
+        loops.append(f"for _s in _rt.atom_slices({atoms}, {per_atom}, max_chunk_bytes):")
+        loops += ["    " + line for line in loop_lines]
+        loops += finish
     outer = expr.xreplace(placeholders)
     c.start_block([outer])
     code = c.print(outer)
-    body += c.lines
     want = [BATCH] * (BATCH in out_axes) + declared
     if list(out_axes) != want:
         code = f"{wrap(code)}.permute({', '.join(str(list(out_axes).index(a)) for a in want)})"
-    body.append(f"_out = {code}")
+    rows = [a for a in fspec.args if a.batched or a.per_point]
+    body = list(pre)
+    if BATCH in out_axes and row_terms and rows:
+        # tiles: blocks of rows (each row's reductions are independent), chunks of atoms inside
+        row_bytes = row_terms[0] if len(row_terms) == 1 else f"max({', '.join(row_terms)})"
+        body += [f"_all_{a.name} = {a.name}" for a in rows] + ["_M_all, _out = _M, None"]
+        body.append(f"for _b in _rt.row_blocks(_M_all, _itemsize * {row_bytes}, max_chunk_bytes):")
+        block = [f"{a.name} = _all_{a.name}[_b]" if a.batched else
+                 f"{a.name} = _all_{a.name}[_b] if _all_{a.name}.dim() else _all_{a.name}" for a in rows]
+        block += ["_M = _b.stop - _b.start"] + loops + c.lines + [f"_out = _rt.put_rows(_out, _b, {code}, _M_all)"]
+        body += ["    " + line for line in block]
+    else:
+        body += loops + c.lines + [f"_out = {code}"]
     if BATCH in out_axes:
         body.append("return _out.reshape(_batch + tuple(_out.shape[1:]))")
     else:
@@ -291,10 +336,23 @@ def prologue(c: Compiler, fspec: FunctionSpec, docstring=None, checked: bool = T
         lines = [f"def {fspec.name}_unchecked({sig}{', ' if sig else ''}*, {kw}):",
                  f'    """{fspec.name} without argument validation (tensors must already agree in dtype, device and shape)."""']
         first = tensors[0].name if tensors else None
-        lines.append(f"    dtype, device = {first}.dtype, {first}.device" if first else
-                     "    dtype, device = _rt.resolve_dtype_device({}, dtype, device)")
+        points = _point_batch(args)
+        if first:
+            lines.append(f"    dtype, device = {first}.dtype, {first}.device")
+        else:
+            values = ", ".join(f"{a.name!r}: {a.name}" for a in points)
+            lines.append(f"    dtype, device = _rt.resolve_dtype_device({{{values}}}, dtype, device)")
         batch_src = next((a for a in tensors if a.batched), None)
-        if batch_src is not None:
+        if points:
+            # no batched tensor: the per-point scalars (a curve's x, y, y') carry the batch
+            for a in points:
+                lines.append(f"    {a.name} = {a.name} if isinstance({a.name}, torch.Tensor) else "
+                             f"torch.tensor({a.name}, dtype=dtype, device=device)")
+            lines.append(f"    _batch = tuple(torch.broadcast_shapes({', '.join(f'{a.name}.shape' for a in points)},))")
+            for a in points:
+                lines.append(f"    {a.name} = {a.name}.expand(_batch).reshape(-1)")
+            lines.append("    _M = math.prod(_batch)")
+        elif batch_src is not None:
             lines.append(f"    _batch = tuple({batch_src.name}.shape[:{batch_src.name}.dim() - {len(batch_src.axes)}])")
             for a in tensors:
                 if a.batched:
@@ -332,12 +390,17 @@ def prologue(c: Compiler, fspec: FunctionSpec, docstring=None, checked: bool = T
                     f"        raise _rt.InputError(f'{a.name} has batch shape {{tuple({a.name}.shape[:{a.name}.dim() - {k}])}}"
                     f" but {batch_src.name} has {{_batch}}', 'give every batched argument the same leading shape')"
                 )
+    elif _point_batch(args):
+        names = ", ".join(a.name for a in _point_batch(args))
+        lines.append(f"    _batch = _rt.point_batch({{{', '.join(f'{a.name!r}: {a.name}' for a in _point_batch(args))}}})  # from {names}")
     else:
         lines.append("    _batch = ()")
+    own = bool(_point_batch(args))
     for a in args:
         if not a.is_tensor:
             bs = "_batch" if a.per_point else "None"
-            lines.append(f"    {a.name} = _rt.scalar_arg({a.name!r}, {a.name}, dtype, device, positive={a.positive}, batch_shape={bs})")
+            extra = ", flatten=False" if own and a.per_point else ""
+            lines.append(f"    {a.name} = _rt.scalar_arg({a.name!r}, {a.name}, dtype, device, positive={a.positive}, batch_shape={bs}{extra})")
     # sizes are read from the trailing (non-batch) axes: the batch is not flattened here
     trailing: dict[str, list[tuple[str, int]]] = {}
     for a in tensors:
@@ -348,6 +411,13 @@ def prologue(c: Compiler, fspec: FunctionSpec, docstring=None, checked: bool = T
         readings = ", ".join(f"({n!r}, {n}, {axis})" for n, axis in trailing.get(ext, []))
         lines.append(f"    _{ext} = _rt.extent({ext!r}, [{readings}], given={given})")
     return lines
+
+
+def _point_batch(args) -> list:
+    """The per-point scalars that carry the batch of a function without a batched tensor argument (else ``[]``)."""
+    if any(a.is_tensor and a.batched for a in args):
+        return []
+    return [a for a in args if not a.is_tensor and a.per_point]
 
 
 def _function_docstring(fspec: FunctionSpec, out_axes, explicit) -> str:
@@ -362,7 +432,7 @@ def _function_docstring(fspec: FunctionSpec, out_axes, explicit) -> str:
     doc += ["    max_chunk_bytes: memory budget of one chunk of atoms (default: hjsym's DEFAULT_CHUNK_BYTES)"]
     doc += ["    dtype, device: used when no argument is a tensor (default float64 on the CPU)"]
     doc += ["", f"Returns: {ret}, in the dtype and on the device of the tensor arguments."]
-    doc += ["", "Computes: " + sp.sstr(fspec.expr)]
+    doc += ["", "Computes: " + _text(fspec.expr)]
     text = "\n".join(doc).replace("\\", "\\\\").replace('"""', "'''")
     return '"""' + text + '\n"""'
 
@@ -383,9 +453,9 @@ def _program_docstring(ps: ProgramSpec, shapes, explicit) -> str:
     for out, shape in zip(ps.outputs, shapes):
         doc.append(f"    {out.name}: {shape}" + (" summed over the batch" if out.batch_sum else "") + (f" -- {out.doc}" if out.doc else ""))
     doc += ["", "in the dtype and on the device of the tensor arguments.", "", "Intermediates:"]
-    doc += ["    " + f"{sp.sstr(let.target)}{list(map(str, let.indices)) if let.indices else ''} = {sp.sstr(let.expr)}" for let in ps.lets]
+    doc += ["    " + f"{_text(let.target)}{list(map(str, let.indices)) if let.indices else ''} = {_text(let.expr)}" for let in ps.lets]
     doc += ["", "Computes:"]
-    doc += ["    " + f"{out.name} = {'sum over the batch of ' if out.batch_sum else ''}{sp.sstr(out.expr)}" for out in ps.outputs]
+    doc += ["    " + f"{out.name} = {'sum over the batch of ' if out.batch_sum else ''}{_text(out.expr)}" for out in ps.outputs]
     text = "\n".join(doc).replace("\\", "\\\\").replace('"""', "'''")
     return '"""' + text + '\n"""'
 
@@ -401,9 +471,10 @@ def _generate_function(fspec: FunctionSpec, latex: str = "") -> GeneratedFunctio
         source=src,
         signature=tuple({"name": a.name, "shape": a.shape_text(), "doc": a.doc} for a in fspec.args),
         returns=returns,
-        expression=sp.sstr(fspec.expr),
+        expression=_text(fspec.expr),
         doc=fspec.doc,
         latex=latex,
+        _fn=compile_function(src, fspec.name),  # compiled now: a code generator error surfaces at derive time
     )
 
 
@@ -420,8 +491,9 @@ def _generate_program(ps: ProgramSpec, latex: str = "") -> GeneratedFunction:
         source=src,
         signature=tuple({"name": a.name, "shape": a.shape_text(), "doc": a.doc} for a in ps.args),
         returns=returns,
-        expression="; ".join(f"{o.name} = {sp.sstr(o.expr)}" for o in ps.outputs),
+        expression="; ".join(f"{o.name} = {_text(o.expr)}" for o in ps.outputs),
         doc=ps.doc,
         latex=latex,
+        _fn=compile_function(src, ps.name),
         outputs=tuple(o.name for o in ps.outputs),
     )

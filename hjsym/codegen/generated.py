@@ -26,6 +26,19 @@ def compile_function(source: str, name: str):
     return namespace[name]
 
 
+def _docstring(source: str, name: str) -> str:
+    """The docstring of ``def name(`` in generated source, as ``inspect.getdoc`` gives it, without compiling.
+
+    The code generator writes it as one triple-quoted literal whose only escapes are doubled backslashes.
+    """
+    head = source.find(f"def {name}(")
+    start = source.find('"""', head) + 3
+    end = source.find('"""', start)
+    if head < 0 or start < 3 or end < 0:
+        return ""
+    return inspect.cleandoc(source[start:end].replace("\\\\", "\\"))
+
+
 @dataclass
 class GeneratedFunction:
     """A torch function generated from a symbolic derivation.
@@ -50,30 +63,36 @@ class GeneratedFunction:
     def __post_init__(self):
         self.signature = tuple(dict(s) for s in self.signature)
         self.outputs = tuple(self.outputs)
-        if self._fn is None:
-            self._fn = compile_function(self.source, self.name)
-        self.__doc__ = self._fn.__doc__
+        # compiled on first use: a check calls a few of an architecture's functions, and compiling
+        # all of them was most of a warm ``hjsym check``'s own start-up
+        self.__doc__ = _docstring(self.source, self.name) if self._fn is None else inspect.getdoc(self._fn)
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_fn"] = None  # compiled code objects do not pickle; recompile on load
+        state["_fn"] = None  # compiled code objects do not pickle; recompiled on first use
         state["_sizes"] = None
         state.pop("__doc__", None)
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._fn = compile_function(self.source, self.name)
-        self.__doc__ = self._fn.__doc__
+        self.__doc__ = _docstring(self.source, self.name)
+
+    @property
+    def fn(self):
+        """The compiled function (compiled on first use)."""
+        if self._fn is None:
+            self._fn = compile_function(self.source, self.name)
+        return self._fn
 
     def __call__(self, *args, **kwargs):
-        return self._fn(*args, **kwargs)
+        return self.fn(*args, **kwargs)
 
     @property
     def unchecked(self):
         """The same function without argument validation, where the code generator made one
         (generated programs); otherwise the function itself. For loops that validated once."""
-        return getattr(self._fn, "unchecked", self._fn)
+        return getattr(self.fn, "unchecked", self.fn)
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -83,7 +102,7 @@ class GeneratedFunction:
     def size_keywords(self) -> tuple[str, ...]:
         """Sizes the function takes as keywords because no tensor argument carries them (``N=``, ``d=``)."""
         if self._sizes is None:
-            params = inspect.signature(self._fn).parameters.values()
+            params = inspect.signature(self.fn).parameters.values()
             self._sizes = tuple(p.name for p in params if p.kind == p.KEYWORD_ONLY and p.name not in ("max_chunk_bytes", "dtype", "device"))
         return self._sizes
 

@@ -9,8 +9,6 @@ importing SymPy (deriving first on a cache miss).
 from __future__ import annotations
 
 from .. import _cache
-from ..derivation.derivation import Derivation
-from ..ir import ProgramSpec
 from ..spec.registry import get
 from ..spec.spec import Spec
 from .generated import GeneratedFunction
@@ -37,6 +35,10 @@ def derive(arch, *, cache: bool = True) -> Derivation:
     Validates the spec, runs every derivation pass, generates a torch function for each named
     result and caches the result on disk (keyed by the spec and the library versions).
     """
+    # deferred: the derivation and the code generator need SymPy, which load_functions' cache hit does not
+    from ..derivation.derivation import Derivation
+    from ..ir import ProgramSpec
+
     spec = _resolve(arch)
     key = cache_key(spec)
     if cache:

@@ -25,8 +25,9 @@ from sympy.printing.pytorch import TorchPrinter
 from .._errors import SpecError
 from ..ir import ArgSpec, BatchSum, FunctionSpec
 from ..symbolic.axes import AXES, axis_of
+from ..symbolic.gates import DSigmoid, DTanh
 from ..symbolic.matrices import InverseBase, SPDBase
-from ..symbolic.reductions import GibbsMean, GibbsWeight, Reduction
+from ..symbolic.reductions import GibbsMean, GibbsWeight, LogSumExp, Reduction
 
 __all__ = ["HJTorchPrinter", "Compiler", "BATCH", "wrap"]
 
@@ -69,6 +70,7 @@ class Compiler:
         self.extents_int: set[str] = set()  # sizes needed as Python ints (shapes, chunking)
         self.extents_tensor: set[str] = set()  # sizes used in arithmetic (0-d tensors)
         self.derived: list[tuple[str, str]] = []  # (name, code) of tensors computed from arguments
+        self.logit_uses: Counter = Counter()
         self.printer = printer if printer is not None else HJTorchPrinter(self)
 
     # ------------------------------------------------------------------ axes
@@ -153,15 +155,29 @@ class Compiler:
     def emit(self, name: str, code: str):
         self.lines.append(f"{name} = {code}")
 
+    def named(self, code: str, prefix: str = "_t") -> str:
+        """``code`` computed once per block into a variable (e.g. a scaled operand several products read)."""
+        if _is_simple(code):
+            return code
+        key = ("code", code)
+        if key not in self.memo:
+            name = self.fresh(prefix)
+            self.emit(name, code)
+            self.memo[key] = name
+        return self.memo[key]
+
     def start_block(self, exprs, streamed=None):
         """New statement block: reset the memo and count repeated subexpressions (CSE)."""
         self.lines, self.memo, self.streamed = [], {}, streamed
+        self.logit_uses = Counter()  # how many reductions read each logits expression
         seen = Counter()
 
         def visit(e):
             if e.is_Atom or isinstance(e, (sp.Idx, sp.Indexed, sp.IndexedBase)):
                 return
             seen[e] += 1
+            if isinstance(e, (LogSumExp, GibbsMean, GibbsWeight)):
+                self.logit_uses[e.logits] += 1
             if seen[e] > 1:
                 return
             children = (e.function,) if isinstance(e, (sp.Sum, Reduction)) else e.args
@@ -343,6 +359,9 @@ class HJTorchPrinter(TorchPrinter):
         (The costate of a gated cell sums one product per gate: ``sum_g abar_g U_g``.)
         """
         c = self.c
+        lerp = self._lerp(expr)
+        if lerp is not None:
+            return lerp
         groups: dict = {}
         rest = []
         for term in expr.args:
@@ -352,7 +371,8 @@ class HJTorchPrinter(TorchPrinter):
             else:
                 groups.setdefault(m[2], []).append((term, m))
         if not any(len(g) > 1 for g in groups.values()):
-            return self._print_plain_add(expr, order)
+            fused = self._addmm(expr, groups, rest)
+            return fused if fused is not None else self._print_plain_add(expr, order)
         want = c.axes(expr)
         codes = []
         for out_axes, g in groups.items():
@@ -363,7 +383,10 @@ class HJTorchPrinter(TorchPrinter):
             common = scales.pop() if len(scales) == 1 else sp.S.One
             left = ", ".join(m[0] if m[3] == common else f"{wrap(self._print(m[3]))} * {wrap(m[0])}" for _, m in g)
             right = ", ".join(m[1] for _, m in g)
-            code = f"torch.matmul(torch.cat([{left}], dim=-1), torch.cat([{right}], dim=0))"
+            # the concatenated weights do not change from step to step: concatenated once and cached
+            right_cat = (f"_rt.cat_constant([{right}], 0)" if all(BATCH not in self._right_axes(m) for _, m in g)
+                         else f"torch.cat([{right}], dim=0)")
+            code = f"torch.matmul({c.named(f'torch.cat([{left}], dim=-1)', '_cat')}, {right_cat})"
             if common != 1:
                 code = f"{wrap(self._print(common))} * {code}"
             codes.append(c.align(code if tuple(out_axes) == tuple(c.order(out_axes)) else f"{code}.transpose(0, 1)",
@@ -372,6 +395,65 @@ class HJTorchPrinter(TorchPrinter):
             codes.append(c.align(self._print_plain_add(sp.Add(*rest), order) if len(rest) > 1 else self._print(rest[0]),
                                  c.axes(sp.Add(*rest)), want))
         return " + ".join(codes)
+
+    def _lerp(self, expr):
+        """``a - h a + h (b1 + b2 ...)`` (a gated or explicit Euler step, and its costate) as ``torch.lerp(a, b, h)``.
+
+        One fused pass instead of a scaling, a negation and three additions; ``h`` is a scalar.
+        """
+        c = self.c
+        want = c.axes(expr)
+        if not want:
+            return None
+        split = []
+        for term in expr.args:
+            coeff, rest = term.as_coeff_Mul()
+            factors = sp.Mul.make_args(rest)
+            scalar = coeff * sp.Mul(*[f for f in factors if not c.axes(f)])
+            tensor = sp.Mul(*[f for f in factors if c.axes(f)])
+            split.append((scalar, tensor))
+        for scalar, a in split:
+            if scalar != 1 or c.axes(a) != want:
+                continue
+            minus = [s for s, t in split if t == a and s != 1]
+            if len(minus) != 1 or not c.axes(a):
+                continue
+            h = -minus[0]
+            if h.is_number or c.axes(h):
+                continue
+            others = [(s / h, t) for s, t in split if t != a]  # b = sum of r t over the terms r h t
+            if not others or not all(r.is_number for r, _ in others):
+                continue
+            b = sp.Add(*[r * t for r, t in others])
+            if c.axes(b) != want:
+                return None
+            return f"torch.lerp({self._print(a)}, {self._print(b)}, {self._print(h)})"
+        return None
+
+    def _addmm(self, expr, groups, rest):
+        """``bias + sum_mu L[b, mu] R[mu, j]`` as one ``torch.addmm(bias, L, R)``: the bias is added by the product.
+
+        Only for a 2-D product in the output's own axis order and a bias that is a tensor
+        broadcasting against it (a row over ``j`` or a column over ``b``).
+        """
+        c = self.c
+        want = c.axes(expr)
+        if len(groups) != 1 or not rest or len(want) != 2:
+            return None
+        ((out_axes, g),) = groups.items()
+        if len(g) != 1 or tuple(out_axes) != tuple(want):
+            return None
+        bias = sp.Add(*rest)
+        if not c.axes(bias) or not set(c.axes(bias)) <= set(want):
+            return None
+        _, (left, right, _, scale, _) = g[0]
+        if scale != 1:
+            left = c.named(f"{wrap(self._print(scale))} * {wrap(left)}")
+        bias_code = self._print_plain_add(bias) if bias.is_Add else self._print(bias)
+        bias_axes = c.axes(bias)
+        if bias_axes == (want[0],):
+            bias_code = f"{wrap(bias_code)}[:, None]"
+        return f"torch.addmm({bias_code}, {left}, {right})"
 
     def _matmul_term(self, term):
         """``(left code, right code, (left axis, right axis))`` when ``term`` is ``coeff * sum_mu L[x, mu] R[mu, y]``."""
@@ -401,7 +483,12 @@ class HJTorchPrinter(TorchPrinter):
         ca, cb = self._print(fa), self._print(fb)
         ca = ca if xa[-1] == mu else f"{wrap(ca)}.transpose(0, 1)"
         cb = cb if xb[0] == mu else f"{wrap(cb)}.transpose(0, 1)"
-        return ca, cb, (a_other, b_other), sp.Mul(*scalars)
+        return ca, cb, (a_other, b_other), sp.Mul(*scalars), tuple(xb)
+
+    @staticmethod
+    def _right_axes(m) -> tuple:
+        """Axes of the right operand of a :meth:`_matmul_term`."""
+        return m[4]
 
     # ------------------------------------------------------------------ contraction planning
     def _einsum(self, operands, want_out, scale=None) -> str:
@@ -419,10 +506,12 @@ class HJTorchPrinter(TorchPrinter):
                     ops = [op for n, op in enumerate(ops) if n not in (a, b)] + [(code, xb)]
                     merged = True
                     break
-        # 2. the scale goes on the operand with the fewest axes
-        if scale is not None:
+        # 2. the scale goes on the operand with the fewest axes; on the result when the batch is
+        #    summed out (a parameter gradient: the result is far smaller than any operand)
+        scale_result = scale is not None and BATCH not in want and any(BATCH in axes for _, axes in ops)
+        if scale is not None and not scale_result:
             k = min(range(len(ops)), key=lambda n: len(ops[n][1]))
-            ops[k] = (f"{wrap(scale)} * {wrap(ops[k][0])}", ops[k][1])
+            ops[k] = (c.named(f"{wrap(scale)} * {wrap(ops[k][0])}"), ops[k][1])
         # 3. sum out axes that only one operand has and the output does not keep
         ops = [self._sum_alone(op, ops, want) for op in ops]
         # 4. contract pairwise, smallest intermediate first
@@ -444,6 +533,8 @@ class HJTorchPrinter(TorchPrinter):
             if set(axes) != set(want):
                 raise SpecError(f"contraction produced axes {axes}, expected {want}", "report this as a bug in hjsym")
             code = f"{wrap(code)}.permute({', '.join(str(axes.index(x)) for x in want)})"
+        if scale_result:
+            code = f"{wrap(scale)} * {wrap(code)}"
         return code
 
     def _sum_alone(self, op, ops, want):
@@ -498,11 +589,33 @@ class HJTorchPrinter(TorchPrinter):
                 out += f" - {wrap(code)}" if neg else f" + {code}"
         return out
 
+    def _gate_backward(self, expr):
+        """``DTanh(y) * g`` / ``DSigmoid(y) * g`` as torch's fused ``tanh_backward`` / ``sigmoid_backward``
+        (one pass reading the saved gate value, as autograd's own backward does)."""
+        c = self.c
+        factors = sp.Mul.make_args(expr)
+        gates = [f for f in factors if isinstance(f, (DTanh, DSigmoid)) and c.axes(f)]
+        if len(gates) != 1:
+            return None
+        (gate,) = gates
+        rest = sp.Mul(*[f for f in factors if f is not gate])
+        want = c.axes(expr)
+        if not c.axes(rest) or c.axes(gate) != want:
+            return None
+        op = "tanh_backward" if isinstance(gate, DTanh) else "sigmoid_backward"
+        grad = c.align(self._print(rest), c.axes(rest), want)
+        if c.axes(rest) != want:
+            grad = f"{wrap(grad)}.expand_as({self._print(gate.args[0])})"
+        return f"torch.ops.aten.{op}({grad}, {self._print(gate.args[0])})"
+
     def _print_Mul(self, expr):
         c = self.c
         lit = self._number(expr)
         if lit is not None:
             return lit
+        fused = self._gate_backward(expr)
+        if fused is not None:
+            return fused
         want = c.axes(expr)
         coeff, rest = expr.as_coeff_Mul()
         factors = list(sp.Mul.make_args(rest))
@@ -580,6 +693,11 @@ class HJTorchPrinter(TorchPrinter):
         for code in codes[1:]:
             out = f"{op}({out}, {code})"
         return out
+
+    def _print_Heaviside(self, expr):
+        # SymPy's convention H(0) = 1/2 (or the node's own second argument); torch.heaviside wants it as a tensor
+        h0 = expr.args[1] if len(expr.args) > 1 else sp.S.Half
+        return f"_rt.heaviside({self._print(expr.args[0])}, {float(h0)!r})"
 
     def _print_Max(self, expr):
         return self._fold("torch.maximum", expr)
@@ -715,8 +833,17 @@ class HJTorchPrinter(TorchPrinter):
             c.memo[key] = p
         return c.memo[key]
 
+    def _owned(self, z) -> bool:
+        """True when the tensor holding ``z`` is computed afresh and read by nothing else in the block."""
+        c = self.c
+        return (z not in c.cse and c.logit_uses[z] == 1 and ("lse", z) not in c.memo
+                and not isinstance(z, (sp.Indexed, sp.Symbol)) and z not in c.memo)
+
     def _print_LogSumExp(self, expr):
         z, var = expr.logits, expr.index
+        if self.c.streamed is not None and self._owned(z):
+            # a tile of logits no one else reads: shift, exponentiate and sum it in place
+            return f"_rt.logsumexp_({self._print(z)}, {self._dim(self.c.axes(z), var)})"
         return f"{self._lse(z, var)}.squeeze({self._dim(self.c.axes(z), var)})"
 
     def _print_GibbsWeight(self, expr):

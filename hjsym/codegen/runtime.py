@@ -1,8 +1,12 @@
 """Helpers called by generated torch functions: argument validation and streaming over atoms.
 
 Generated code (see :mod:`hjsym.codegen.printer`) stays short and readable by delegating here. A
-reduction over the atoms is evaluated in chunks when the ``(batch x atoms)`` intermediates
-would exceed a memory budget; each chunk yields a *partial state* that is combined exactly:
+reduction over the atoms is evaluated in *tiles*: blocks of batch rows times chunks of atoms
+whose largest intermediate fits the cache (:data:`DEFAULT_TILE_BYTES`, measured; never more than
+the memory ceiling :data:`DEFAULT_CHUNK_BYTES` or ``max_chunk_bytes``), so that the matrix
+product writing a tile, the shift, the exponential and the sum read it from cache instead of
+streaming a ``(batch x atoms)`` matrix through memory. Each chunk of atoms yields a *partial
+state* that is combined exactly:
 
 * log-sum-exp: ``logaddexp`` of the partial values;
 * Gibbs average ``E_pi[a]``: ``(lse, mean)`` pairs, reweighted by ``exp(lse_c - lse)``;
@@ -26,7 +30,13 @@ __all__ = [
     "tensor_arg",
     "scalar_arg",
     "extent",
+    "DEFAULT_TILE_BYTES",
+    "tile_budget",
+    "row_blocks",
     "atom_slices",
+    "put_rows",
+    "logsumexp_",
+    "cat_constant",
     "combine_lse",
     "gibbs_chunk",
     "combine_gibbs",
@@ -43,8 +53,16 @@ __all__ = [
     "log1pexp",
 ]
 
-#: Memory budget for the largest per-chunk intermediate (bytes); ``HJSYM_CHUNK_BYTES`` overrides.
+#: Memory ceiling for the largest per-chunk intermediate (bytes); ``HJSYM_CHUNK_BYTES`` overrides.
 DEFAULT_CHUNK_BYTES = int(os.environ.get("HJSYM_CHUNK_BYTES", 2**27))
+
+#: Size of one tile's largest intermediate (bytes), chosen for the cache: measured by
+#: ``hjsym bench`` (``tile_sweep``: the Hopf-Cole ``u`` at 2^18..2^23 bytes) on a core with 2 MiB of
+#: L2; ``HJSYM_TILE_BYTES`` overrides. The memory ceiling above still bounds it.
+DEFAULT_TILE_BYTES = int(os.environ.get("HJSYM_TILE_BYTES", 2**21))
+
+#: Fewest batch rows in a tile when the atoms are cut (a matrix product of fewer rows is slow).
+MIN_TILE_ROWS = 32
 
 
 #: The dtype of a generated function called without any tensor argument (and no ``dtype=``).
@@ -120,12 +138,29 @@ def _dims(rank: int) -> str:
     return ", ".join(["..."] * rank)
 
 
-def scalar_arg(name: str, value, dtype, device, positive: bool = False, batch_shape=None) -> torch.Tensor:
-    """A scalar parameter (``eps``, ``t``): a number, a 0-d tensor or one value per batch point."""
+def point_batch(values: dict) -> tuple:
+    """The batch shape of a function whose per-point scalars carry it: their shapes broadcast together."""
+    shapes = [tuple(v.shape) if isinstance(v, torch.Tensor) else () for v in values.values()]
+    try:
+        return tuple(torch.broadcast_shapes(*shapes))
+    except RuntimeError:
+        listed = ", ".join(f"{n} {s}" for n, s in zip(values, shapes))
+        raise InputError(f"the per-point arguments have shapes that do not broadcast ({listed})",
+                         "give them one shape (or pass some as plain numbers)") from None
+
+
+def scalar_arg(name: str, value, dtype, device, positive: bool = False, batch_shape=None, flatten: bool = True) -> torch.Tensor:
+    """A scalar parameter (``eps``, ``t``): a number, a 0-d tensor or one value per batch point.
+
+    ``flatten=False``: the scalar carries the batch itself (no batched tensor argument): it is
+    broadcast to ``batch_shape`` and keeps that shape.
+    """
     v = value if isinstance(value, torch.Tensor) else torch.as_tensor(value, dtype=dtype, device=device)
     if not v.is_floating_point():
         v = v.to(dtype)
-    if v.dim() > 0:
+    if not flatten:
+        v = v.expand(tuple(batch_shape))
+    elif v.dim() > 0:
         if batch_shape is None or tuple(v.shape) != tuple(batch_shape):
             raise InputError(
                 f"argument {name!r} has shape {tuple(v.shape)}; expected a scalar"
@@ -163,9 +198,94 @@ def extent(symbol: str, sources: Sequence[tuple[str, torch.Tensor, int]], given=
     return size
 
 
+def tile_budget(max_chunk_bytes: int | None = None) -> int:
+    """Bytes of one tile: the cache-sized default, never above the memory ceiling.
+
+    ``max_chunk_bytes`` (a generated function's keyword; default :data:`DEFAULT_CHUNK_BYTES`) is
+    the ceiling; the tile is :data:`DEFAULT_TILE_BYTES` or the ceiling, whichever is smaller.
+    """
+    ceiling = DEFAULT_CHUNK_BYTES if max_chunk_bytes is None else int(max_chunk_bytes)
+    return max(1, min(DEFAULT_TILE_BYTES, ceiling))
+
+
+def row_blocks(n_rows: int, row_bytes: int, max_chunk_bytes: int | None = None) -> Iterator[slice]:
+    """Blocks of batch rows for tiles of :func:`tile_budget` bytes.
+
+    ``row_bytes`` is the size of one row's largest intermediate over *all* atoms. As many rows as
+    fit whole rows in a tile; when not even :data:`MIN_TILE_ROWS` rows fit, that many (the atoms
+    are then cut by :func:`atom_slices`).
+    """
+    budget = tile_budget(max_chunk_bytes)
+    per = max(1, budget // max(1, int(row_bytes)))
+    per = min(n_rows, max(per, MIN_TILE_ROWS))
+    if per >= n_rows:
+        yield slice(0, n_rows)
+        return
+    for start in range(0, n_rows, per):
+        yield slice(start, min(n_rows, start + per))
+
+
+def put_rows(out, rows: slice, block: torch.Tensor, n_rows: int) -> torch.Tensor:
+    """Write one row block of a result into ``out`` (allocated at the first block; the block itself when it is every row)."""
+    if out is None:
+        if rows.start == 0 and rows.stop == n_rows:
+            return block
+        out = block.new_empty((n_rows,) + tuple(block.shape[1:]))
+    out[rows] = block
+    return out
+
+
+def logsumexp_(z: torch.Tensor, dim: int) -> torch.Tensor:
+    """``logsumexp(z, dim)`` that consumes ``z`` (a tile generated code owns): shift and exponential in place.
+
+    The shift is the row maximum (``-inf`` rows are left unshifted and give ``-inf``, as
+    ``torch.logsumexp`` does). A tile that autograd or a ``torch.func`` transform tracks goes
+    through ``torch.logsumexp`` instead (its derivative is exact and needs the unmodified logits).
+    """
+    from torch._C._functorch import is_functorch_wrapped_tensor
+
+    if z.requires_grad or is_functorch_wrapped_tensor(z):
+        return torch.logsumexp(z, dim)
+    m = torch.amax(z, dim, keepdim=True)
+    m.masked_fill_(torch.isinf(m), 0.0)
+    z.sub_(m)
+    torch.exp(z, out=z)  # the out= kernel (the in-place exp_ was measured slower)
+    return torch.log(torch.sum(z, dim)) + m.squeeze(dim)
+
+
+_CAT_CACHE: dict = {}
+_CAT_CACHE_SIZE = 16
+
+
+def cat_constant(tensors, dim: int) -> torch.Tensor:
+    """``torch.cat(tensors, dim)`` of tensors that stay the same from call to call (a cell's weights), cached.
+
+    A step program called once per time step concatenates the same weights every step; the
+    result is kept (the last few) and returned while every input is the same tensor object at
+    the same version (an in-place change bumps it). Tensors that require grad, or that a
+    ``torch.func`` transform wraps, are concatenated afresh.
+    """
+    from torch._C._functorch import is_functorch_wrapped_tensor
+
+    if (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)) or any(is_functorch_wrapped_tensor(t) for t in tensors):
+        return torch.cat(tensors, dim)
+    # a view (a transposed weight) is a new object every call: key on the tensor it views and where
+    bases = tuple(t if t._base is None else t._base for t in tensors)
+    key = (tuple(id(b) for b in bases), tuple((t.data_ptr(), tuple(t.shape), t.stride(), t.dtype, t.device) for t in tensors), dim)
+    versions = tuple(t._version for t in tensors)  # views share their base's version counter
+    hit = _CAT_CACHE.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], bases)) and hit[1] == versions:
+        return hit[2]
+    out = torch.cat(tensors, dim)
+    if len(_CAT_CACHE) >= _CAT_CACHE_SIZE:
+        _CAT_CACHE.pop(next(iter(_CAT_CACHE)))
+    _CAT_CACHE[key] = (bases, versions, out)  # the references keep the ids from being reused
+    return out
+
+
 def atom_slices(n_atoms: int, bytes_per_atom: int, budget: int | None = None) -> Iterator[slice]:
-    """Chunks of the atom axis whose largest intermediate fits in ``budget`` bytes."""
-    budget = DEFAULT_CHUNK_BYTES if budget is None else int(budget)
+    """Chunks of the atom axis whose largest intermediate fits in a tile (see :func:`tile_budget`)."""
+    budget = tile_budget(budget)
     per = max(1, budget // max(1, bytes_per_atom))
     if per >= n_atoms:
         yield slice(0, n_atoms)
@@ -284,3 +404,9 @@ def logdet_spd(name: str, A: torch.Tensor) -> torch.Tensor:
 def log1pexp(a: torch.Tensor) -> torch.Tensor:
     """``log(1 + e^a)`` without overflow and without softplus's linear cut-off at ``a > 20``."""
     return torch.logaddexp(a, torch.zeros((), dtype=a.dtype, device=a.device))
+
+
+def heaviside(z, at_zero: float = 0.5) -> torch.Tensor:
+    """The step function ``H(z)`` (``H(0) = at_zero``, SymPy's ``Heaviside``): ReLU's derivative."""
+    z = torch.as_tensor(z)
+    return torch.heaviside(z, torch.tensor(at_zero, dtype=z.dtype, device=z.device))

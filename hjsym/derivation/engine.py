@@ -22,7 +22,10 @@ from ..symbolic.magnitude import magnitude
 from ..symbolic.reductions import LogSumExp
 
 # the pass modules register themselves on import (hjsym.derivation.passes)
-from . import activations, anisotropic, diagram, gibbs, hamilton_jacobi, network, pontryagin, semigroup  # noqa: F401
+from . import (  # noqa: F401
+    activations, anisotropic, diagram, gibbs, gradient_flow, hamilton_jacobi, mean_field, network, pontryagin, semigroup,
+    training, variational,
+)
 from .derivation import STATUSES, Classification, Derivation, Step
 from .passes import check_requested, pipeline
 from .presentation import present
@@ -96,13 +99,24 @@ class Deriver:
     def has(self, id) -> bool:
         return any(s.id == id for s in self.steps)
 
-    def fn(self, name, expr, doc, out=(), terms=None):
+    def fn(self, name, expr, doc, out=(), terms=None, extra=()):
         """Register a function spec for ``expr``; ``terms`` is the same quantity written as its terms before they cancel
-        (e.g. a residual ``u_t + H(grad u) - nu Lap u`` before simplification), whose magnitude bounds its rounding."""
-        self.fns[name] = FunctionSpec(name, expr, self.sym.args_of(expr), tuple(out), doc)
+        (e.g. a residual ``u_t + H(grad u) - nu Lap u`` before simplification), whose magnitude bounds its rounding.
+
+        ``extra``: arguments (:class:`~hjsym.ir.ArgSpec`) for symbols a pass introduced itself (not declared in the spec),
+        e.g. a curve's second derivative or a neuron-indexed parameter; each is passed where the expression has it.
+        """
+        self.fns[name] = FunctionSpec(name, expr, self._args(expr, extra), tuple(out), doc)
         scale = magnitude(expr if terms is None else terms)
-        self.magnitudes[name] = FunctionSpec(f"{name}_magnitude", scale, self.sym.args_of(scale), tuple(out),
+        self.magnitudes[name] = FunctionSpec(f"{name}_magnitude", scale, self._args(scale, extra), tuple(out),
                                              f"magnitude of the terms of {name} (the scale of its rounding error)")
+
+    def _args(self, expr, extra):
+        """The declared symbols of ``expr``, then the ``extra`` ones it has (an extra argument replaces a declared one of its
+        name: a neuron-indexed ``a[m]`` stands for the spec's scalar ``a``)."""
+        mine = {a.name for a in extra}
+        declared = [a for a in self.sym.args_of(expr) if a.name not in mine]
+        return tuple(declared) + tuple(a for a in extra if expr.has(a.symbol))
 
     # ------------------------------------------------------------------ the PDE
     def diffusion_of(self, jet_xx):

@@ -567,8 +567,10 @@ class ControlPass:
         h, i, k = self.h, self.i, self.k
         self.cfields = {}
         depends = False
+        self.d.results["field_expanded"] = {}
         for state in self.states:
             F = self.expand(self.fields[state])
+            self.d.results["field_expanded"][state] = F  # every definition substituted (the field as one expression)
             if F.has(h):
                 depends = True
                 F = _limit(F, h)

@@ -26,7 +26,8 @@ from ._runner import Mapper
 __all__ = ["EXPERIMENTS", "Context", "Mapper", "get", "run_experiment", "run_experiments", "DEFAULT_OUT"]
 
 EXPERIMENTS = ("quadrature", "generalization", "critical-eps", "intrinsic-dimension", "robustness", "influence",
-               "bifurcation", "recovery", "phase")
+               "bifurcation", "recovery", "phase", "mean-field-limit", "jko", "gradient-flow", "attention-width", "diagonal-net",
+               "msa")
 DEFAULT_OUT = "reports"
 
 

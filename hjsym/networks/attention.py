@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from .._errors import ModuleFormError
 from .readout import Readout
-from .training import cached_training
+from .training import Adam, cached_training
 
 __all__ = [
     "seeded_init_",
@@ -331,7 +331,7 @@ def train_tiny_transformer(*, steps: int = 200, seed: int = 0, length: int = 12,
         return model
 
     def fit(model, gen):
-        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        opt = Adam(model.parameters(), lr=1e-2)
         for _ in range(steps):
             x, y = toy_task(32, length, gen)
             opt.zero_grad()

@@ -284,6 +284,8 @@ def read_control(module: nn.Module, spec, dtype=torch.float64, forward_kwargs=No
     if name == "resnet" or (not dyn_inputs(spec) and len(spec.dynamics.state_fields(spec.state)) == 1
                             and not hasattr(m, "hjsym_controls")):
         return _read_resnet(m, spec, forward_kwargs)
+    if hasattr(m, "blocks") and isinstance(getattr(m, "hjsym_controls", lambda: {})(), (list, tuple)):
+        return _read_blocks(m, spec, forward_kwargs)
     return _read_cell(m, spec, forward_kwargs)
 
 
@@ -586,6 +588,76 @@ def _read_resnet(m: nn.Module, spec, forward_kwargs=None) -> ControlReadout:
     return ControlReadout(m, [layer], h, ("s",), "s", width, None, depth, desc, forward, stepwise, notes, {0: {p: p for p in used}})
 
 
+# ----------------------------------------------------------------------------- depth-indexed systems (hjsym_controls per block)
+def _controls_map(m: nn.Module):
+    """The differentiable map from ``m``'s parameters to ``m.hjsym_controls()`` (a dict, or a list of dicts: one per step)."""
+
+    def param_map(p):
+        saved = {n: getattr_path(m, n) for n in p}
+        try:
+            for n, t in p.items():
+                set_path(m, n, t)
+            out = m.hjsym_controls()
+            return [dict(c) for c in out] if isinstance(out, (list, tuple)) else dict(out)
+        finally:
+            for n, t in saved.items():
+                set_path(m, n, t)
+
+    return param_map
+
+
+def _read_blocks(m: nn.Module, spec, forward_kwargs=None) -> ControlReadout:
+    """A depth-indexed system: ``m.blocks`` applied as ``s = s + h * block(s)`` with ``m.hjsym_controls()`` one dict per block.
+
+    The controls of every step are the spec's (``theta_k``, ``b_k``, ...), read through ``hjsym_controls()``
+    (differentiable in the parameters); the step size is the attribute named as the spec's (``h``). The
+    states s_k are the inputs of the blocks in the module's own forward pass (recorded by hooks).
+    """
+    dyn = spec.dynamics
+    parts = tuple(n for n, _ in dyn.state_fields(spec.state))
+    name = type(m).__name__
+    if len(parts) != 1 or dyn.inputs:
+        raise ModuleFormError(f"{spec.name!r} is not a depth-indexed system with one state and no per-step input",
+                              "use a module of the spec's own form")
+    params = {n: p.detach() for n, p in m.named_parameters()}
+    _check_finite(params, name)
+    layer = ControlLayer(params, _controls_map(m))
+    blocks = m.blocks
+    depth = len(blocks)
+    if len(layer.controls) != depth:
+        raise ModuleFormError(f"{name}.hjsym_controls() returns {len(layer.controls)} steps for {depth} blocks",
+                              "return one dict of controls per block, in order")
+    want = sorted(c for c in dyn.controls if c != dyn.step_size)
+    for k, c in enumerate(layer.controls):
+        if sorted(c) != want:
+            raise ModuleFormError(f"{name}.hjsym_controls()[{k}] has {sorted(c)}, the spec's controls are {want}",
+                                  "return exactly the spec's controls for every block")
+    h = float(getattr(m, dyn.step_size, 1.0))
+    part = parts[0]
+    width = next(v.shape[0] for v in layer.controls[0].values() if isinstance(v, torch.Tensor) and v.dim() >= 1)
+    fk = dict(forward_kwargs or {})
+
+    def forward(x, s0):
+        return None, [{part: m(s0[0][part], **fk)}]
+
+    def stepwise(x, s0):
+        """The module's own forward pass, with the input of every block recorded (the states s_k)."""
+        seen = []
+        hooks = [blk.register_forward_pre_hook(lambda mod, args: seen.append(args[0])) for blk in blocks]
+        try:
+            out = m(s0[0][part], **fk)
+        finally:
+            for hk in hooks:
+                hk.remove()
+        if len(seen) != depth:
+            raise ModuleFormError(f"{name}.forward called its blocks {len(seen)} times for {depth} blocks",
+                                  "apply every block once, in order: s = s + h * block(s)")
+        return [[{part: t} for t in seen[1:] + [out]]]
+
+    desc = f"{name}(width={width}, depth={depth}, {dyn.step_size}={h:g})"
+    return ControlReadout(m, [layer], h, parts, part, width, None, depth, desc, forward, stepwise, [], {0: {n: n for n in params}})
+
+
 # ----------------------------------------------------------------------------- plain-torch cells
 def _read_cell(m: nn.Module, spec, forward_kwargs=None) -> ControlReadout:
     """A plain-torch cell: ``forward(x (B, K, n_x), s0 (B, d)) -> states (B, K, d)``.
@@ -609,15 +681,7 @@ def _read_cell(m: nn.Module, spec, forward_kwargs=None) -> ControlReadout:
     if hasattr(m, "hjsym_controls"):
         params = {n: p.detach() for n, p in own.items()}
 
-        def param_map(p):
-            saved = {n: getattr_path(m, n) for n in p}
-            try:
-                for n, t in p.items():
-                    set_path(m, n, t)
-                return dict(m.hjsym_controls())
-            finally:
-                for n, t in saved.items():
-                    set_path(m, n, t)
+        param_map = _controls_map(m)
     else:
         missing = [c for c in ctrl if c not in own]
         if missing:

@@ -18,7 +18,10 @@ whose output is perturbed instead of the module's. The kinds (``x`` the input, `
 * ``activations``: every activation module returns ``act(z) + delta sin(z)``;
 * ``attention-weights``: every ``nn.MultiheadAttention`` returns its weights at temperature
   ``1 / (1 + delta)`` (renormalised);
-* ``weights``: every parameter moved by ``delta u``, ``u`` uniform in [-1, 1] (seeded).
+* ``weights``: every parameter moved by ``delta u``, ``u`` uniform in [-1, 1] (seeded);
+* ``input-shift``: the module applied to ``x + delta`` (for the travel-time functional: the bead starts
+  ``delta`` deeper, i.e. with speed ``sqrt(2 g delta)``; a different problem with a different minimiser);
+* ``scale``: ``y (1 + delta)``.
 """
 
 from __future__ import annotations
@@ -136,3 +139,13 @@ def _weights(m, delta, seed):
     with torch.no_grad():
         for p in m.parameters():
             p.add_(delta * (2 * torch.rand(p.shape, generator=gen, dtype=torch.float64) - 1).to(p.dtype))
+
+
+@register_perturbation("input-shift")
+def _input_shift(m, delta, seed):
+    m.register_forward_pre_hook(lambda mod, inp: (inp[0] + delta,) + tuple(inp[1:]))
+
+
+@register_perturbation("scale")
+def _scale(m, delta, seed):
+    _output_hook(m, lambda x, y: delta * y)

@@ -1,4 +1,6 @@
-"""The parts of a spec: symbols, initial data, the network, the dynamics, claims and activations.
+"""The parts of a spec: symbols, initial data, the network, the dynamics, claims, activations and
+the variational family's functionals (a functional of a curve, a free energy of a density, the
+loss of a two-layer network as a functional of its neuron measure).
 
 Plain frozen dataclasses of strings and tuples (no SymPy): what :class:`~hjsym.Spec` is made of.
 """
@@ -7,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Scalar", "Tensor", "AtomicData", "Network", "Dynamics", "Claim", "Activation", "FAMILIES"]
+__all__ = ["Scalar", "Tensor", "AtomicData", "Network", "Dynamics", "Training", "Claim", "Activation", "Functional", "GradientFlow",
+           "MeanField", "FAMILIES"]
 
-FAMILIES = ("exact", "control")
+FAMILIES = ("exact", "control", "variational")
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,23 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Training:
+    """Control family: training the network as an optimal control problem.
+
+    The cost of a batch of samples ``n`` is ``J = sum_n Phi(s_K^n) + (rho/2) h sum_k sum_theta |theta_k|^2``:
+    the terminal loss ``Phi(s) = |s - y|^2 / 2`` against one target ``y`` per sample and an L2 penalty
+    on every control of every step (weights per step, as a residual network's blocks).
+
+    Attributes:
+        penalty: a declared positive scalar ``rho``, the strength of the L2 penalty.
+        target: a declared tensor over the state dimension, the target ``y`` of each sample.
+    """
+
+    penalty: str
+    target: str
+
+
+@dataclass(frozen=True)
 class Dynamics:
     """Control family: the step ``s' = s + h F(s, x, theta)``.
 
@@ -89,6 +109,8 @@ class Dynamics:
         noise: a declared scalar ``sigma``: Gaussian noise ``sigma sqrt(h) xi`` per step, which
             gives the value function the viscosity ``sigma^2/2``.
         claims: structural identities (:class:`Claim`) the derivation verifies.
+        training: training as control (:class:`Training`): the penalty and the target of the
+            training cost, whose dynamic-programming recursion the ``training-hjb`` pass derives.
     """
 
     field: str | tuple
@@ -99,6 +121,7 @@ class Dynamics:
     output: str | None = None
     noise: str | None = None
     claims: tuple = ()
+    training: Training | None = None
 
     def state_fields(self, default_state: str) -> tuple[tuple[str, str], ...]:
         """``((state, F_state), ...)``: the single-field form names the spec's state."""
@@ -120,3 +143,73 @@ class Activation:
     output: str
     variable: str = "z"
     torch: str = ""
+
+
+# ----------------------------------------------------------------------------- the variational family (seed 004)
+@dataclass(frozen=True)
+class Functional:
+    """A functional of curves ``J[y] = int F(x, y, y') dx`` (an action ``S[q] = int L(t, q, qdot) dt``).
+
+    ``integrand`` is ``F`` in the declared scalars ``variable`` (``x``), the unknown ``y`` and its
+    derivative (``unknowns = (("y", "yp"),)``: each pair names a function and its derivative, all
+    declared as real :class:`Scalar`, ``positive`` where ``F`` needs it). The derivation gives its
+    first variation, the Euler-Lagrange equation, the Beltrami identity (energy) when ``F`` does
+    not depend on ``variable``, the Legendre transform, Hamilton's equations and the
+    Hamilton-Jacobi equation. ``parametric = ("theta", "a")`` (a parameter and a positive
+    constant, both declared scalars) asks for the extremal in parametric form from the Beltrami
+    identity with ``y' = cot(theta/2)``, its constant written through ``a``.
+    """
+
+    integrand: str
+    variable: str = "x"
+    unknowns: tuple = (("y", "yp"),)
+    parametric: tuple | None = None
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class GradientFlow:
+    """The Wasserstein gradient flow of a free energy ``F[rho] = int f(x, rho) dx`` in one space dimension.
+
+    ``energy`` is ``f`` in the declared scalars ``variable`` (``x``), ``density`` (``rho``, declared
+    positive), a ``potential`` (a declared scalar standing for a function ``V(x)``) and the spec's
+    constants. The derivation gives the first variation ``dF/drho``, the velocity
+    ``-d_x dF/drho``, the continuity equation ``d_t rho = d_x(rho d_x dF/drho)``, the equilibrium
+    (``dF/drho`` constant), the dissipation identity and, for ``example = "k * x**2 / 2"`` (the
+    potential's example, an Ornstein-Uhlenbeck drift), the closed-form Gaussian solution from an
+    initial mean and variance (``initial``, declared scalars) and the exact JKO step of a Gaussian
+    with time step ``step`` (a declared positive scalar).
+    """
+
+    energy: str
+    density: str = "rho"
+    variable: str = "x"
+    potential: str = "V"
+    example: str | None = None
+    initial: tuple = ("m0", "v0")
+    step: str = "tau"
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class MeanField:
+    """A two-layer network ``f(x) = (1/m) sum_i a_i sigma(w_i . x + b_i)`` as a functional of its neuron measure.
+
+    ``preactivation`` (``"dot(w, x) + b"``) and ``readout`` (``"a"``) are one neuron's, in the
+    spec's input ``x``, a weight vector over ``dim`` and scalars; ``activations`` are
+    :class:`Activation` entries (``sigma(z)``, e.g. ``tanh(z)`` and ``max(z, 0)``); ``loss`` is the
+    per-sample loss in the declared scalars ``output`` (``f``) and ``target`` (``y``);
+    ``parameters`` name one neuron's parameters theta (``("a", "w", "b")``). The derivation gives
+    the loss as a functional of the measure, its first variation, the velocity field
+    ``-grad_theta dL/drho``, the continuity equation and the finite-width gradient
+    ``dL/dtheta_i = (1/m) grad_theta dL/drho (theta_i)``.
+    """
+
+    preactivation: str
+    readout: str
+    activations: tuple
+    loss: str
+    parameters: tuple = ("a", "w", "b")
+    output: str = "f"
+    target: str = "y"
+    doc: str = ""

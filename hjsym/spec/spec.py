@@ -2,7 +2,7 @@
 
 A :class:`Spec` says, in plain-mathematics strings, what an architecture is: its symbols, the
 Hamiltonian ``H(x, p)``, the viscosity, optionally atomic initial data, the network it claims to
-be, and (for the control family) its dynamics. :meth:`Spec.validate` parses every string safely
+be, (for the control family) its dynamics and (for the variational family) its functional. :meth:`Spec.validate` parses every string safely
 (:mod:`hjsym.spec.parse`), checks that every name is declared, that every declared name is used and
 that each field has the right shape, and returns the ``SymbolicSpec`` the derivation works on
 (:mod:`hjsym.spec.validate`). Neither this module nor :mod:`hjsym.spec.fields` imports SymPy, so
@@ -30,9 +30,11 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from .._errors import SpecError
-from .fields import FAMILIES, Activation, AtomicData, Claim, Dynamics, Network, Scalar, Tensor
+from .fields import (FAMILIES, Activation, AtomicData, Claim, Dynamics, Functional, GradientFlow, MeanField, Network, Scalar, Tensor,
+                     Training)
 
-__all__ = ["Scalar", "Tensor", "AtomicData", "Network", "Dynamics", "Claim", "Activation", "Spec", "FAMILIES"]
+__all__ = ["Scalar", "Tensor", "AtomicData", "Network", "Dynamics", "Training", "Claim", "Activation", "Functional", "GradientFlow",
+           "MeanField", "Spec", "FAMILIES"]
 
 @dataclass(frozen=True)
 class Spec:
@@ -57,6 +59,14 @@ class Spec:
     values: str | None = None  # a tensor over ("atom", ...) averaged with the Gibbs weights (attention's V)
     activations: tuple = field(default=())  # Activation(...) entries to classify
     passes: tuple[str, ...] = field(default=())  # optional derivation passes (hjsym.derivation.passes)
+    functional: Functional | None = None  # variational family: J[y] = int F(x, y, y') dx
+    gradient_flow: GradientFlow | None = None  # variational family: the Wasserstein gradient flow of a free energy
+    mean_field: MeanField | None = None  # variational family: a two-layer network as a functional of its neuron measure
+
+    @property
+    def variational(self):
+        """The variational part of the spec (one of ``functional``, ``gradient_flow``, ``mean_field``), or None."""
+        return self.functional or self.gradient_flow or self.mean_field
 
     def __post_init__(self):
         # state=("y", "z") declares a state in parts: the names of the dynamics' fields, in order; the first is the

@@ -11,7 +11,7 @@ from .._errors import SpecError
 from ..ir import ArgSpec
 from ..symbolic.axes import AXES
 from ..symbolic.calculus import free_indices
-from .fields import FAMILIES, Activation, Claim, Scalar, Tensor
+from .fields import FAMILIES, Activation, Claim, Functional, GradientFlow, MeanField, Scalar, Tensor, Training
 from .parse import FUNCTIONS, Namespace, parse, placeholder
 
 __all__ = ["validate_spec", "SymbolicSpec"]
@@ -31,7 +31,7 @@ def validate_spec(self) -> "SymbolicSpec":
     if self.family not in FAMILIES:
         problem(f"family {self.family!r} is unknown", f"use one of {', '.join(FAMILIES)}")
 
-    declared = [self.state, self.costate, self.time] + [s.name for s in self.symbols]
+    declared = ([self.state, self.costate] if _has_state(self) else []) + [self.time] + [s.name for s in self.symbols]
     if self.dynamics is not None and not isinstance(self.dynamics.field, str):
         try:
             parts = [n for n, _ in self.dynamics.state_fields(self.state)]
@@ -81,7 +81,7 @@ def validate_spec(self) -> "SymbolicSpec":
 
     if self.hamiltonian is not None:
         sym.hamiltonian = parsed(self.hamiltonian, "hamiltonian", needs={self.costate})
-    elif self.dynamics is None:
+    elif self.dynamics is None and self.family != "variational":
         problem("the spec has neither a hamiltonian nor dynamics", "give hamiltonian='...' (or dynamics for the control family)")
     sym.viscosity = parsed(self.viscosity, "viscosity")
     if sym.viscosity is not None:
@@ -122,6 +122,8 @@ def validate_spec(self) -> "SymbolicSpec":
     if self.dynamics is not None:
         _validate_dynamics(self, sym, parsed, problem, used)
 
+    _validate_variational(self, sym, parsed, problem, used)
+
     if self.input_map is not None:
         t = sym.tensor_decl.get(self.input_map)
         if t is None or tuple(t.axes) != ("dim", "dim"):
@@ -139,17 +141,9 @@ def validate_spec(self) -> "SymbolicSpec":
     if not isinstance(self.passes, tuple) or not all(isinstance(p, str) for p in self.passes):
         problem(f"passes {self.passes!r} is not a tuple of names", "write passes=('entropy', ...); the derivation checks the names")
     for act in self.activations:
-        if not isinstance(act, Activation):
-            problem(f"activation {act!r} is not an hjsym.Activation", "declare activations with Activation(name, output)")
-            continue
-        var = sym.scalar_decl.get(act.variable)
-        if var is None or var.positive:
-            problem(f"activation {act.name!r}: its variable {act.variable!r} is not a declared real scalar",
-                    f"declare Scalar({act.variable!r}, positive=False)")
-            continue
-        if act.name in sym.activations:
+        if isinstance(act, Activation) and act.name in sym.activations:
             problem(f"activation {act.name!r} is declared twice", "give every activation one name")
-        expr = parsed(act.output, f"activation {act.name!r}", needs={act.variable})
+        expr = _activation(act, sym, parsed, problem)
         if expr is not None:
             sym.activations[act.name] = expr
 
@@ -188,6 +182,8 @@ def _validate_dynamics(self, sym: "SymbolicSpec", parsed, problem, used: set) ->
             used.add(dyn.noise)
         else:
             problem(f"noise scale {dyn.noise!r} is not a declared scalar", "declare it with Scalar(..., positive=False)")
+    if dyn.training is not None:
+        _validate_training(dyn.training, sym, problem, used)
     if dyn.output is not None and dyn.output not in sym.states:
         problem(f"output {dyn.output!r} is not a state", f"use one of {', '.join(sym.states)}")
     names = set(sym.scalars) | set(sym.tensors)
@@ -239,6 +235,143 @@ def _validate_dynamics(self, sym: "SymbolicSpec", parsed, problem, used: set) ->
                 sym.claims.append((claim, lhs, rhs))
 
 
+def _validate_training(training, sym: "SymbolicSpec", problem, used: set) -> None:
+    """Training as control: a positive scalar penalty and a target over the state dimension."""
+    if not isinstance(training, Training):
+        problem(f"training {training!r} is not an hjsym.Training", "write training=Training(penalty='rho', target='y')")
+        return
+    decl = sym.scalar_decl.get(training.penalty)
+    if decl is None or not decl.positive:
+        problem(f"training penalty {training.penalty!r} is not a declared positive scalar", f"declare Scalar({training.penalty!r})")
+    else:
+        used.add(training.penalty)
+    t = sym.tensor_decl.get(training.target)
+    if t is None or tuple(t.axes) != ("dim",):
+        problem(f"training target {training.target!r} is not a declared tensor over the state dimension",
+                f"declare Tensor({training.target!r}, ('dim',))")
+    elif training.target in sym.states:
+        problem(f"training target {training.target!r} is a state", "give the target a name of its own")
+    else:
+        used.add(training.target)
+
+
+def _activation(act, sym: "SymbolicSpec", parsed, problem):
+    """The parsed ``sigma(z)`` of an :class:`Activation` whose variable is a declared real scalar (None after a problem)."""
+    if not isinstance(act, Activation):
+        problem(f"activation {act!r} is not an hjsym.Activation", "declare activations with Activation(name, output)")
+        return None
+    var = sym.scalar_decl.get(act.variable)
+    if var is None or var.positive:
+        problem(f"activation {act.name!r}: its variable {act.variable!r} is not a declared real scalar",
+                f"declare Scalar({act.variable!r}, positive=False)")
+        return None
+    return parsed(act.output, f"activation {act.name!r}", needs={act.variable})
+
+
+def _has_state(spec) -> bool:
+    """Whether the spec has the state (query point) ``x`` and the costate ``p``: every family but a variational spec
+    of a curve or a density, whose variable and unknowns are scalars it declares itself."""
+    return spec.family != "variational" or spec.mean_field is not None
+
+
+def _validate_variational(self, sym: "SymbolicSpec", parsed, problem, used: set) -> None:
+    """The variational family: exactly one functional (of a curve, of a density, or of a neuron measure), its names declared."""
+    parts = [(n, v) for n, v in (("functional", self.functional), ("gradient_flow", self.gradient_flow), ("mean_field", self.mean_field))
+             if v is not None]
+    if self.family != "variational":
+        if parts:
+            problem(f"{parts[0][0]} is set but the family is {self.family!r}", "use family='variational'")
+        return
+    if len(parts) != 1:
+        problem(f"a variational spec needs exactly one of functional, gradient_flow, mean_field (has {len(parts)})",
+                "give one, e.g. functional=Functional('sqrt(1 + yp**2)', variable='x', unknowns=(('y', 'yp'),))")
+        return
+    kind, part = parts[0]
+    expected = {"functional": Functional, "gradient_flow": GradientFlow, "mean_field": MeanField}[kind]
+    if not isinstance(part, expected):
+        problem(f"{kind} is not an hjsym.{expected.__name__}", f"declare it with hjsym.{expected.__name__}(...)")
+        return
+
+    def scalar(name, role, positive=None):
+        decl = sym.scalar_decl.get(name)
+        if decl is None or name == self.time and role != "variable":
+            problem(f"{kind} {role} {name!r} is not a declared scalar", f"declare Scalar({name!r}, positive=...)")
+            return False
+        if positive is not None and decl.positive != positive:
+            problem(f"{kind} {role} {name!r} must be declared with positive={positive}", f"declare Scalar({name!r}, positive={positive})")
+            return False
+        used.add(name)
+        sym.pointwise.add(name)
+        return True
+
+    out = {"kind": kind}
+    if kind == "functional":
+        ok = scalar(part.variable, "variable", positive=False)
+        pairs = part.unknowns if isinstance(part.unknowns, tuple) else ()
+        if not pairs or not all(isinstance(u, tuple) and len(u) == 2 and all(isinstance(n, str) for n in u) for u in pairs):
+            problem(f"functional unknowns {part.unknowns!r} are not (function, derivative) name pairs", "write unknowns=(('y', 'yp'),)")
+            return
+        for fn, der in pairs:
+            ok = scalar(fn, "unknown") and ok
+            ok = scalar(der, "derivative", positive=False) and ok
+        if part.parametric is not None:
+            if not (isinstance(part.parametric, tuple) and len(part.parametric) == 2):
+                problem(f"functional parametric {part.parametric!r} is not a (parameter, constant) pair", "write parametric=('theta', 'a')")
+                return
+            ok = scalar(part.parametric[0], "parameter") and ok
+            const = part.parametric[1]
+            if const not in sym.scalar_decl or not sym.scalar_decl[const].positive:
+                problem(f"functional constant {const!r} is not a declared positive scalar", f"declare Scalar({const!r})")
+                return
+            used.add(const)
+        if not ok:
+            return
+        names = {fn for fn, _ in pairs} | {der for _, der in pairs}
+        out["integrand"] = parsed(part.integrand, "functional integrand", needs=names)
+    elif kind == "gradient_flow":
+        ok = scalar(part.variable, "variable", positive=False)
+        ok = scalar(part.density, "density", positive=True) and ok
+        ok = scalar(part.potential, "potential", positive=False) and ok
+        if not ok:
+            return
+        out["energy"] = parsed(part.energy, "free energy density", needs={part.density})
+        if part.example is not None:
+            out["example"] = parsed(part.example, "example potential", needs={part.variable})
+            names = tuple(part.initial) + (part.step,) if isinstance(part.initial, tuple) and len(part.initial) == 2 else None
+            if names is None:
+                problem(f"gradient_flow initial {part.initial!r} is not a (mean, variance) pair of names", "write initial=('m0', 'v0')")
+                return
+            for role, name in zip(("initial mean", "initial variance", "step"), names):
+                if name not in sym.scalar_decl or (role != "initial mean" and not sym.scalar_decl[name].positive):
+                    problem(f"gradient_flow {role} {name!r} is not a declared{'' if role == 'initial mean' else ' positive'} scalar",
+                            f"declare Scalar({name!r}{', positive=False' if role == 'initial mean' else ''})")
+                    return
+                used.add(name)
+    else:
+        for name in (part.output, part.target):
+            if name not in sym.scalar_decl or sym.scalar_decl[name].positive:
+                problem(f"mean_field {name!r} is not a declared real scalar", f"declare Scalar({name!r}, positive=False)")
+                return
+            used.add(name)
+            sym.pointwise.add(name)
+        for name in part.parameters:
+            if name not in sym.scalar_decl and tuple(getattr(sym.tensor_decl.get(name), "axes", ())) != ("dim",):
+                problem(f"mean_field parameter {name!r} is neither a declared scalar nor a vector over 'dim'",
+                        f"declare Scalar({name!r}, positive=False) or Tensor({name!r}, ('dim',))")
+                return
+        out["preactivation"] = parsed(part.preactivation, "mean_field preactivation", needs={self.state})
+        out["readout"] = parsed(part.readout, "mean_field readout")
+        out["loss"] = parsed(part.loss, "mean_field loss", needs={part.output, part.target})
+        acts = {act.name: expr for act in part.activations if (expr := _activation(act, sym, parsed, problem)) is not None}
+        if not acts:
+            problem("mean_field has no activations", "give activations=(Activation('tanh', 'tanh(z)'),)")
+        out["activations"] = acts
+        missing = [n for n in part.parameters if n not in sym.names_in(out["preactivation"] or 0) | sym.names_in(out["readout"] or 0)]
+        if missing:
+            problem(f"mean_field parameters {missing} occur in neither the preactivation nor the readout", "use every parameter")
+    sym.variational = out
+
+
 def _axis_name(ix) -> str:
     from ..symbolic.axes import axis_of
 
@@ -276,14 +409,18 @@ class SymbolicSpec:
     field_names: dict = field(default_factory=dict)  # "F" / "F_c" -> state name (claims only)
     claims: list = field(default_factory=list)  # (Claim, lhs, rhs)
     activations: dict = field(default_factory=dict)  # name -> parsed sigma(z)
+    variational: dict = field(default_factory=dict)  # the variational part, parsed ({"kind": ..., "integrand": ...})
+    pointwise: set = field(default_factory=set)  # scalars with one value per point in generated code (a curve's x, y, y')
 
     @classmethod
     def build(cls, spec) -> "SymbolicSpec":
-        scalar_decl = {spec.time: Scalar(spec.time, positive=True, doc="time of the Hamilton-Jacobi PDE")}
+        # the time of a variational flow starts at 0 (the initial density), that of an HJ PDE is > 0
+        variational = spec.family == "variational"
+        scalar_decl = {spec.time: Scalar(spec.time, positive=not variational, doc="time of the flow" if variational else "time of the Hamilton-Jacobi PDE")}
         tensor_decl = {
             spec.state: Tensor(spec.state, ("dim",), doc="query point / state"),
             spec.costate: Tensor(spec.costate, ("dim",), doc="costate (momentum)"),
-        }
+        } if _has_state(spec) else {}
         state_costate = {}
         if spec.dynamics is not None:
             parts = spec.dynamics.state_fields(spec.state)
@@ -318,6 +455,8 @@ class SymbolicSpec:
         out = {self.spec.state} | set(self.states) | {c.label.name for c in self.costates.values()}
         if self.spec.dynamics is not None:
             out |= set(self.spec.dynamics.inputs)
+            if self.spec.dynamics.training is not None:
+                out.add(self.spec.dynamics.training.target)  # one target per sample
         return out
 
     @property
@@ -353,11 +492,12 @@ class SymbolicSpec:
 
     @property
     def x(self):
-        return self.tensors[self.spec.state]
+        """The state (query point) tensor; None for a variational spec of a curve or a density (no state)."""
+        return self.tensors.get(self.spec.state)
 
     @property
     def p(self):
-        return self.tensors[self.spec.costate]
+        return self.tensors.get(self.spec.costate)
 
     @property
     def t(self):
@@ -367,7 +507,7 @@ class SymbolicSpec:
         """The code-generation argument for a declared symbol (the state is batched)."""
         if name in self.scalar_decl:
             s = self.scalar_decl[name]
-            return ArgSpec(name, self.scalars[name], (), positive=s.positive, doc=s.doc)
+            return ArgSpec(name, self.scalars[name], (), positive=s.positive, per_point=name in self.pointwise, doc=s.doc)
         t = self.tensor_decl[name]
         return ArgSpec(name, self.tensors[name], tuple(t.axes), batched=name in self.batched_names, doc=t.doc)
 
@@ -376,6 +516,7 @@ class SymbolicSpec:
         present = self.names_in(expr)
         if order is None:
             order = (self.spec.state, self.spec.costate) + tuple(s.name for s in self.spec.symbols) + (self.spec.time,)
+            order = tuple(dict.fromkeys(n for n in order if n in self.scalar_decl or n in self.tensor_decl))
         return tuple(self.arg(n) for n in order if n in present)
 
     def latex_names(self) -> dict:

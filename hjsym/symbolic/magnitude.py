@@ -17,6 +17,7 @@ The rules, with ``pi = softmax(z)``:
   ``N`` exponentials adds ``log N``);
 * ``M(E_pi[a]) = |E_pi[a]| + E_pi[M(a)] + E_pi[|a| M(z)] + E_pi[|a|] E_pi[M(z)]`` (a perturbation
   ``dz`` of the logits moves the average by ``Cov_pi(a, dz)``);
+* a step ``Heaviside(a)`` is exact (0, 1/2 or 1);
 * ``M(pi_m) = pi_m (1 + M(z_m) + E_pi[M(z)])``; ``M(max z) = |max z| + max M(z)``, the top-two
   gap ``2 max M(z)``.
 
@@ -50,8 +51,8 @@ def magnitude(expr) -> sp.Expr:
 def _m(e):
     if e.is_Number or isinstance(e, (sp.NumberSymbol, sp.Symbol, sp.Indexed)):
         return _abs(e)
-    if isinstance(e, sp.KroneckerDelta):
-        return e
+    if isinstance(e, (sp.KroneckerDelta, sp.Heaviside)):
+        return e  # exact: 0, 1 (or 1/2 at a tie)
     if e.is_Add:
         return sp.Add(*[_m(t) for t in e.args])
     if e.is_Mul:

@@ -32,7 +32,7 @@ from ...networks.control import read_control
 from ...networks.mamba import refuse_or_read_mamba
 from ..engine import Check, Negative, Suite, Values
 
-__all__ = ["SUITE", "Case", "evaluate", "loss_of", "SEQ_LEN", "BATCH"]
+__all__ = ["SUITE", "Case", "evaluate", "loss_of", "state_scales", "costate_scales", "SEQ_LEN", "BATCH"]
 
 SEQ_LEN, BATCH = 20, 4
 
@@ -108,8 +108,17 @@ def route_a(case: Case, module_readout, loss: Loss):
     x = None if case.x is None else case.x.clone().requires_grad_(True)
     s0 = [{p: t.clone().requires_grad_(True) for p, t in layer.items()} for layer in case.s0]
     params = [(n, p) for n, p in r.module.named_parameters()]
-    for _, p in params:
+    frozen = [p for _, p in params if not p.requires_grad]
+    for p in frozen:  # every parameter's gradient is compared, frozen ones too; the flags are restored below
         p.requires_grad_(True)
+    try:
+        _route_a(case, r, loss, x, s0, params)
+    finally:
+        for p in frozen:
+            p.requires_grad_(False)
+
+
+def _route_a(case: Case, r, loss: Loss, x, s0, params):
     outputs, finals = r.forward(x, s0)
     phi = loss(outputs, finals)
     wrt = [t for layer in s0 for t in layer.values()] + [p for _, p in params] + ([x] if x is not None else [])
@@ -215,11 +224,15 @@ def route_b(case: Case, fns, spec, loss: Loss):
     case.param_grads_b = [layer.pullback(b.grads) for layer, b in zip(r.layers, backs)]
 
 
-def evaluate(label, readout, spec, fns, dtype, seed, route_a_readout=None) -> Case:
-    """Both routes for one network: route B on ``readout``'s weights, route A on ``route_a_readout`` (default: the same)."""
-    x, s0 = _inputs(readout, seed, dtype)
-    case = Case(label, readout, x, s0)
-    loss = loss_of(seed)
+def evaluate(label, readout, spec, fns, dtype, seed, route_a_readout=None, loss=None, s0=None) -> Case:
+    """Both routes for one network: route B on ``readout``'s weights, route A on ``route_a_readout`` (default: the same).
+
+    ``loss`` (default: the seeded :class:`Loss`) is ``Phi(outputs, finals)``; ``s0`` (default: seeded random states, one
+    dict of ``(B, d)`` parts per layer) the initial states, e.g. a training set.
+    """
+    x, s0_random = _inputs(readout, seed, dtype)
+    case = Case(label, readout, x, s0_random if s0 is None else s0)
+    loss = loss_of(seed) if loss is None else loss
     route_b(case, fns, spec, loss)
     route_a(case, readout if route_a_readout is None else route_a_readout, loss)
     return case
@@ -262,7 +275,7 @@ def _own_time(run, d: int):
     return run if d == 0 else torch.cat([run[:1], _flip(run[1:])])
 
 
-def _state_scales(c: Case):
+def state_scales(c: Case):
     """Per system, per step k: ``(B, 1)`` sizes of the terms the state s_k went through.
 
     Every step adds the terms of ``s + h F(s, x)``: matrix-vector products of size up to the gain times ``|s|``
@@ -290,7 +303,7 @@ def _state_scales(c: Case):
     return out
 
 
-def _costate_scales(c: Case):
+def costate_scales(c: Case):
     """Per system, per step k: ``(B, 1)`` sizes of the terms the costate p_k went through (from p_K down to k)."""
     D = c.readout.directions
     out, above = [None] * len(c.backs), None
@@ -324,7 +337,7 @@ def _forward(ctx, nets):
     out = []
     for net in nets:
         c = _case(ctx, net)
-        scales = _state_scales(c)
+        scales = state_scales(c)
         if c.outputs_a is not None:
             out += _values([c.outputs_a], [c.outputs_b], [scales[-1][1:].expand_as(c.outputs_a)])
         for l, (fa, fb) in enumerate(zip(c.finals_a, c.finals_b)):
@@ -350,8 +363,8 @@ def _every_step(route_a, route_b, scales):
     return evaluate
 
 
-_hidden_states = _every_step(lambda c: c.states_a, lambda c: [tr.states for tr in c.trajs], _state_scales)
-_costates = _every_step(lambda c: c.costates_a, lambda c: [b.costates for b in c.backs], _costate_scales)
+_hidden_states = _every_step(lambda c: c.states_a, lambda c: [tr.states for tr in c.trajs], state_scales)
+_costates = _every_step(lambda c: c.costates_a, lambda c: [b.costates for b in c.backs], costate_scales)
 
 
 def _initial_state(ctx, nets):
@@ -360,7 +373,7 @@ def _initial_state(ctx, nets):
         if not net.readout.initial_state:
             continue
         c = _case(ctx, net)
-        scales = _costate_scales(c)
+        scales = costate_scales(c)
         for l, ga in enumerate(c.initial_grad_a):
             for p in sorted(ga):
                 out += _values([ga[p]], [c.backs[l].costates[0][p]], [scales[l][0].expand_as(ga[p])])
@@ -387,7 +400,7 @@ def _inputs_grad(ctx, nets):
         c = _case(ctx, net)
         if c.input_grad_a is None:
             continue
-        scales = _costate_scales(c)
+        scales = costate_scales(c)
         b, per_step = None, None
         for d in range(c.readout.directions):  # the bottom layer's systems (both directions read the input)
             gb = torch.stack([g[name] for g in c.backs[d].input_grads])

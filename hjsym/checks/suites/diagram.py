@@ -23,10 +23,8 @@ import copy
 import itertools
 import math
 
-import networkx as nx
 import torch
 
-from ...derivation.diagram import EDGES, diagram_graph
 from ...networks.lse import read_lse, scalar_output, set_eps
 from ..criteria import tolerances
 from ..engine import Check, Suite, Values
@@ -176,6 +174,11 @@ def diagram_rows(ctx, net):
 
 
 def _diagram_rows(ctx, net):
+    # deferred: the diagram's graph needs SymPy and networkx, which no other suite's check loads
+    import networkx as nx
+
+    from ...derivation.diagram import EDGES, diagram_graph
+
     r = net.readout
     graph = diagram_graph()
     x = points(ctx, r.d)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from ...checks.api import suite_of
 from .common import activation_figures, attention_figures, derivation_graph_figure, diagram_figure, lse_figures
 from .control import control_figures
+from .variational import brachistochrone_figures, fokker_planck_figures, mean_field_figures
 
 __all__ = ["figures_for", "FIGURES", "derivation_graph_figure"]
 
@@ -20,6 +21,9 @@ FIGURES = {
     "attention": attention_figures,
     "diagram": diagram_figure,
     "control": control_figures,
+    "variational": brachistochrone_figures,
+    "gradient-flow": fokker_planck_figures,
+    "mean-field": mean_field_figures,
 }
 
 

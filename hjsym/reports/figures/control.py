@@ -6,7 +6,9 @@
   with the fitted order; ``resnet-kolmogorov``: Monte Carlo of the noisy module with its 99.9%
   interval against the closed form;
 * ``ssm-lqr``: the direct optimum and SciPy's DARE cost over the step, converging to the cost
-  predicted by the derived Riccati equation.
+  predicted by the derived Riccati equation;
+* ``training-hjb-riccati``: the biases of every step from the Riccati recursion (lines) against the
+  trained networks' (markers), and the trained weights against the Pontryagin stationary point.
 
 The exact-piece figures are drawn from the numbers recorded in the check report.
 """
@@ -17,6 +19,7 @@ import torch
 
 from ...checks.api import context
 from ...checks.suites.control import evaluate
+from ...checks.suites.training import pmp_points, riccati_solution
 from .common import PALETTE, figure, save
 
 __all__ = ["control_figures"]
@@ -119,6 +122,45 @@ def _lqr_figure(report, out_dir):
     return {"stem": stem, "caption": cap, **save(fig, out_dir, stem)}
 
 
+def _training_figure(arch, out_dir, seed):
+    ctx = context(arch, seed=seed)
+    nets = arch.networks(seed, torch.float64)
+    fig, axes = figure(ncols=2, width=4.0)
+    ax = axes[0]
+    markers = ("o", "s")
+    for n, (label, module) in enumerate(nets.items()):
+        r = ctx.suite.read(ctx, module)
+        sol = riccati_solution(ctx, r)
+        trained = torch.stack([c["b"] for c in r.layers[0].controls])
+        ks = list(range(len(trained)))
+        for i in range(trained.shape[1]):
+            color = PALETTE[i % len(PALETTE)]
+            ax.plot(ks, sol["b"][:, i].tolist(), "-" if n == 0 else "--", color=color, lw=1.2,
+                    label=f"Riccati feedback, b[{i}]" if n == 0 else None)
+            ax.plot(ks, trained[:, i].tolist(), markers[n], mfc="none", ms=5, color=color,
+                    label=f"trained ({label.split(',')[0]})" if i == 0 else None)
+    ax.set_xlabel("block k")
+    ax.set_ylabel("bias b_k")
+    ax.set_title("optimal bias: recursion vs training", fontsize=9)
+    ax.legend(fontsize=6)
+    ax = axes[1]
+    label, module = list(nets.items())[-1]
+    a, b = pmp_points(ctx, ctx.suite.read(ctx, module))
+    ax.plot(b, a, "o", ms=3.5, mfc="none", color=PALETTE[0], label="every entry of theta_k, b_k")
+    lo, hi = min(a + b), max(a + b)
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="equality")
+    ax.set_xlabel("Pontryagin stationary point (generated)")
+    ax.set_ylabel("trained control")
+    ax.set_title("stationarity of the augmented Hamiltonian", fontsize=9)
+    ax.legend(fontsize=6.5)
+    stem = f"{arch.name}-riccati"
+    cap = ("Left: the bias of every block from the Riccati recursion and its feedback (generated, lines) against the biases the "
+           "training converged to (markers), for the network with fixed weights (solid) and with trained weights (dashed). Right: "
+           f"every trained weight and bias of the second network ({label}) against the Pontryagin stationary point computed from the "
+           "generated states and costates of the training loss.")
+    return {"stem": stem, "caption": cap, **save(fig, out_dir, stem)}
+
+
 def control_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
     """Every figure that applies to ``arch`` (see the module docstring)."""
     out = [_costate_figure(arch, out_dir, seed)]
@@ -129,4 +171,6 @@ def control_figures(arch, report, out_dir, *, seed: int = 0) -> list[dict]:
         out.append(_kolmogorov_figure(report.check("kolmogorov_monte_carlo"), out_dir))
     if {"lqr_finite_horizon", "lqr_dare"} <= names:
         out.append(_lqr_figure(report, out_dir))
+    if {"bias_riccati", "pmp_stationarity"} <= names:
+        out.append(_training_figure(arch, out_dir, seed))
     return out
