@@ -42,6 +42,7 @@ _EXPORTS = {
     "GradientFlow": ".spec.spec",
     "MeanField": ".spec.spec",
     "Architecture": ".spec.registry",
+    "KeyResult": ".spec.registry",
     "GeneratedFunction": ".codegen.generated",
     "CheckReport": ".checks.results",
     "CheckResult": ".checks.results",

@@ -15,7 +15,10 @@ import argparse
 import errno
 import json
 import os
+import shutil
 import sys
+
+from pathlib import Path
 
 from ._errors import HJSymError, OutputError
 
@@ -31,14 +34,49 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
+#: Examples shown at the end of each subcommand's --help.
+EXAMPLES = {
+    "list": "hjsym list\n  hjsym list --json",
+    "derive": "hjsym derive lse                    # the steps as Unicode mathematics\n"
+              "  hjsym derive gru --format latex     # a LaTeX fragment with labelled equations\n"
+              "  hjsym derive lse --format markdown  # for a notebook",
+    "check": "hjsym check lse\n  hjsym check lse --negative-controls   # also every check on a perturbed network (must fail)\n"
+             "  hjsym check gru --module my_net.py:model --dtype float32\n  hjsym check lse --only identity hessian --json",
+    "report": "hjsym report lse                      # reports/lse/index.html and reports/index.html\n"
+              "  hjsym report all --format html,tex,pdf\n  hjsym report gru attention --out /tmp/pages --verbose",
+    "verify": "hjsym verify reports\n  hjsym verify reports --artifacts test-artifacts/verify --no-tex",
+    "bench": "hjsym bench --quick\n  hjsym bench --only costate_resnet --json",
+    "experiment": "hjsym experiment quadrature --quick    # seconds: a smoke run, not the measurement\n"
+                  "  hjsym experiment all --out reports\n  hjsym experiment influence --json",
+}
+
+
+def _output_options(parser) -> None:
+    g = parser.add_mutually_exclusive_group()
+    g.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print only the essential line(s)")
+    g.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="print everything (e.g. every file written)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ._version import __version__
     from .experiments import EXPERIMENTS
 
-    p = _Parser(prog="hjsym", description="Which Hamilton-Jacobi equation does a network solve? Derive, check, report.")
+    p = _Parser(prog="hjsym", description="Which Hamilton-Jacobi equation does a network solve? Derive, check, report.",
+                epilog="examples:\n  hjsym derive lse\n  hjsym check lse --negative-controls\n  hjsym report all\n\n"
+                       "'hjsym COMMAND --help' shows each command's options and examples. Colour only on a terminal "
+                       "(NO_COLOR turns it off).", formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"hjsym {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
+    _output_options(p)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    add = sub.add_parser
+
+    def add_parser(name, **kw):
+        s = add(name, epilog="examples:\n  " + EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter, **kw)
+        _output_options(s)
+        return s
+
+    sub.add_parser = add_parser
 
     s = sub.add_parser("list", help="list the architectures hjsym can derive and check")
     s.add_argument("--json", action="store_true", help="print JSON")
@@ -144,10 +182,33 @@ def _cmd_list(args) -> int:
     return EXIT_OK
 
 
+def _width() -> int:
+    """Columns to wrap to: the terminal's width on a terminal, 100 otherwise."""
+    if sys.stdout.isatty():
+        return max(40, shutil.get_terminal_size((100, 24)).columns)
+    return 100
+
+
+def _colour(text: str, ok: bool) -> str:
+    """Green/red on a terminal that allows colour (not with NO_COLOR or a dumb terminal); unchanged otherwise."""
+    if not sys.stdout.isatty() or os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return text
+    return f"\033[{32 if ok else 31}m{text}\033[0m"
+
+
+def _level(args) -> int:
+    """-1 quiet, 0 normal, 1 verbose."""
+    return -1 if getattr(args, "quiet", False) else (1 if getattr(args, "verbose", False) else 0)
+
+
 def _cmd_derive(args) -> int:
     from .codegen.pipeline import derive
 
     d = derive(args.arch, cache=not args.no_cache)
+    if args.format == "text" and _level(args) < 0:
+        c = d.classification
+        print(f"{d.name}: {len(d.steps)} steps, {c.kind}")
+        return EXIT_OK
     if args.format == "json":
         print(json.dumps(d.to_dict(), indent=2))
     elif args.format == "latex":
@@ -159,7 +220,7 @@ def _cmd_derive(args) -> int:
 
         print(markdown_fragment(d), end="")
     else:
-        print(d.text())
+        print(d.text(_width()))
     return EXIT_OK
 
 
@@ -180,22 +241,49 @@ def _cmd_check(args) -> int:
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
+    elif _level(args) < 0:
+        failed = [c.name for c in report.checks if not c.passed]
+        print(f"{report.architecture}: {len(report.checks) - len(failed)}/{len(report.checks)} checks pass"
+              + (f"; failed: {', '.join(failed)}" if failed else ""))
     else:
-        print(report.table())
+        table = report.table(controls=True if args.negative_controls else None, width=_width())
+        print("\n".join(_colour_verdicts(line) for line in table.splitlines()))
     uncaught = report.uncaught_controls
     if uncaught:
         sys.stderr.write(f"hjsym: {len(uncaught)} control(s) passed where they must fail: {', '.join(uncaught)}\n")
     return EXIT_OK if report.passed and not uncaught else EXIT_FAILED
 
 
+def _colour_verdicts(line: str) -> str:
+    """Colour the verdict words of a table line (a no-op off a terminal)."""
+    for word, ok in ((" pass ", True), (" FAIL ", False), ("DID NOT FAIL", False)):
+        if word in line + " ":
+            return (line + " ").replace(word, _colour(word.strip(), ok).join(" " * 2) if word.startswith(" ") else _colour(word, ok),
+                                        1).rstrip()
+    return line
+
+
 def _cmd_report(args) -> int:
     from .reports.pages import report
 
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
-    written = report(args.archs, out=args.out, formats=formats, seed=args.seed, progress=sys.stderr.isatty(), jobs=args.jobs,
-                     cache=not args.no_cache)
-    for path in written:
-        print(path)
+    written = report(args.archs, out=args.out, formats=formats, seed=args.seed, progress=sys.stderr.isatty() and _level(args) >= 0,
+                     jobs=args.jobs, cache=not args.no_cache)
+    index = next((p for p in written if p.name == "index.html" and p.parent == Path(args.out)), Path(args.out) / "index.html")
+    if _level(args) > 0:
+        for path in written:
+            print(path)
+    if _level(args) >= 0:
+        pages = sorted({p.parent.name for p in written if p.parent != Path(args.out)})
+        kinds = {}
+        for p in written:
+            kinds[p.suffix or p.name] = kinds.get(p.suffix or p.name, 0) + 1
+        print(f"wrote {len(written)} files for {len(pages)} page{'s' * (len(pages) != 1)} ({', '.join(pages)}) into {args.out}/: "
+              + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ("; --verbose lists them" if _level(args) == 0 else ""))
+        pdf = Path(args.out) / "hjsym.pdf"
+        if pdf in written:
+            print(f"everything in one PDF: {pdf}")
+    print(f"open {index}")
     return EXIT_OK
 
 
@@ -232,10 +320,33 @@ def _cmd_experiment(args) -> int:
                 "quick")
         print(json.dumps(jsonable([{k: r[k] for k in keys} for r in results]), indent=2))
     else:
-        for r in results:
-            print(f"{r['name']}: {r['verdict']} ({r['timings']['total_s']:.1f} s, CPU {r['timings']['cpu_s']:.1f} s) - {r['measurement']}")
-        print(f"pages: {args.out}/<name>/index.html")
+        print(_experiment_table(results, _width(), _level(args)))
+        if _level(args) >= 0:
+            print(f"pages: {args.out}/<name>/index.html; open {args.out}/index.html")
     return EXIT_OK
+
+
+def _experiment_table(results, width: int, level: int) -> str:
+    """One row per experiment (name, verdict, run mode, wall and CPU seconds); the measurement below it unless quiet."""
+    import textwrap
+
+    from .symbolic.prose import to_text
+
+    rows = [("experiment", "verdict", "run", "seconds", "CPU seconds")]
+    rows += [(r["name"], r["verdict"], "quick" if r.get("quick") else "full", f"{r['timings']['total_s']:.1f}",
+              f"{r['timings']['cpu_s']:.1f}" if "cpu_s" in r["timings"] else "-") for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    out = []
+    for n, row in enumerate(rows):
+        out.append("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+        elif level >= 0:
+            out += textwrap.wrap(to_text(results[n - 1]["measurement"]), width, initial_indent="    ", subsequent_indent="    ",
+                                 break_long_words=False)
+    if any(r.get("quick") for r in results):
+        out.append("quick runs are smoke tests (few seeds, small sizes): their verdicts are not findings")
+    return "\n".join(out)
 
 
 COMMANDS = {"list": _cmd_list, "derive": _cmd_derive, "check": _cmd_check, "report": _cmd_report, "verify": _cmd_verify,

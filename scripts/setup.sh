@@ -23,5 +23,5 @@ if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
     fi
 fi
 TORCH_PIN="torch==$("$VPY" -c 'import torch; print(torch.__version__.split("+")[0])')"
-"$VPY" -m pip install --quiet "$TORCH_PIN" -e ".[test,experiments,dask,ot,adapters]"
+"$VPY" -m pip install --quiet "$TORCH_PIN" -e ".[test,experiments,dask,ot,adapters,notebook]"
 echo "setup: $("$VPY" -c 'import torch, sympy; print(f"torch {torch.__version__}, sympy {sympy.__version__}")')"

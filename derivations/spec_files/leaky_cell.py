@@ -19,11 +19,11 @@ SPEC = Spec(
     name="leaky-cell",
     title="Leaky tanh cell (a spec file)",
     family="control",
-    summary="s' = s + h (tanh(W s + U x + b) - s): an Euler step of size h of a leaky tanh field.",
+    summary="$s^+ = s + h (\\tanh(W s + U x + b) - s)$: an Euler step of size $h$ of a leaky tanh field.",
     state="s",
     symbols=(
         Scalar("h", doc="step size (the module's attribute h)"),
-        Tensor("x", ("input",), doc="input x_k at step k"),
+        Tensor("x", ("input",), doc="input $x_k$ at step $k$"),
         Tensor("W", ("dim", "dim"), doc="recurrent weight"),
         Tensor("U", ("dim", "input"), doc="input weight"),
         Tensor("b", ("dim",), doc="bias"),

@@ -20,7 +20,7 @@ SPEC = Spec(
     name="relu-resnet",
     title="Residual network with ReLU blocks (a spec file)",
     family="control",
-    summary="s' = s + h (W2 relu(W1 s + b1) + b2): an explicit Euler step of a piecewise-linear field.",
+    summary="$s^+ = s + h (W_2 \\mathrm{relu}(W_1 s + b_1) + b_2)$: an explicit Euler step of a piecewise-linear field.",
     state="s",
     symbols=(
         Scalar("h", doc="step size (read from the module's forward)"),

@@ -16,9 +16,9 @@ from hjsym import AtomicData, Network, Scalar, Spec, Tensor
 
 SPEC = Spec(
     name="tempered-lse",
-    title="Log-sum-exp layer with temperature tau (a spec file)",
+    title="Log-sum-exp layer with temperature $\\tau$ (a spec file)",
     family="exact",
-    summary="tau log sum_j exp((W_j x + b_j)/tau): the Hopf-Cole solution of u_t + |grad u|^2 = tau Lap u.",
+    summary="$\\tau \\log \\sum_j \\exp((W_j x + b_j)/\\tau)$: the Hopf–Cole solution of $u_t + |\\nabla u|^2 = \\tau \\Delta u$.",
     symbols=(
         Scalar("tau", latex=r"\tau", doc="temperature = viscosity"),
         Tensor("W", ("atom", "dim"), doc="slopes"),

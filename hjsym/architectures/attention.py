@@ -11,19 +11,19 @@ gradient in the logits is the softmax, so attention is
 """
 
 from ..networks.attention import attention_references
-from ..spec.registry import Architecture
+from ..spec.registry import Architecture, KeyResult
 from ..spec.spec import AtomicData, Network, Scalar, Spec, Tensor
 
 SPEC = Spec(
     name="attention",
     title="Scaled dot-product attention",
     family="exact",
-    summary="softmax(Q K^T / sqrt(d_k)) V is the gradient of the log-sum-exp LSE_{sqrt(d_k)} in its logits, "
-    "contracted with V: a Gibbs average; L2 attention with values = keys is one characteristic step x - 2t grad u.",
+    summary=r"$\mathrm{softmax}(QK^\top/\sqrt{d_k})\,V$ is the gradient of the log-sum-exp $\mathrm{LSE}_{\sqrt{d_k}}$ in its logits, "
+    r"contracted with $V$: a Gibbs average; $L^2$ attention with values = keys is one characteristic step $x - 2t\nabla u$.",
     symbols=(
-        Scalar("eps", latex=r"\varepsilon", doc="temperature = viscosity; sqrt(d_k) for scaled dot-product attention"),
+        Scalar("eps", latex=r"\varepsilon", doc=r"temperature = viscosity; $\sqrt{d_k}$ for scaled dot-product attention"),
         Tensor("K", ("atom", "dim"), doc="keys (one per atom)"),
-        Tensor("b", ("atom",), doc="score offsets: 0, or -inf where a mask hides the key"),
+        Tensor("b", ("atom",), doc=r"score offsets: 0, or $-\infty$ where a mask hides the key"),
         Tensor("V", ("atom", "value"), doc="values"),
         Tensor("y", ("atom", "dim"), doc="atom positions of the initial data"),
         Tensor("g", ("atom",), doc="initial values at the atoms"),
@@ -37,4 +37,5 @@ SPEC = Spec(
     references=("hjdl2026", "hopf1950", "cole1951", "vaswani2017"),
 )
 
-ARCHITECTURE = Architecture(SPEC, networks=attention_references, position=40)
+# the page leads with the attention theorem (softmax . V = grad LSE . V), checked on scaled_dot_product_attention
+ARCHITECTURE = Architecture(SPEC, networks=attention_references, position=40, key_result=KeyResult("attention:1", "sdpa"))

@@ -10,12 +10,12 @@ SPEC = Spec(
     name="gru",
     title="Gated recurrent unit (GRU)",
     family="control",
-    summary="s' = s + (1 - z)(n - s) with torch's gates r, z, n: an Euler step of ds/dt = n - s whose step size is the "
-    "update gate 1 - z. The costate recursion is backprop through time.",
+    summary="$s^+ = s + (1 - z)(n - s)$ with torch's gates $r, z, n$: an Euler step of $ds/dt = n - s$ whose step size is the "
+    "update gate $1 - z$. The costate recursion is backprop through time.",
     state="s",
     symbols=(
         Scalar("h", doc="step size (1 for torch.nn.GRU)"),
-        Tensor("x", ("input",), doc="input x_k at step k"),
+        Tensor("x", ("input",), doc="input $x_k$ at step $k$"),
         Tensor("W_r", ("dim", "input"), latex="W^{r}", doc="reset gate input weight (weight_ih rows 0:d)"),
         Tensor("W_z", ("dim", "input"), latex="W^{z}", doc="update gate input weight (weight_ih rows d:2d)"),
         Tensor("W_n", ("dim", "input"), latex="W^{n}", doc="candidate input weight (weight_ih rows 2d:3d)"),
@@ -39,9 +39,9 @@ SPEC = Spec(
         ),
         claims=(
             Claim("torch's GRU update", "s + F", "(1 - z) * n + z * s",
-                  "torch.nn.GRU documents h' = (1 - z) * n + z * h; with h = 1 the spec's step is exactly that", "convention"),
+                  "torch.nn.GRU documents $h' = (1 - z) n + z h$; with step size $h = 1$ the spec's step is exactly that", "convention"),
             Claim("An Euler step whose step size is the update gate", "(1 - z) * n + z * s", "s + (1 - z) * (n - s)",
-                  "the convex combination is an explicit Euler step of ds/dt = n - s with componentwise step size 1 - z in (0, 1)"),
+                  "the convex combination is an explicit Euler step of $ds/dt = n - s$ with componentwise step size $1 - z \\in (0, 1)$"),
         ),
     ),
     references=("hjdl2026", "pontryagin1962", "lecun1988", "cho2014", "chen2018"),

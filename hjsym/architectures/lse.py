@@ -13,11 +13,11 @@ SPEC = Spec(
     name="lse",
     title="Log-sum-exp layer",
     family="exact",
-    summary="A linear layer followed by a temperature-eps log-sum-exp: exactly the Hopf-Cole solution "
-    "of u_t + |grad u|^2 = eps Lap u with atomic initial data.",
+    summary=r"A linear layer followed by a log-sum-exp at temperature $\varepsilon$: exactly the Hopf-Cole solution "
+    r"of $u_t + |\nabla u|^2 = \varepsilon \Delta u$ with atomic initial data.",
     symbols=(
         Scalar("eps", latex=r"\varepsilon", doc="temperature = viscosity"),
-        Tensor("W", ("atom", "dim"), doc="slopes (nn.Linear weight)"),
+        Tensor("W", ("atom", "dim"), doc="slopes (the nn.Linear weight)"),
         Tensor("b", ("atom",), doc="offsets (nn.Linear bias)"),
         Tensor("y", ("atom", "dim"), doc="atom positions of the initial data"),
         Tensor("g", ("atom",), doc="initial values at the atoms"),

@@ -15,13 +15,13 @@ SPEC = Spec(
     name="lse-aniso",
     title="Anisotropic log-sum-exp layer",
     family="exact",
-    summary="A log-sum-exp layer after a learned linear map x -> L x: exactly the Hopf-Cole solution of "
-    "u_t + p^T A p = eps tr(A Hess u) with A = (L^T L)^-1, whose kernel has metric A^-1 = L^T L.",
+    summary=r"A log-sum-exp layer after a learned linear map $x \mapsto Lx$: exactly the Hopf-Cole solution of "
+    r"$u_t + \nabla u^\top A \nabla u = \varepsilon\, \mathrm{tr}(A \nabla^2 u)$ with $A = (L^\top L)^{-1}$, whose kernel has metric $A^{-1} = L^\top L$.",
     symbols=(
         Scalar("eps", latex=r"\varepsilon", doc="temperature = viscosity"),
         Tensor("A", ("dim", "dim"), symmetric=True, positive_definite=True, doc="diffusion matrix (symmetric positive definite)"),
         Tensor("L", ("dim", "dim"), doc="the learned linear map applied before the layer"),
-        Tensor("W", ("atom", "dim"), doc="effective slopes V L of the layer"),
+        Tensor("W", ("atom", "dim"), doc="effective slopes $VL$ of the layer"),
         Tensor("b", ("atom",), doc="offsets (the layer's bias)"),
         Tensor("y", ("atom", "dim"), doc="atom positions of the initial data"),
         Tensor("g", ("atom",), doc="initial values at the atoms"),

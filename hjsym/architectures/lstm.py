@@ -24,10 +24,10 @@ SPEC = Spec(
     name="lstm",
     title="Long short-term memory (LSTM)",
     family="control",
-    summary="State (c, h); c' = f c + i g, h' = o tanh(c'): the cell update is a gated Euler step of the leaky integrator "
-    "dc/dt = -(1 - f) c + i g. The costate (p_c, p_h) recursion is backprop through time.",
+    summary="State $(c, h)$; $c^+ = f c + i g$, $h^+ = o \\tanh(c^+)$: the cell update is a gated Euler step of the leaky integrator "
+    "$dc/dt = -(1 - f) c + i g$. The costate $(p^c, p^h)$ recursion is backprop through time.",
     state="h",
-    symbols=(Scalar("dt", latex=r"\delta", doc="step size (1 for torch.nn.LSTM)"), Tensor("x", ("input",), doc="input x_k at step k"))
+    symbols=(Scalar("dt", latex=r"\delta", doc="step size (1 for torch.nn.LSTM)"), Tensor("x", ("input",), doc="input $x_k$ at step $k$"))
     + _weights(),
     dynamics=Dynamics(
         field=(("c", "cn - c"), ("h", "og * tanh(cn) - h")),
@@ -39,9 +39,9 @@ SPEC = Spec(
         + (("cn", "fg * c + ig * gg", r"\tilde{c}"),),
         claims=(
             Claim("torch's LSTM update", "c + F_c", "fg * c + ig * gg",
-                  "torch.nn.LSTM documents c' = f * c + i * g (and h' = o * tanh(c')); with dt = 1 the spec's step is exactly that", "convention"),
+                  "torch.nn.LSTM documents $c' = f c + i g$ (and $h' = o \\tanh(c')$); with $\\delta = 1$ the spec's step is exactly that", "convention"),
             Claim("The cell update is a gated Euler step", "F_c", "-(1 - fg) * c + ig * gg",
-                  "an Euler step of the leaky integrator dc/dt = -(1 - f) c + i g: leak rate 1 - f (the forget gate), drive i g"),
+                  "an Euler step of the leaky integrator $dc/dt = -(1 - f) c + i g$: leak rate $1 - f$ (the forget gate), drive $i g$"),
         ),
     ),
     references=("hjdl2026", "pontryagin1962", "lecun1988", "hochreiter1997", "chen2018"),

@@ -20,8 +20,8 @@ SPEC = dataclasses.replace(
     LSTM,
     name="lstm-proj",
     title="LSTM with a projection (proj_size)",
-    summary="State (c, h); c' = f c + i g, h' = W_r (o tanh(c')): the LSTM's gated Euler step of the cell, then a projection "
-    "of the hidden state (torch.nn.LSTM(proj_size=P), h embedded in the cell's dimension with zeros).",
+    summary="State $(c, h)$; $c^+ = f c + i g$, $h^+ = W^{r} (o \\tanh(c^+))$: the LSTM's gated Euler step of the cell, then a "
+    "projection of the hidden state (torch.nn.LSTM(proj_size=P), $h$ embedded in the cell's dimension with zeros).",
     symbols=LSTM.symbols + (Tensor("W_r", ("dim", "dim"), latex="W^{r}", doc="projection (weight_hr, rows padded with zeros to d)"),),
     dynamics=dataclasses.replace(
         LSTM.dynamics,
@@ -29,10 +29,10 @@ SPEC = dataclasses.replace(
         controls=LSTM.dynamics.controls + ("W_r",),
         claims=(
             Claim("torch's projected LSTM update", "h + F_h", "W_r @ (og * tanh(cn))",
-                  "torch.nn.LSTM with proj_size documents h' = W_hr (o * tanh(c')); with dt = 1 the spec's step is exactly that",
+                  "torch.nn.LSTM with proj_size documents $h' = W_{hr} (o \\tanh(c'))$; with $\\delta = 1$ the spec's step is exactly that",
                   "convention"),
             Claim("The cell update is a gated Euler step", "F_c", "-(1 - fg) * c + ig * gg",
-                  "an Euler step of the leaky integrator dc/dt = -(1 - f) c + i g, as in the LSTM"),
+                  "an Euler step of the leaky integrator $dc/dt = -(1 - f) c + i g$, as in the LSTM"),
         ),
     ),
 )

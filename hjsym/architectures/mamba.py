@@ -24,13 +24,13 @@ SPEC = Spec(
     name="mamba",
     title="Mamba's selective scan (input-dependent step and input matrix)",
     family="control",
-    summary="h' = exp(Delta A) h + Delta B(x) x per channel and state, Delta = softplus(W_d x + b_d), B(x) = W_B x: the selective "
-    "scan of a Mamba block (mambapy), its other parts outside the SSM.",
+    summary="$s^+ = e^{\\Delta A} s + \\Delta B(x) x$ per channel and state, $\\Delta = \\mathrm{softplus}(W^{\\Delta} x + b^{\\Delta})$, "
+    "$B(x) = W^{B} x$: the selective scan of a Mamba block (mambapy), its other parts outside the SSM.",
     state="s",
     symbols=(
         Scalar("dt", latex=r"\delta", doc="time scale of the step (1 for the scan)"),
-        Tensor("x", ("input",), doc="the scan's input x_k (d_inner channels)"),
-        Tensor("A", ("dim",), doc="A[e, n] = -exp(A_log[e, n]), flattened"),
+        Tensor("x", ("input",), doc="the scan's input $x_k$ (d_inner channels)"),
+        Tensor("A", ("dim",), doc="minus the exponential of A_log per channel and state ($A < 0$), flattened"),
         Tensor("W_d", ("dim", "input"), latex=r"W^{\Delta}", doc="dt_proj.weight @ x_proj.weight[:dt_rank], row of each state's channel"),
         Tensor("b_d", ("dim",), latex=r"b^{\Delta}", doc="dt_proj.bias of each state's channel"),
         Tensor("W_B", ("dim", "input"), latex="W^{B}", doc="x_proj.weight[dt_rank:dt_rank + N], row of each state's index n"),

@@ -16,17 +16,17 @@ SPEC = Spec(
     name="mgu",
     title="Minimal gated unit (MGU), added by a spec",
     family="control",
-    summary="s' = (1 - f) s + f n with one gate f and candidate n = tanh(W_h x + U_h (f s) + b_h): an Euler step of "
-    "ds/dt = n - s whose step size is the gate. Added by a spec and a derivations/ script only.",
+    summary="$s^+ = (1 - f) s + f n$ with one gate $f$ and candidate $n = \\tanh(W^h x + U^h (f s) + b^h)$: an Euler step of "
+    "$ds/dt = n - s$ whose step size is the gate. Added by a spec and a derivations/ script only.",
     state="s",
     symbols=(
         Scalar("h", doc="step size (1 for the cell)"),
-        Tensor("x", ("input",), doc="input x_k at step k"),
+        Tensor("x", ("input",), doc="input $x_k$ at step $k$"),
         Tensor("W_f", ("dim", "input"), latex="W^{f}", doc="gate input weight"),
         Tensor("U_f", ("dim", "dim"), latex="U^{f}", doc="gate recurrent weight"),
         Tensor("b_f", ("dim",), latex="b^{f}", doc="gate bias"),
         Tensor("W_h", ("dim", "input"), latex="W^{h}", doc="candidate input weight"),
-        Tensor("U_h", ("dim", "dim"), latex="U^{h}", doc="candidate recurrent weight (acts on f s)"),
+        Tensor("U_h", ("dim", "dim"), latex="U^{h}", doc="candidate recurrent weight (acts on $f s$)"),
         Tensor("b_h", ("dim",), latex="b^{h}", doc="candidate bias"),
     ),
     dynamics=Dynamics(
@@ -36,9 +36,9 @@ SPEC = Spec(
         inputs=("x",),
         definitions=(("f", "sigmoid(W_f @ x + U_f @ s + b_f)"), ("n", "tanh(W_h @ x + U_h @ (f * s) + b_h)")),
         claims=(
-            Claim("the MGU update", "s + F", "(1 - f) * s + f * n", "Zhou et al. (2016): h_t = (1 - f_t) h_{t-1} + f_t n_t", "convention"),
+            Claim("the MGU update", "s + F", "(1 - f) * s + f * n", "Zhou et al. (2016): $h_t = (1 - f_t) h_{t-1} + f_t n_t$", "convention"),
             Claim("An Euler step whose step size is the forget gate", "(1 - f) * s + f * n", "s + f * (n - s)",
-                  "the convex combination is an explicit Euler step of ds/dt = n - s with componentwise step size f in (0, 1)"),
+                  "the convex combination is an explicit Euler step of $ds/dt = n - s$ with componentwise step size $f \\in (0, 1)$"),
         ),
     ),
     references=("hjdl2026", "pontryagin1962", "zhou2016"),

@@ -12,11 +12,11 @@ SPEC = Spec(
     name="resnet",
     title="Residual network (residual MLP)",
     family="control",
-    summary="s' = s + h (W2 tanh(W1 s + b1) + b2): an explicit Euler step of ds/dt = F(s, theta(t)); "
+    summary="$s^+ = s + h\\,(W^{(2)} \\tanh(W^{(1)} s + b^{(1)}) + b^{(2)})$: an explicit Euler step of $ds/dt = F(s, \\theta(t))$; "
     "the costate recursion is backprop, the continuous limit a neural ODE.",
     state="s",
     symbols=(
-        Scalar("h", doc="step size (T / depth; 1 for a plain residual network)"),
+        Scalar("h", doc="step size ($T$ / depth; 1 for a plain residual network)"),
         Scalar("sigma", positive=False, latex=r"\sigma", doc="noise scale per unit depth (0: deterministic)"),
         Tensor("W1", ("hidden", "dim"), latex=r"W^{(1)}", doc="first Linear weight of a block"),
         Tensor("b1", ("hidden",), latex=r"b^{(1)}", doc="first Linear bias"),

@@ -10,12 +10,12 @@ SPEC = Spec(
     name="rnn",
     title="Elman RNN (tanh)",
     family="control",
-    summary="s' = tanh(W s + U x + b): an Euler step of size h = 1 of the leaky field tanh(W s + U x + b) - s. "
+    summary="$s^+ = \\tanh(W s + U x + b)$: an Euler step of size $h = 1$ of the leaky field $\\tanh(W s + U x + b) - s$. "
     "Its costate recursion is backprop through time.",
     state="s",
     symbols=(
         Scalar("h", doc="step size (1 for torch.nn.RNN)"),
-        Tensor("x", ("input",), doc="input x_k at step k"),
+        Tensor("x", ("input",), doc="input $x_k$ at step $k$"),
         Tensor("W", ("dim", "dim"), doc="recurrent weight (weight_hh)"),
         Tensor("U", ("dim", "input"), doc="input weight (weight_ih)"),
         Tensor("b", ("dim",), doc="bias (bias_ih + bias_hh)"),

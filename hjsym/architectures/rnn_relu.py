@@ -14,8 +14,9 @@ SPEC = dataclasses.replace(
     RNN,
     name="rnn-relu",
     title="Elman RNN (ReLU)",
-    summary="s' = relu(W s + U x + b): an Euler step of size h = 1 of the piecewise-linear field relu(W s + U x + b) - s. "
-    "Its costate recursion is backprop through time, with the subgradient H(0) = 0 at the kinks.",
+    summary="$s^+ = \\mathrm{relu}(W s + U x + b)$: an Euler step of size $h = 1$ of the piecewise-linear field "
+    "$\\mathrm{relu}(W s + U x + b) - s$. Its costate recursion is backprop through time, with the subgradient "
+    "$\\mathrm{relu}'(0) = 0$ at the kinks.",
     dynamics=dataclasses.replace(RNN.dynamics, field="relu(W @ s + U @ x + b) - s"),
 )
 

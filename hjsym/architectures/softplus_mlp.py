@@ -9,7 +9,7 @@ ReLU is the max-plus step, SiLU and GELU are open (their symbolic gap is printed
 """
 
 from ..networks.mlp import activation_references
-from ..spec.registry import Architecture
+from ..spec.registry import Architecture, KeyResult
 from ..spec.spec import Activation, AtomicData, Network, Scalar, Spec, Tensor
 
 SPEC = Spec(
@@ -19,9 +19,9 @@ SPEC = Spec(
     summary="Each softplus layer is one Hopf-Cole step (a two-atom log-sum-exp per unit); depth composes steps; "
     "sigmoid and tanh are gradients of log-sum-exps, ReLU is the Hopf-Lax limit, SiLU and GELU are open.",
     symbols=(
-        Scalar("eps", latex=r"\varepsilon", doc="temperature = viscosity (nn.Softplus(beta=1/eps))"),
-        Tensor("W", ("atom", "dim"), doc="slopes of the unit's atoms (derived: (w, 0) for softplus)"),
-        Tensor("b", ("atom",), doc="offsets of the unit's atoms (derived: (c, 0) for softplus)"),
+        Scalar("eps", latex=r"\varepsilon", doc="temperature = viscosity (nn.Softplus(beta=1/$\\varepsilon$))"),
+        Tensor("W", ("atom", "dim"), doc="slopes of the unit's atoms (derived: $(w, 0)$ for softplus)"),
+        Tensor("b", ("atom",), doc="offsets of the unit's atoms (derived: $(c, 0)$ for softplus)"),
         Tensor("y", ("atom", "dim"), doc="atom positions of the initial data"),
         Tensor("g", ("atom",), doc="initial values at the atoms"),
         Scalar("z", positive=False, doc="pre-activation"),
@@ -42,4 +42,5 @@ SPEC = Spec(
     references=("hjdl2026", "hopf1950", "cole1951", "evans2010", "maclagan2015"),
 )
 
-ARCHITECTURE = Architecture(SPEC, networks=activation_references, position=30)
+# the page leads with "a softplus unit is the two-atom LSE layer", checked on every real nn.Softplus unit
+ARCHITECTURE = Architecture(SPEC, networks=activation_references, position=30, key_result=KeyResult("unit-softplus:1", "softplus_layers"))

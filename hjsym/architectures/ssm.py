@@ -13,12 +13,12 @@ SPEC = Spec(
     name="ssm",
     title="Diagonal state-space model (S4D-style, zero-order hold)",
     family="control",
-    summary="s' = exp(dt A) s + (exp(dt A) - 1)/A B x: the exact flow of ds/dt = A s + B x over one step (zero-order hold). "
+    summary="$s^+ = e^{\\Delta A} s + A^{-1}(e^{\\Delta A} - 1) B x$: the exact flow of $ds/dt = A s + B x$ over one step (zero-order hold). "
     "Linear dynamics: with a quadratic cost the value function is quadratic and solves a Riccati equation.",
     state="s",
     symbols=(
         Scalar("dt", latex=r"\Delta", doc="step (discretisation) size, exp(log_dt)"),
-        Tensor("x", ("input",), doc="input x_k at step k (held constant over the step)"),
+        Tensor("x", ("input",), doc="input $x_k$ at step $k$ (held constant over the step)"),
         Tensor("A", ("dim",), doc="diagonal of the state matrix (negative: -exp(A_log))"),
         Tensor("B", ("dim", "input"), doc="input matrix"),
     ),

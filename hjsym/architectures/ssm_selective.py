@@ -10,12 +10,12 @@ SPEC = Spec(
     name="ssm-selective",
     title="Selective diagonal SSM (Mamba-style, input-dependent step)",
     family="control",
-    summary="s' = exp(Delta A) s + (exp(Delta A) - 1)/A B x with Delta = dt softplus(W_d x + b_d): the exact flow of "
-    "ds/dt = A s + B x over an input-dependent time; as dt -> 0, ds/dt = softplus(W_d x + b_d)(A s + B x).",
+    summary="$s^+ = e^{\\Delta A} s + A^{-1}(e^{\\Delta A} - 1) B x$ with $\\Delta = \\delta\\, \\mathrm{softplus}(W^{\\Delta} x + b^{\\Delta})$: the exact flow of "
+    "$ds/dt = A s + B x$ over an input-dependent time; as $\\delta \\to 0$, $ds/dt = \\mathrm{softplus}(W^{\\Delta} x + b^{\\Delta})(A s + B x)$.",
     state="s",
     symbols=(
         Scalar("dt", latex=r"\delta", doc="time scale of the step (1 for the module)"),
-        Tensor("x", ("input",), doc="input x_k at step k"),
+        Tensor("x", ("input",), doc="input $x_k$ at step $k$"),
         Tensor("A", ("dim",), doc="diagonal of the state matrix (negative: -exp(A_log))"),
         Tensor("B", ("dim", "input"), doc="input matrix"),
         Tensor("W_d", ("dim", "input"), latex=r"W^{\Delta}", doc="step projection (selectivity)"),

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import asdict, dataclass, field
 
 import torch
+
+from ..symbolic.prose import to_text
 
 __all__ = ["CheckResult", "CheckReport", "jsonable"]
 
@@ -43,6 +46,22 @@ class CheckResult:
 
     def to_dict(self) -> dict:
         return jsonable(asdict(self))
+
+    def __repr__(self) -> str:
+        return (f"<CheckResult {self.name}: {'pass' if self.passed else 'FAIL'}, error {_fmt(self.error)} <= tolerance "
+                f"{_fmt(self.tolerance)} (margin {_margin(self.margin)})>")
+
+    def _repr_markdown_(self) -> str:
+        return (f"**{self.name}** {'pass' if self.passed else '**FAIL**'}: {self.title}  \n"
+                f"route A: {self.route_a}; route B: {self.route_b}  \n"
+                f"error {_fmt(self.error)} ≤ tolerance {_fmt(self.tolerance)} (margin {_margin(self.margin)}); "
+                f"max abs err {_fmt(self.max_abs_err)}; equation `{self.step or '-'}`")
+
+    def _repr_html_(self) -> str:
+        return _html_table([self], f"check {self.name}")
+
+    def _repr_latex_(self) -> str:
+        return rf"$$\text{{{self.name}}}:\ {_tex_num(self.error)} \le {_tex_num(self.tolerance)}\ ({'pass' if self.passed else 'FAIL'})$$"
 
 
 @dataclass
@@ -95,12 +114,43 @@ class CheckReport:
             "notes": list(self.notes),
         }
 
-    def table(self) -> str:
-        """A plain-text table (what ``hjsym check`` prints without ``--json``)."""
-        rows = [("check", "max abs err", "closest: error", "tolerance", "margin", "result")]
-        for c in self.checks:
-            rows.append((c.name, _fmt(c.max_abs_err), _fmt(c.error), _fmt(c.tolerance), _margin(c.margin), "pass" if c.passed else "FAIL"))
-        widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    def __repr__(self) -> str:
+        failed = [c.name for c in self.checks if not c.passed]
+        return (f"<CheckReport {self.architecture}: {len(self.checks) - len(failed)}/{len(self.checks)} pass"
+                + (f", failed: {', '.join(failed)}" if failed else "") + f" ({self.dtype}, seed {self.seed})>")
+
+    def _repr_html_(self) -> str:
+        return _html_table(self.checks, f"{self.architecture}: {self.network} ({self.dtype}, seed {self.seed})")
+
+    def _repr_markdown_(self) -> str:
+        lines = [f"**{self.architecture}**: {self.network} ({self.dtype}, seed {self.seed})", "",
+                 "| check | error | tolerance | margin | result |", "|---|---|---|---|---|"]
+        lines += [f"| {c.name} | {_fmt(c.error)} | {_fmt(c.tolerance)} | {_margin(c.margin)} | {'pass' if c.passed else '**FAIL**'} |"
+                  for c in self.checks]
+        return "\n".join(lines)
+
+    def table(self, controls: bool | None = None, width: int = 100) -> str:
+        """A plain-text table (what ``hjsym check`` prints without ``--json``).
+
+        With ``controls`` (default: when any check recorded one) a column per kind of control: the
+        perturbed network's error and whether the check failed on it (``negative``), and the mutated
+        formula's (``formula``, when the checks recorded ``details["formula_control"]``).
+        """
+        neg = [c.details.get("negative_control") for c in self.checks]
+        form = [c.details.get("formula_control") for c in self.checks]
+        show_neg = any(neg) if controls is None else controls and any(neg)
+        show_form = any(form) if controls is None else controls and any(form)
+        head = ["check", "max abs err", "closest: error", "tolerance", "margin", "result"]
+        head += ["negative control"] * show_neg + ["formula control"] * show_form
+        rows = [tuple(head)]
+        for c, n, f in zip(self.checks, neg, form):
+            row = [c.name, _fmt(c.max_abs_err), _fmt(c.error), _fmt(c.tolerance), _margin(c.margin), "pass" if c.passed else "FAIL"]
+            if show_neg:
+                row.append(_control(n))
+            if show_form:
+                row.append(_control(f))
+            rows.append(tuple(row))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         out = [f"{self.architecture}: {self.network} ({self.dtype}, seed {self.seed})"]
         for n, r in enumerate(rows):
             out.append("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
@@ -108,14 +158,19 @@ class CheckReport:
                 out.append("  ".join("-" * w for w in widths))
         failed = [c.name for c in self.checks if not c.passed]
         out.append(f"{len(self.checks) - len(failed)}/{len(self.checks)} checks pass" + (f"; failed: {', '.join(failed)}" if failed else ""))
-        out.append("closest: the element nearest its tolerance k u S (S the magnitude of the terms on both routes); margin = tolerance / error")
+        prose = ["closest: the element nearest its tolerance k u S (S the magnitude of the terms on both routes); margin = tolerance / error"]
+        if show_neg or show_form:
+            prose.append("controls: the error on the perturbed network (negative) or the mutated formula (formula); "
+                         "'fails' is what a sound check must do")
         formula = self.formula_controls
         if formula:
             caught = [f for f in formula if not f["passed"]]
             missed = [f["check"] for f in formula if f["passed"]]
-            out.append(f"formula controls: {len(caught)}/{len(formula)} checks fail on their mutated formula"
-                       + (f"; not caught: {', '.join(missed)}" if missed else ""))
-        out += [f"note: {n}" for n in self.notes]
+            prose.append(f"formula controls: {len(caught)}/{len(formula)} checks fail on their mutated formula"
+                         + (f"; not caught: {', '.join(missed)}" if missed else ""))
+        prose += [f"note: {n}" for n in self.notes]
+        for line in prose:
+            out += textwrap.wrap(to_text(line), width, subsequent_indent="  ", break_long_words=False) or [""]
         return "\n".join(out)
 
 
@@ -125,6 +180,34 @@ def _fmt(v) -> str:
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)
     return f"{v:.2e}"
+
+
+def _control(control) -> str:
+    """A control's outcome for the table: its error and whether the check failed on it."""
+    if not control:
+        return "-"
+    err = control.get("max_abs_err")
+    return f"{_fmt(err) if isinstance(err, (int, float)) else err}: " + ("fails" if not control.get("passed") else "DID NOT FAIL")
+
+
+def _tex_num(v) -> str:
+    text = _fmt(v)
+    mant, _, exp = text.partition("e")
+    return rf"{mant}\times 10^{{{int(exp)}}}" if exp else text
+
+
+def _html_table(checks, caption: str) -> str:
+    """Checks as an HTML table for a notebook (error, tolerance, margin, verdict, negative control)."""
+    import html
+
+    rows = []
+    for c in checks:
+        neg = c.details.get("negative_control")
+        rows.append(f"<tr><td><b>{html.escape(c.name)}</b><br><small>{html.escape(c.title)}</small></td><td>{_fmt(c.max_abs_err)}</td>"
+                    f"<td>{_fmt(c.error)}</td><td>{_fmt(c.tolerance)}</td><td>{_margin(c.margin)}</td>"
+                    f"<td>{'pass' if c.passed else '<b>FAIL</b>'}</td><td>{html.escape(_control(neg))}</td></tr>")
+    return (f"<table><caption>{html.escape(caption)}</caption><tr><th>check</th><th>max abs err</th><th>closest: error</th>"
+            f"<th>tolerance</th><th>margin</th><th>result</th><th>negative control</th></tr>{''.join(rows)}</table>")
 
 
 def _margin(v) -> str:

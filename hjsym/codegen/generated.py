@@ -129,3 +129,21 @@ class GeneratedFunction:
 
     def __repr__(self):
         return f"<generated {self.name}({', '.join(self.arg_names)}) -> {self.returns}>"
+
+    # notebooks: the formula it computes and its signature
+    def _repr_latex_(self) -> str:
+        return f"$${self.name} = {self.latex}$$" if self.latex else f"$$\\mathrm{{{self.name}}}$$"
+
+    def _repr_markdown_(self) -> str:
+        args = ", ".join(f"`{s['name']}`: {s['shape']}" for s in self.signature)
+        formula = f"\n\n$${self.latex}$$" if self.latex else ""
+        return f"**generated `{self.name}`**({args}) → {self.returns}: {self.doc}{formula}"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(f"<tr><td><code>{html.escape(s['name'])}</code></td><td><code>{html.escape(str(s['shape']))}</code></td>"
+                       f"<td>{html.escape(str(s.get('doc', '')))}</td></tr>" for s in self.signature)
+        formula = f"<p>$${html.escape(self.latex)}$$</p>" if self.latex else ""
+        return (f"<div><b>generated <code>{html.escape(self.name)}</code></b> → <code>{html.escape(self.returns)}</code>: "
+                f"{html.escape(self.doc)}{formula}<table>{rows}</table></div>")

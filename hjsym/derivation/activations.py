@@ -121,7 +121,7 @@ def _analyse(sigma, z, eps, lse_bound):
         q = sp.simplify(sigma / z)
         product = None
         if _is_zero(q - dF, z, eps):
-            product = ("z dF/dz", z * dF)
+            product = (r"z\, \partial_z F", z * dF)
         elif _limit(q.subs(z, _S), eps) != _limit(q.subs(z, -_S), eps):
             product = ("z q(z)", z * q)
         out.update(cls="open", structure=F, gap=gap, product=product, error=_sup_scaled_gap(sigma, sigma0, z, eps))
@@ -163,7 +163,7 @@ def _step(d, name, info, eps):
     eqs = [eq(sig, info["sigma"])]
     if info["kind"] == "none":
         d.add(f"activation-{name}", f"Activation {name}: no tropical limit of the two-atom form", tuple(eqs),
-              "the one-sided limits eps -> 0 are neither linear nor constant in z", (), "failed")
+              r"the one-sided limits $\varepsilon \to 0$ are neither linear nor constant in $z$", (), "failed")
         return
     eqs.append(eq(Limit0(sig, eps) if eps is not None else Tex(r"\sigma_{0}"), info["sigma0"]))
     cls = info["cls"]
@@ -178,20 +178,21 @@ def _step(d, name, info, eps):
     if info.get("error") is not None and info["error"] is not sp.nan and cls != "tropical":
         eqs.append(le(Tex(r"|\sigma_{\varepsilon} - \sigma_{0}|"), info["error"]))
     alpha, beta = info["alpha"], info["beta"]
-    limit_text = (f"the one-sided limits give slopes (alpha, beta) = ({alpha}, {beta}): sigma_0 = max(alpha z, beta z)"
-                  if info["kind"] == "linear" else f"the one-sided limits are the constants {alpha}, {beta}: a step")
+    limit_text = (rf"the one-sided limits give slopes $(\alpha, \beta) = ({d.latex(alpha)}, {d.latex(beta)})$: $\sigma_0 = \max(\alpha z, \beta z)$"
+                  if info["kind"] == "linear" else f"the one-sided limits are the constants ${d.latex(alpha)}$, ${d.latex(beta)}$: a step")
+    two_atom = r"\varepsilon \log(e^{\alpha z/\varepsilon} + e^{\beta z/\varepsilon})"
     reasons = {
-        "LSE": f"{limit_text}; sigma - eps log(e^(alpha z/eps) + e^(beta z/eps)) simplifies to 0: a two-atom log-sum-exp "
-               f"(one HJ step); its tropical error is eps log N with N = 2, attained at z = 0 (value {sp.sstr(info.get('attained'))})",
-        "nabla": f"{limit_text}; sigma - d/dz eps log(e^(alpha z/eps) + e^(beta z/eps)) simplifies to 0: the gradient of a two-atom "
-                 "log-sum-exp, a Gibbs weight (nabla-class); the limit is not uniform at z = 0",
-        "tropical": f"{limit_text}; sigma has no temperature and equals its limit: the max-plus (Hopf-Lax) step",
-        "open": f"{limit_text}; neither sigma - F nor sigma - dF/dz vanishes for the two-atom F with this limit: open, the gap "
+        "LSE": f"{limit_text}; $\\sigma - {two_atom}$ simplifies to 0: a two-atom log-sum-exp "
+               rf"(one HJ step); its tropical error is $\varepsilon \log N$ with $N = 2$, attained at $z = 0$ (value {d.math(info.get('attained'))})",
+        "nabla": f"{limit_text}; $\\sigma - \\partial_z {two_atom}$ simplifies to 0: the gradient of a two-atom "
+                 r"log-sum-exp, a Gibbs weight ($\nabla$-class); the limit is not uniform at $z = 0$",
+        "tropical": f"{limit_text}; $\\sigma$ has no temperature and equals its limit: the max-plus (Hopf-Lax) step",
+        "open": f"{limit_text}; neither $\\sigma - F$ nor $\\sigma - \\partial_z F$ vanishes for the two-atom $F$ with this limit: open, the gap "
                 "is what is left after subtracting the nearest exact form"
-                + (f"; sigma = {info['product'][0]} (a product with the state)" if info.get("product") else ""),
+                + (f"; $\\sigma = {info['product'][0]}$ (a product with the state)" if info.get("product") else ""),
     }
     status = "verified" if cls in ("LSE", "nabla", "tropical") else "derived"
-    d.add(f"activation-{name}", f"Activation {name}: class {cls}", tuple(eqs), reasons[cls], (), status)
+    d.add(f"activation-{name}", f"Activation {name}: class " + {"nabla": r"$\nabla$"}.get(cls, cls), tuple(eqs), reasons[cls], (), status)
 
 
 def _functions(d, name, info, eps):
@@ -228,9 +229,9 @@ def _unit(d, name, info, eps):
         (eq(Tex(r"\sigma_{\varepsilon}(w \cdot x + c)"), unit), eq(Tex(r"f_{\varepsilon}|_{N=2}"), explicit),
          eq(Tex(r"W_{1} = \alpha w,\; b_{1} = \alpha c,\; W_{2} = \beta w,\; b_{2} = \beta c"),
             sp.Tuple(info["alpha"], info["beta"])), eq(Tex(r"\mathrm{difference}"), diff)),
-        f"substitute the two atoms (alpha, beta) = ({info['alpha']}, {info['beta']}) of step activation-{name} into the network: "
-        "the difference simplifies to 0, so each unit is the Hopf-Cole solution with atoms y = 2tW, g = -b - t|W|^2 "
-        "(steps parameter-map and identity) and its tropical limit is within eps log 2",
+        rf"substitute the two atoms $(\alpha, \beta) = ({d.latex(info['alpha'])}, {d.latex(info['beta'])})$ of step activation-{name} into the network: "
+        r"the difference simplifies to 0, so each unit is the Hopf-Cole solution with atoms $y = 2tW$, $g = -b - t|W|^2$ "
+        r"(steps parameter-map and identity) and its tropical limit is within $\varepsilon \log 2$",
         (f"activation-{name}", "parameter-map", "identity"),
         "verified" if diff == 0 else "failed",
     )
@@ -249,8 +250,8 @@ def _depth(d, name):
          le(Tex(r"|h^{\ell} - r^{\ell}|"), Tex(per_unit_tex(per_unit, d.sym.latex_names()) + r"\,\mathbf{1} + |W^{\ell}|\, |h^{\ell-1} - r^{\ell-1}|")),
          le(Tex(r"|f_{\varepsilon} - f_{0}|"),
             Tex(per_unit_tex(per_unit, d.sym.latex_names()) + r"\sum_{\ell=1}^{L} \mathbf{1}^{T} |W^{\mathrm{out}}| |W^{L}| \cdots |W^{\ell+1}| \mathbf{1}"))),
-        f"each layer is one HJ step (step unit-{name}); per unit |sigma_eps(a) - relu(b)| <= |sigma_eps(a) - relu(a)| + |a - b| "
-        f"<= {sp.sstr(per_unit)} + |a - b| (relu is 1-Lipschitz), and errors propagate through |W| elementwise",
+        rf"each layer is one HJ step (step unit-{name}); per unit $|\sigma_\varepsilon(a) - \mathrm{{relu}}(b)| \le |\sigma_\varepsilon(a) - \mathrm{{relu}}(a)| + |a - b| "
+        rf"\le {d.latex(per_unit)} + |a - b|$ (relu is 1-Lipschitz), and errors propagate through $|W|$ elementwise",
         (f"unit-{name}", "tropical-bounds"),
         "stated",
     )
@@ -326,7 +327,7 @@ def structure_form(info, plain: bool = False) -> str:
         return dz + lse
     if cls == "tropical":
         return f"max({args})" if plain else r"\max(" + args + ")"
-    if product and product[0] == "z dF/dz":
+    if product and product[0] == r"z\, \partial_z F":
         return "z " + dz + lse if plain else r"z\, " + dz + lse
     if product:
         q = sp.simplify(product[1] / _Z)

@@ -82,11 +82,11 @@ def _positive_multiple(d, hess):
     decl = d.sym.tensor_decl[name]
     c = canonical(hess / A[d.k, d.l])
     if free_indices(c) or c.has(d.p) or not c.is_positive:
-        return False, f"d2H/dp2 = {sp.sstr(hess)} is not a positive multiple of {name}: convexity is not established"
+        return False, rf"$\partial^2 H/\partial p^2 = {d.latex(hess)}$ is not a positive multiple of ${name}$: convexity is not established"
     if not decl.positive_definite:
-        return False, (f"d2H/dp2 = {sp.sstr(c)} {name}, but {name} is not declared positive definite: H is not known to be "
-                       "convex (an indefinite A gives no Lagrangian)")
-    return True, f"d2H/dp2 = {sp.sstr(c)} {name} with {name} symmetric positive definite: H is strictly convex"
+        return False, (rf"$\partial^2 H/\partial p^2 = {d.latex(c)}\, {name}$, but ${name}$ is not declared positive definite: $H$ is "
+                       "not known to be convex (an indefinite $A$ gives no Lagrangian)")
+    return True, rf"$\partial^2 H/\partial p^2 = {d.latex(c)}\, {name}$ with ${name}$ symmetric positive definite: $H$ is strictly convex"
 
 
 def convexity_and_legendre(d):
@@ -96,23 +96,23 @@ def convexity_and_legendre(d):
     hess = pdiff(pdiff(d.H, p[k]), p[l])
     d.results["hamiltonian_hessian"] = hess
     convex, why = _positive_multiple(d, hess)
-    d.add("convexity", "Convexity of H in p", eq(Partial(sp.Symbol("H"), p[k], p[l]), hess), why, ("hj-equation",))
+    d.add("convexity", "Convexity of $H$ in $p$", eq(Partial(sp.Symbol("H"), p[k], p[l]), hess), why, ("hj-equation",))
     if not convex:
         d.add("hopf-lax", "Hopf-Lax formula: does not apply", (),
-              f"{why}; the Hopf-Lax formula u0 = inf_y g(y) + t L((x-y)/t) needs a convex H. Generated functions that need "
-              f"{name}^-1 raise an error when {name} is not positive definite", ("convexity",), "failed")
+              rf"{why}; the Hopf-Lax formula $u_0 = \inf_y\, g(y) + t L((x-y)/t)$ needs a convex $H$. Generated functions that need "
+              rf"${name}^{{-1}}$ raise an error when ${name}$ is not positive definite", ("convexity",), "failed")
         return
     if d.results["pdot"] != 0:
-        d.add("legendre", "Legendre transform", (), "H depends on x: no x-independent Lagrangian", ("convexity",), "failed")
+        d.add("legendre", "Legendre transform", (), "$H$ depends on $x$: no $x$-independent Lagrangian", ("convexity",), "failed")
         return
     q = sp.IndexedBase("q")
     grad = pdiff(d.H, p[k])
     pk = solve_indexed(eq(q[k], grad), p[k])
     if pk is None:
-        d.add("legendre", "Legendre transform", eq(q[k], grad), "q = dH/dp could not be solved for p", ("convexity",), "failed")
+        d.add("legendre", "Legendre transform", eq(q[k], grad), r"$q = \partial H/\partial p$ could not be solved for $p$", ("convexity",), "failed")
         return
-    d.legendre(q, grad, pk, f"L(q) = sup_p (p.q - H(p)): q = dH/dp is solved for p by contracting with {name}^-1 "
-               f"(sum_l {name}_il ({name}^-1)_lk = delta_ik), then substituted")
+    d.legendre(q, grad, pk, rf"$L(q) = \sup_p\, (p\cdot q - H(p))$: $q = \partial H/\partial p$ is solved for $p$ by contracting with ${name}^{{-1}}$ "
+               rf"($\sum_l {name}_{{il}} ({name}^{{-1}})_{{lk}} = \delta_{{ik}}$), then substituted")
 
 
 def heat_kernel(d, rhs):
@@ -122,8 +122,8 @@ def heat_kernel(d, rhs):
     i, i1 = bound_index(DIM, 0), bound_index(DIM, 1)
     kappa = canonical(rhs / sp.Sum(sp.Sum(A[i, i1] * Dxx(w, i, i1), (i1, 1, d.d)), (i, 1, d.d)))
     if jets_in(kappa) or kappa.has(w) or free_indices(kappa) or "lagrangian" not in d.results:
-        why = "the linear equation is not a multiple of tr(A Hess w)" if "lagrangian" in d.results else (
-            f"{name} is not known to be positive definite: the Gaussian kernel exp(-x^T {name}^-1 x/(4 kappa t)) needs it")
+        why = r"the linear equation is not a multiple of $\mathrm{tr}(A \nabla^2 w)$" if "lagrangian" in d.results else (
+            rf"${name}$ is not known to be positive definite: the Gaussian kernel $\exp(-x^\top {name}^{{-1}} x/(4 \kappa t))$ needs it")
         d.add("heat-kernel", "Fundamental solution", (), why, ("linear-equation",), "failed")
         return
     Ainv = InverseBase(A)
@@ -134,10 +134,10 @@ def heat_kernel(d, rhs):
     d.results.update(kernel=K, kernel_diffusivity=kappa, log_kernel=canonical(log_K))
     d.add(
         "heat-kernel",
-        f"Fundamental solution (heat kernel with metric {name}^-1)",
+        f"Fundamental solution (heat kernel with metric ${name}^{{-1}}$)",
         (eq(sp.Function("K")(x, t), K), eq(Tex(r"\partial_t K - \kappa\,\mathrm{tr}(A \nabla^2 K)"), residual)),
-        f"Gaussian ansatz with covariance 2 kappa t {name}, kappa = {sp.sstr(kappa)}; substituting it into "
-        f"w_t = kappa tr({name} Hess w) leaves {sp.sstr(residual)} (the pairs {name} {name}^-1 contract)",
+        rf"Gaussian ansatz with covariance $2 \kappa t {name}$, $\kappa = {d.latex(kappa)}$; substituting it into "
+        rf"$w_t = \kappa\, \mathrm{{tr}}({name} \nabla^2 w)$ leaves {d.math(residual)} (the pairs ${name} {name}^{{-1}}$ contract)",
         ("linear-equation",),
         "verified" if residual == 0 else "failed",
     )
@@ -157,7 +157,7 @@ def input_map(d):
     chain = eq(p[k], index_sum(L[a, k] * P[a], a))
     P_of_p = solve_indexed(chain, P[k])
     if P_of_p is None:
-        d.add("input-map", "Change of variables xi = L x", eq(p[k], chain.rhs), "the chain rule could not be solved for grad_xi U",
+        d.add("input-map", r"Change of variables $\xi = L x$", eq(p[k], chain.rhs), r"the chain rule could not be solved for $\nabla_\xi U$",
               ("hj-equation",), "failed")
         return
     iso = index_sum(P[a] ** 2, a)  # |grad_xi U|^2, the isotropic Hamiltonian
@@ -176,12 +176,12 @@ def input_map(d):
     name = spec.diffusion or "A"
     d.add(
         "input-map",
-        f"An isotropic layer after x -> {spec.input_map} x",
+        rf"An isotropic layer after $x \mapsto {spec.input_map} x$",
         (eq(P[k], P_of_p), eq(Tex(r"|\nabla_{\xi} U|^{2}"), H_x), eq(sp.IndexedBase(name)[k, l], A_of_L),
          eq(Tex(r"(A^{-1})_{kl}"), metric), eq(Tex(r"\sum_{i} A_{ki} (L^{T} L)_{i n}"), check_inverse)),
-        f"u(x, t) = U({spec.input_map} x, t) with U solving the isotropic equation: the chain rule gives grad_xi U = "
-        f"{spec.input_map}^-T grad_x u, so |grad_xi U|^2 = p^T A p and Lap_xi U = tr(A Hess_x u) with A = (L^T L)^-1 "
-        f"(Hessian in p of the spec's H with this A minus that of |grad_xi U|^2: {sp.sstr(matches)}); its inverse, the kernel metric, is L^T L",
+        rf"$u(x, t) = U({spec.input_map} x, t)$ with $U$ solving the isotropic equation: the chain rule gives $\nabla_\xi U = "
+        rf"{spec.input_map}^{{-\top}} \nabla_x u$, so $|\nabla_\xi U|^2 = p^\top A p$ and $\Delta_\xi U = \mathrm{{tr}}(A \nabla_x^2 u)$ with $A = (L^\top L)^{{-1}}$ "
+        rf"(Hessian in $p$ of the spec's $H$ with this $A$ minus that of $|\nabla_\xi U|^2$: {d.math(matches)}); its inverse, the kernel metric, is $L^\top L$",
         ("hj-equation",),
         "verified" if check_inverse == sp.KroneckerDelta(k, n) and matches == 0 else "derived",
     )

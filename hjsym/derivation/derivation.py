@@ -15,6 +15,8 @@ import sympy as sp
 
 from .._errors import InputError
 from ..symbolic.latex import to_latex
+from ..symbolic.prose import to_text
+from ..symbolic.unicode import latex_to_unicode, wrap_math
 from ..symbolic.reductions import LogSumExp
 from .activations import table_text
 
@@ -39,6 +41,26 @@ class Step:
     reason: str
     uses: tuple[str, ...] = ()
     status: str = "derived"
+    shown: tuple = ()  # the equations as a person writes them, each verified equal (hjsym.derivation.presentation)
+
+    def display(self) -> tuple:
+        """The equations to show: the readable ``shown`` forms when the presentation step made them."""
+        return self.shown if len(self.shown) == len(self.equations) else self.equations
+
+    def __repr__(self) -> str:
+        return f"<Step {self.id!r}: {self.title!r}, {len(self.equations)} equations, {self.status}>"
+
+    def _markdown(self, number=None, derivation=None) -> str:
+        latex = derivation.latex_of if derivation is not None else to_latex
+        head = f"**({number}) {self.title}**" if number else f"**{self.title}**"
+        eqs = "\n".join(f"$${latex(e)}$$" for e in self.display())
+        return f"{head} *[{self.status}]*\n\n{eqs}\n\n*Because* {self.reason}.\n"
+
+    def _repr_markdown_(self) -> str:
+        return self._markdown()
+
+    def _repr_latex_(self) -> str:
+        return "$$\\begin{aligned}" + r" \\ ".join(f"&{to_latex(e)}" for e in self.display()) + r"\end{aligned}$$"
 
 
 @dataclass
@@ -109,6 +131,9 @@ class Derivation:
                 f"use one of: {', '.join(sorted(self.functions)) or '(none generated: call hjsym.derive)'}",
             ) from None
 
+    def has_step(self, id: str) -> bool:
+        return any(s.id == id for s in self.steps)
+
     def step(self, id: str) -> Step:
         for s in self.steps:
             if s.id == id:
@@ -124,7 +149,8 @@ class Derivation:
         return to_latex(expr, self.symbol_names, dict(self.gibbs_labels))
 
     def step_latex(self, step) -> list[str]:
-        return [self.latex_of(e) for e in step.equations]
+        """LaTeX of a step's equations as shown (the readable forms)."""
+        return [self.latex_of(e) for e in step.display()]
 
     def graph(self):
         """The derivation graph: a networkx ``DiGraph`` of step ids, edges from used to using step."""
@@ -155,7 +181,8 @@ class Derivation:
                     "reason": s.reason,
                     "uses": list(s.uses),
                     "latex": self.step_latex(s),
-                    "text": [sp.sstr(e) for e in s.equations],
+                    "text": [sp.sstr(e) for e in s.display()],
+                    "derived_latex": [self.latex_of(e) for e in s.equations],
                 }
                 for n, s in enumerate(self.steps, 1)
             ],
@@ -165,21 +192,59 @@ class Derivation:
             },
         }
 
-    def text(self) -> str:
-        """A plain-text rendering (what ``hjsym derive NAME`` prints)."""
-        lines = [f"{self.spec.title} ({self.name}, {self.spec.family} family)", ""]
+    def text(self, width: int = 100) -> str:
+        """The derivation as Unicode mathematics wrapped to ``width`` columns (what ``hjsym derive NAME`` prints)."""
+        import textwrap
+
+        def para(text, indent="      "):
+            return textwrap.wrap(to_text(text), width, initial_indent=indent, subsequent_indent=indent + "  ",
+                                 break_long_words=False, break_on_hyphens=False) or [indent]
+
+        lines = para(f"{to_text(self.spec.title)} ({self.name}, {self.spec.family} family)", "") + [""]
         for n, s in enumerate(self.steps, 1):
-            lines.append(f"({n}) {s.title}  [{s.status}]")
-            for e in s.equations:
-                lines.append(f"      {sp.sstr(e)}")
-            lines.append(f"      because: {s.reason}")
+            lines += para(f"({n}) {to_text(s.title)}  [{s.status}]", "")
+            for k, e in enumerate(s.display(), 1):
+                lines += wrap_math(f"({n}.{k})  " + latex_to_unicode(self.latex_of(e)), width, "      ")
+            lines += para("because: " + s.reason)
             if s.uses:
-                lines.append(f"      uses: {', '.join(f'({self.number(u)})' for u in s.uses)}")
+                lines += para(f"uses: {', '.join(f'({self.number(u)})' for u in s.uses)}")
             lines.append("")
         table = table_text(self)
         if table:
             lines += ["activation classes (from the activation steps):", table, ""]
         c = self.classification
-        lines.append(f"classification: {c.kind} - {c.statement}; gap term: {sp.sstr(c.gap)}")
-        lines.append("generated functions: " + ", ".join(sorted(self.functions)))
+        lines += para(f"classification: {c.kind} - {c.statement}; gap term: ${self.latex_of(c.gap)}$", "")
+        lines += para("generated functions: " + ", ".join(sorted(self.functions)), "")
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        c = self.classification
+        return (f"<Derivation {self.name!r}: {len(self.steps)} steps, {c.kind}, "
+                f"{len(self.functions)} generated functions>")
+
+    # ------------------------------------------------------------------ notebooks (light: no templates here)
+    def _repr_markdown_(self) -> str:
+        """Markdown with ``$$`` equations (Jupyter renders it with MathJax): title, classification, every step."""
+        c = self.classification
+        out = [f"### {self.spec.title} (`{self.name}`, {self.spec.family} family)", "",
+               f"**{c.kind}**: {c.statement}. Gap term ${self.latex_of(c.gap)}$.", ""]
+        for n, s in enumerate(self.steps, 1):
+            out.append(s._markdown(n, self))
+        return "\n".join(out)
+
+    def _repr_latex_(self) -> str:
+        """The equations of every step as one ``aligned`` display (Jupyter's LaTeX output)."""
+        rows = [rf"&{self.latex_of(e)} && \text{{({n}.{k})}}" for n, s in enumerate(self.steps, 1) for k, e in enumerate(s.display(), 1)]
+        return "$$\\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}$$"
+
+    def _repr_html_(self) -> str:
+        """HTML for a notebook: the steps as a table of titles and ``$$`` equations (typeset by the notebook's MathJax)."""
+        import html
+
+        c = self.classification
+        rows = []
+        for n, s in enumerate(self.steps, 1):
+            eqs = "<br>".join(f"$${html.escape(self.latex_of(e))} \\tag{{{n}.{k}}}$$" for k, e in enumerate(s.display(), 1))
+            rows.append(f"<tr><td>({n})</td><td>{html.escape(s.title)} <small>[{s.status}]</small></td><td>{eqs}</td></tr>")
+        return (f"<div><b>{html.escape(self.spec.title)}</b> (<code>{self.name}</code>): <b>{c.kind}</b>, {html.escape(c.statement)}"
+                f"<table>{''.join(rows)}</table></div>")

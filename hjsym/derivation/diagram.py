@@ -75,12 +75,12 @@ def diagram_step(d):
         "diagram",
         "The commutative diagram",
         rows,
-        f"edges from steps identity, tropical-limit, tropical-bounds, convex-view and semigroup; the eps -> 0 edges have the "
-        f"derived rate {sp.sstr(d.results['tropical_bound'])} (one-sided), the identities rate 0; the quadrature corners solve "
-        "the same PDE from the solution at an earlier time sampled on a grid (the semigroup), with the Hopf-Lax grid error "
-        "(1/t0 + 1/s) d h^2/16 (the minimised quadratic has Hessian (1/(2 t0) + 1/(2 s)) I) and the eps -> 0 gap between the "
-        "sampled corners eps log N + eps log N' + |c_eps| (two log-sum-exps and the normalisation c_eps). Every path between two "
-        "nodes transports values with the maps of its edges; it must land within the sum of its edges' bounds",
+        r"edges from steps identity, tropical-limit, tropical-bounds, convex-view and semigroup; the $\varepsilon \to 0$ edges have the "
+        rf"derived rate {d.math(d.results['tropical_bound'])} (one-sided), the identities rate 0; the quadrature corners solve "
+        r"the same PDE from the solution at an earlier time sampled on a grid (the semigroup), with the Hopf-Lax grid error "
+        r"$(1/t_0 + 1/s)\, d h^2/16$ (the minimised quadratic has Hessian $(1/(2 t_0) + 1/(2 s)) I$) and the $\varepsilon \to 0$ gap between the "
+        r"sampled corners $\varepsilon \log N + \varepsilon \log N' + |c_\varepsilon|$ (two log-sum-exps and the normalisation $c_\varepsilon$). Every path between two "
+        r"nodes transports values with the maps of its edges; it must land within the sum of its edges' bounds",
         uses,
         "stated",
     )

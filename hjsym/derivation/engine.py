@@ -17,7 +17,7 @@ from ..ir import FunctionSpec
 from ..spec.validate import SymbolicSpec
 from ..symbolic.axes import ATOM, DIM, bound_index, free_index
 from ..symbolic.calculus import canonical, laplacian, pdiff, substitute_indexed
-from ..symbolic.latex import eq
+from ..symbolic.latex import eq, to_latex
 from ..symbolic.magnitude import magnitude
 from ..symbolic.reductions import LogSumExp
 
@@ -28,6 +28,7 @@ from . import (  # noqa: F401
 )
 from .derivation import STATUSES, Classification, Derivation, Step
 from .passes import check_requested, pipeline
+from .presentation import present
 
 __all__ = ["Deriver", "derive_symbolic"]
 
@@ -43,7 +44,10 @@ def derive_symbolic(spec) -> Derivation:
     for p in pipeline():
         if (not p.requested or p.name in spec.passes) and p.applies(d):
             p.run(d)
-    return Derivation(spec, d.steps, d.results, d.classify(), {**sym.latex_names(), **d.symbol_names}, function_specs=dict(d.fns),
+    names = {**sym.latex_names(), **d.symbol_names}
+    step_size = sym.scalars.get(spec.dynamics.step_size) if spec.dynamics is not None else None
+    present(d.steps, names, step_size)
+    return Derivation(spec, d.steps, d.results, d.classify(), names, function_specs=dict(d.fns),
                       magnitude_specs=dict(d.magnitudes))
 
 
@@ -83,6 +87,14 @@ class Deriver:
             if not any(s.id == u for s in self.steps):
                 raise RuntimeError(f"step {id} uses unknown step {u}")
         self.steps.append(Step(id, title, tuple(equations), reason, tuple(uses), status))
+
+    def latex(self, expr) -> str:
+        """LaTeX of ``expr`` in this derivation's symbol names."""
+        return to_latex(expr, {**self.sym.latex_names(), **self.symbol_names})
+
+    def math(self, expr) -> str:
+        """``expr`` as a ``$...$`` span for a step's prose (:mod:`hjsym.symbolic.prose`)."""
+        return f"${self.latex(expr)}$"
 
     def has(self, id) -> bool:
         return any(s.id == id for s in self.steps)

@@ -57,8 +57,8 @@ def entropy(d):
         "entropy",
         "Entropy of the Gibbs weights",
         (eq(Tex(r"H(\pi)"), definition), eq(Tex(r"H(\pi)"), H), eq(Tex(r"H(\pi) - (\mathrm{LSE}(z) - \mathbb{E}_{\pi}[z])"), diff)),
-        "log pi_m = z_m - LSE(z); sum_m pi_m a_m = E_pi[a] and E_pi of a constant is the constant: H = LSE(z) - E_pi[z] "
-        "= f/eps - E_pi[z], in [0, log N] (0: one atom wins, a particle; log N: uniform, a wave)",
+        r"$\log \pi_m = z_m - \mathrm{LSE}(z)$; $\sum_m \pi_m a_m = \mathbb{E}_\pi[a]$ and $\mathbb{E}_\pi$ of a constant is the constant: $H = \mathrm{LSE}(z) - \mathbb{E}_\pi[z] "
+        r"= f/\varepsilon - \mathbb{E}_\pi[z] \in [0, \log N]$ (0: one atom wins, a particle; $\log N$: uniform, a wave)",
         uses_present(d, "attribution", "network"),
         "verified" if diff == 0 else "derived",
     )
@@ -83,8 +83,8 @@ def characteristic_step(d):
         "characteristic-step",
         "One characteristic step is a Gibbs average of the atoms",
         (eq(Tex(r"x_k - t\,\partial_{p_k} H(\nabla u)"), foot), eq(Tex(r"x - 2t\nabla u - \mathbb{E}_{\pi^{u}}[y]"), diff)),
-        "characteristics are straight lines x(s) = x(0) + s dH/dp(grad u); through (x, t) they start at x - t dH/dp(grad u) "
-        "= x - 2t grad u, which is the Gibbs average of the atoms: L2 attention (scores -|x - y_j|^2/(4t), values = keys)",
+        r"characteristics are straight lines $x(s) = x(0) + s\, \partial_p H(\nabla u)$; through $(x, t)$ they start at $x - t\, \partial_p H(\nabla u) "
+        r"= x - 2t \nabla u$, which is the Gibbs average of the atoms: $L^2$ attention (scores $-|x - y_j|^2/(4t)$, values = keys)",
         uses_present(d, "characteristics", "derivatives"),
         "verified" if diff == 0 else "derived",
     )
@@ -116,9 +116,9 @@ def convex_view(d):
         "The convex (entropy-regularised) view",
         (eq(Tex(r"f_{\varepsilon}"), Tex(r"\max_{\pi \in \Delta} \langle \pi, z\rangle + \varepsilon\, \mathrm{Ent}(\pi)")),
          eq(Tex(r"\partial_{\pi_j}\mathcal{L}"), stationarity), eq(pi, pi_star), eq(Tex(r"\mathrm{value} - f_{\varepsilon}"), diff)),
-        "Lagrangian with a multiplier for sum pi = 1: stationarity gives pi_j = exp((z_j - lambda)/eps - 1), the normalisation "
-        "fixes lambda = eps (S - 1) with S = LSE(z/eps), so pi = softmax(z/eps); Ent is strictly concave, so this is the "
-        "unique maximiser, and the value is the network. At eps = 0 it is the linear programme max_pi <pi, z> = max_j z_j = f_0",
+        r"Lagrangian with a multiplier for $\sum_j \pi_j = 1$: stationarity gives $\pi_j = e^{(z_j - \lambda)/\varepsilon - 1}$, the normalisation "
+        r"fixes $\lambda = \varepsilon (S - 1)$ with $S = \mathrm{LSE}(z/\varepsilon)$, so $\pi = \mathrm{softmax}(z/\varepsilon)$; the entropy is strictly concave, so this is the "
+        r"unique maximiser, and the value is the network. At $\varepsilon = 0$ it is the linear programme $\max_\pi \langle\pi, z\rangle = \max_j z_j = f_0$",
         uses_present(d, "network"),
         "verified" if diff == 0 else "derived",
     )
@@ -150,9 +150,9 @@ def values(d):
         "attention",
         "Attention is the gradient of the log-sum-exp, contracted with the values",
         (eq(Tex(r"\sum_m \frac{\partial f}{\partial " + b_name + r"_m} V_{m c}"), contracted),
-         eq(Tex(r"\ldots - \mathbb{E}_{\pi}[V_{c}]"), diff), eq(Tex(r"\partial_{x_k} \mathbb{E}_{\pi}[V_c]"), jac)),
-        f"df/d{b_name}_m = pi_m (step attribution) is the gradient of the log-sum-exp in its logits; contracting with "
-        f"{spec.values} gives the Gibbs average of the values, softmax(z) V; differentiating again gives Cov_pi(V, dz/dx)",
+         eq(Tex(r"\sum_m \frac{\partial f}{\partial " + b_name + r"_m} V_{m c} - \mathbb{E}_{\pi}[V_{c}]"), diff), eq(Tex(r"\partial_{x_k} \mathbb{E}_{\pi}[V_c]"), jac)),
+        rf"$\partial f/\partial {b_name}_m = \pi_m$ (step attribution) is the gradient of the log-sum-exp in its logits; contracting with "
+        rf"${spec.values}$ gives the Gibbs average of the values, $\mathrm{{softmax}}(z)\, {spec.values}$; differentiating again gives $\mathrm{{Cov}}_\pi({spec.values}, \partial z/\partial x)$",
         ("attribution",),
         "verified" if diff == 0 else "derived",
     )

@@ -37,12 +37,12 @@ def hj_equation(d):
     lhs = canonical(Dt(u) + d.hamiltonian_at(Dx(u, k), k))
     rhs = canonical(d.diffusion_of(lambda i, l: Dxx(u, i, l)))
     d.results["hj_equation"] = eq(lhs, rhs)
-    metric = "" if d.A is None else f" with diffusion matrix {d.sym.spec.diffusion}"
+    metric = "" if d.A is None else f" (diffusion matrix $D = {d.sym.spec.diffusion}$)"
     d.add(
         "hj-equation",
         "Viscous Hamilton-Jacobi equation",
         eq(lhs, rhs),
-        f"u_t + H(x, grad u) = nu * div(D grad u) with the spec's Hamiltonian and viscosity{metric}",
+        r"$u_t + H(x, \nabla u) = \nu\, \nabla\cdot(D \nabla u)$ with the spec's Hamiltonian $H$ and viscosity $\nu$" + metric,
     )
 
 
@@ -53,9 +53,9 @@ def characteristics(d):
     pdot = canonical(-pdiff(d.H, x[k]))
     d.results["xdot"], d.results["pdot"] = xdot, pdot
     eqs = [eq(sp.IndexedBase(r"\dot{x}")[k], xdot), eq(sp.IndexedBase(r"\dot{p}")[k], pdot)]
-    reason = "Hamilton's equations x' = dH/dp, p' = -dH/dx"
+    reason = r"Hamilton's equations $\dot{x} = \partial H/\partial p$, $\dot{p} = -\partial H/\partial x$"
     if pdot == 0:
-        reason += "; H does not depend on x, so p is constant and characteristics are straight lines"
+        reason += "; $H$ does not depend on $x$, so $p$ is constant and characteristics are straight lines"
     d.add("characteristics", "Characteristics (Hamilton's equations)", eqs, reason, uses=("hj-equation",))
 
 
@@ -71,11 +71,11 @@ def convexity_and_legendre(d):
         return _radial_legendre(d, radial, hess)
     convex, why = _positive_definite(d, hess)
     display = eq(Partial(sp.Symbol("H"), p[k], p[l]), hess)
-    d.add("convexity", "Convexity of H in p", display, why, uses=("hj-equation",), status="derived")
+    d.add("convexity", "Convexity of $H$ in $p$", display, why, uses=("hj-equation",), status="derived")
     if not convex:
         return
     if d.results["pdot"] != 0:
-        d.add("legendre", "Legendre transform", (), "H depends on x: no x-independent Lagrangian", ("convexity",), "failed")
+        d.add("legendre", "Legendre transform", (), "$H$ depends on $x$: no $x$-independent Lagrangian", ("convexity",), "failed")
         return
     q = sp.IndexedBase("q")
     grad = pdiff(d.H, p[k])
@@ -85,12 +85,12 @@ def convexity_and_legendre(d):
             "legendre",
             "Legendre transform",
             eq(q[k], grad),
-            "the stationarity condition q = dH/dp could not be solved componentwise for p",
+            r"the stationarity condition $q = \partial H/\partial p$ could not be solved componentwise for $p$",
             ("convexity",),
             "failed",
         )
         return
-    d.legendre(q, grad, sol[0][p[k]], "L(q) = sup_p (p.q - H(p)): solve the stationarity condition q = dH/dp for p and substitute")
+    d.legendre(q, grad, sol[0][p[k]], r"$L(q) = \sup_p\, (p\cdot q - H(p))$: solve the stationarity condition $q = \partial H/\partial p$ for $p$ and substitute")
 
 
 @register("hopf-cole", order=50, when=_has_hamiltonian)
@@ -117,24 +117,24 @@ def hopf_cole(d):
             eq(Dx(u, k), -c * Dx(w, k) / w),
             eq(Dxx(u, k, d.l), ansatz[Dxx](u, k, d.l)),
         ),
-        "substitute u = -c log w with an unknown constant c; the chain rule gives the jets of u",
+        "substitute $u = -c \\log w$ with an unknown constant $c$; the chain rule gives the jets of $u$",
         ("hj-equation",),
     )
     d.add(
         "hopf-cole-split",
-        "The equation for w, split into terms linear in w and the rest",
+        "The equation for $w$, split into terms linear in $w$ and the rest",
         (eq(Tex(r"\mathrm{linear}"), linear_part), eq(Tex(r"\mathrm{nonlinear}"), nonlinear)),
-        "multiply the equation by w; a term is linear when it is additive in the jets of w (T[w1 + w2] = T[w1] + T[w2], "
-        "checked symbolically, so |grad w| and w_x^2/w count as nonlinear), the rest is nonlinear",
+        r"multiply the equation by $w$; a term is linear when it is additive in the jets of $w$ ($T[w_1 + w_2] = T[w_1] + T[w_2]$, "
+        r"checked symbolically, so $|\nabla w|$ and $w_x^2/w$ count as nonlinear), the rest is nonlinear",
         ("hopf-cole-ansatz",),
     )
     if nonlinear == 0:
         c_star = sp.S.One
-        why = "there is no nonlinear term: any c works; take c = 1"
+        why = "there is no nonlinear term: any $c$ works; take $c = 1$"
     else:
         sols = [s for s in sp.solve(nonlinear, c) if s != 0 and not jets_in(s) and not s.has(w)]
         c_star = sols[0] if len(sols) == 1 else None
-        why = f"the nonlinear terms cancel for all w exactly when c = {sp.sstr(c_star)}" if c_star is not None else ""
+        why = f"the nonlinear terms cancel for all $w$ exactly when $c = {d.latex(c_star)}$" if c_star is not None else ""
     if c_star is not None and canonical(nonlinear.subs(c, c_star)) != 0:
         c_star = None  # solve returned a root that does not cancel every term: no step may call the rest linear
     if c_star is None:
@@ -145,7 +145,7 @@ def hopf_cole(d):
             "hopf-cole-solve",
             "Hopf-Cole: does not linearise",
             eq(Tex(r"\mathrm{leftover}"), leftover),
-            f"no constant c removes the nonlinear terms for every w; with c = {sp.sstr(guess)} this term remains",
+            f"no constant $c$ removes the nonlinear terms for every $w$; with $c = {d.latex(guess)}$ this term remains",
             ("hopf-cole-split",),
             "failed",
         )
@@ -154,7 +154,7 @@ def hopf_cole(d):
     linear = canonical(linear_part.subs(c, c_star))
     wt = sp.solve(linear, Dt(w))
     if len(wt) != 1:
-        d.add("hopf-cole-solve", "Hopf-Cole constant", eq(c, c_star), why + "; the linear part has no w_t to solve for",
+        d.add("hopf-cole-solve", "Hopf-Cole constant", eq(c, c_star), why + "; the linear part has no $w_t$ to solve for",
                  ("hopf-cole-split",), "failed")
         return
     rhs = canonical(wt[0])
@@ -162,9 +162,9 @@ def hopf_cole(d):
     d.add("hopf-cole-solve", "Hopf-Cole constant", eq(c, c_star), why, ("hopf-cole-split",))
     d.add(
         "linear-equation",
-        "The linear equation for w",
+        "The linear equation for $w$",
         eq(Dt(w), rhs),
-        "the remaining (linear) part with c substituted, solved for w_t",
+        "the remaining (linear) part with $c$ substituted, solved for $w_t$",
         ("hopf-cole-solve",),
     )
     heat_kernel(d, rhs)
@@ -176,8 +176,8 @@ def heat_kernel(d, rhs):
     w, i = d.w, bound_index(DIM)
     kappa, drift = _diffusion_and_drift(d, rhs)
     if kappa is None:
-        d.add("heat-kernel", "Fundamental solution", (), "w_t is not kappa Lap w + b . grad w with constant kappa > 0 and b: "
-              "no Gaussian kernel derived", ("linear-equation",), "failed")
+        d.add("heat-kernel", "Fundamental solution", (), r"$w_t$ is not $\kappa \Delta w + b \cdot \nabla w$ with constant $\kappa > 0$ "
+              "and $b$: no Gaussian kernel derived", ("linear-equation",), "failed")
         return
     x, t = d.x, d.t
     # w_t = kappa Lap w + b . grad w: the heat kernel carried along the drift, K(x + b t, t)
@@ -194,11 +194,12 @@ def heat_kernel(d, rhs):
     d.results["log_kernel"] = canonical(log_K)
     if drift == 0:
         title, lhs = "Fundamental solution (heat kernel)", Tex(r"\partial_t K - \kappa \Delta K")
-        why = f"Gaussian ansatz with diffusivity kappa = {sp.sstr(kappa)}; substituting it into w_t = kappa Lap w leaves {sp.sstr(residual)}"
+        why = (rf"Gaussian ansatz with diffusivity $\kappa = {d.latex(kappa)}$; substituting it into $w_t = \kappa \Delta w$ "
+               f"leaves {d.math(residual)}")
     else:
         title, lhs = "Fundamental solution (heat kernel shifted by the drift)", Tex(r"\partial_t K - \kappa \Delta K - b \cdot \nabla K")
-        why = (f"w_t = kappa Lap w + b . grad w with kappa = {sp.sstr(kappa)} and drift b_k = {sp.sstr(drift)}: the Gaussian "
-               f"centred at -b t, K(x + b t, t), solves it; substituting leaves {sp.sstr(residual)}")
+        why = (rf"$w_t = \kappa \Delta w + b \cdot \nabla w$ with $\kappa = {d.latex(kappa)}$ and drift $b_k = {d.latex(drift)}$: "
+               rf"the Gaussian centred at $-b t$, $K(x + b t, t)$, solves it; substituting leaves {d.math(residual)}")
     d.add(
         "heat-kernel",
         title,
@@ -277,7 +278,7 @@ def hopf_lax(d):
         "hopf-lax",
         "Hopf-Lax formula (inviscid solution)",
         eq(Tex("u_{0}"), InfOver(sp.Function("g")(yv) + tl_cont, yv)),
-        "the viscosity solution of u_t + H(grad u) = 0 with convex H: u0(x,t) = inf_y g(y) + t L((x - y)/t)",
+        r"the viscosity solution of $u_t + H(\nabla u) = 0$ with convex $H$: $u_0(x,t) = \inf_y\, g(y) + t L((x - y)/t)$",
         ("legendre",),
     )
     data = d.sym.spec.initial_data
@@ -291,7 +292,7 @@ def hopf_lax(d):
         "hopf-lax-atomic",
         "Hopf-Lax formula for atomic initial data",
         eq(Tex("u_{0}"), u0),
-        "g is +inf away from the atoms y_j, so the infimum is a minimum over j",
+        r"$g$ is $+\infty$ away from the atoms $y_j$, so the infimum is a minimum over $j$",
         ("hopf-lax",),
     )
 
@@ -319,14 +320,14 @@ def atomic_solution(d):
             eq(sp.Function("w")(x, 0), sp.Sum(sp.exp(-G[j] / c) * sp.Function(r"\delta")(x - Y[j]), (j, 1, d.N))),
             eq(Tex(r"u_{\mathrm{exact}}"), u_exact),
         ),
-        "w(., 0) = exp(-g/c) on the atoms; w(., t) is the superposition of kernels, and u = -c log w",
+        r"$w(\cdot, 0) = e^{-g/c}$ on the atoms; $w(\cdot, t)$ is the superposition of kernels, and $u = -c \log w$",
         ("heat-kernel", "hopf-cole-solve"),
     )
     d.add(
         "unnormalised-solution",
-        "The unnormalised solution u_eps (the paper's form)",
+        r"The unnormalised solution $u_\varepsilon$ (the paper's form)",
         eq(Tex(r"u_{\varepsilon}"), u),
-        f"drop the constant {sp.sstr(const)} (it does not depend on x); u_eps is what the network computes",
+        rf"drop the constant {d.math(const)} (it does not depend on $x$); $u_\varepsilon$ is what the network computes",
         ("atomic-solution",),
     )
     d.fn("u", u, "Hopf-Cole solution u_eps(x, t) for atomic initial data (unnormalised)")
@@ -339,10 +340,10 @@ def atomic_solution(d):
          terms=d.hj_residual(u, simplify=False))
     d.add(
         "residual",
-        "PDE residual of u_eps",
+        r"PDE residual of $u_\varepsilon$",
         (eq(Tex(r"\mathcal{R}[u_{\varepsilon}]"), res), eq(Tex(r"\mathcal{R}[u_{\mathrm{exact}}]"), res_exact)),
         "substitute u into the PDE and differentiate through the log-sum-exp (Gibbs averages); everything cancels but a constant; "
-        "u_exact differs from u by a function of t alone, which adds its t-derivative",
+        r"$u_{\mathrm{exact}}$ differs from $u$ by a function of $t$ alone, which adds its $t$-derivative",
         ("unnormalised-solution", "hj-equation"),
         "verified" if res_exact == 0 else "derived",
     )
@@ -355,10 +356,10 @@ def atomic_solution(d):
     d.fn("u_t", ut, "time derivative of u_eps")
     d.add(
         "derivatives",
-        "Derivatives of u_eps",
+        r"Derivatives of $u_\varepsilon$",
         (eq(Dx(Tex(r"u_{\varepsilon}"), k), grad), eq(Tex(r"\Delta u_{\varepsilon}"), lap),
          eq(Dt(Tex(r"u_{\varepsilon}")), ut)),
-        "d LSE = E_pi[d logits] and d E_pi[a] = E_pi[da] + Cov_pi(a, d logits): the gradient is an average over atoms",
+        r"$d\,\mathrm{LSE}(z) = \mathbb{E}_\pi[dz]$ and $d\,\mathbb{E}_\pi[a] = \mathbb{E}_\pi[da] + \mathrm{Cov}_\pi(a, dz)$ ($z$ the logits): the gradient is an average over atoms",
         ("unnormalised-solution",),
     )
 
@@ -367,18 +368,18 @@ def atomic_solution(d):
 
 def _positive_definite(d, hess):
     if hess.has(d.p):
-        return False, "d2H/dp2 depends on p; convexity is not established symbolically"
+        return False, r"$\partial^2 H/\partial p^2$ depends on $p$; convexity is not established symbolically"
     delta = sp.KroneckerDelta(d.k, d.l)
     c = canonical(hess / delta)
     if not free_indices(c) and c.is_positive:
-        return True, f"d2H/dp2 = {c} * identity is positive definite: H is strictly convex"
+        return True, rf"$\partial^2 H/\partial p^2 = {d.latex(c)}\, I$ is positive definite: $H$ is strictly convex"
     if d.A is not None:
         decl = d.sym.tensor_decl[d.sym.spec.diffusion]
         coeffs = [sp.Wild("a"), sp.Wild("b")]
         m = canonical(hess).match(coeffs[0] * d.A[d.k, d.l] + coeffs[1] * d.A[d.l, d.k])
         if m and decl.positive_definite and all(m[w].is_nonnegative for w in coeffs) and any(m[w].is_positive for w in coeffs):
-            return True, f"d2H/dp2 is a positive multiple of {decl.name}, declared symmetric positive definite (re-checked on real weights)"
-    return False, "d2H/dp2 is not recognisably positive definite; convexity is not established"
+            return True, rf"$\partial^2 H/\partial p^2$ is a positive multiple of ${decl.name}$, declared symmetric positive definite (re-checked on real weights)"
+    return False, r"$\partial^2 H/\partial p^2$ is not recognisably positive definite; convexity is not established"
 
 
 # ------------------------------------------------------------------ radial Hamiltonians: H = phi(|p|)
@@ -411,14 +412,15 @@ def _radial_legendre(d, phi, hess):
     d1, d2 = sp.simplify(phi.diff(r)), sp.simplify(phi.diff(r, 2))
     shown = (eq(sp.Function("H")(p), phi.subs(r, sp.Function("r")(p))), eq(sp.Symbol(r"\phi'(r)"), d1), eq(sp.Symbol(r"\phi''(r)"), d2))
     if not (d1.is_nonnegative and d2.is_nonnegative):
-        d.add("convexity", "Convexity of H in p", shown + (eq(Partial(sp.Symbol("H"), p[k], p[l]), hess),),
-              f"H = phi(|p|) with phi(r) = {sp.sstr(phi)}; phi' = {sp.sstr(d1)} and phi'' = {sp.sstr(d2)} are not both known to be "
-              "nonnegative for r > 0: convexity is not established", ("hj-equation",))
+        d.add("convexity", "Convexity of $H$ in $p$", shown + (eq(Partial(sp.Symbol("H"), p[k], p[l]), hess),),
+              rf"$H = \phi(|p|)$ with $\phi(r) = {d.latex(phi)}$; $\phi' = {d.latex(d1)}$ and $\phi'' = {d.latex(d2)}$ are not both "
+              "known to be nonnegative for $r > 0$: convexity is not established", ("hj-equation",))
         return
     strict = bool(d2.is_positive)
-    d.add("convexity", "Convexity of H in p (a function of |p|)", shown,
-          f"H = phi(|p|) with phi(r) = {sp.sstr(phi)}: phi' = {sp.sstr(d1)} >= 0 and phi'' = {sp.sstr(d2)} "
-          f"{'> 0' if strict else '>= 0'} for r > 0, so H is a nondecreasing convex function of a norm: "
+    sign = "> 0" if strict else r"\ge 0"
+    d.add("convexity", "Convexity of $H$ in $p$ (a function of $|p|$)", shown,
+          rf"$H = \phi(|p|)$ with $\phi(r) = {d.latex(phi)}$: $\phi' = {d.latex(d1)} \ge 0$ and $\phi'' = {d.latex(d2)} "
+          rf"{sign}$ for $r > 0$, so $H$ is a nondecreasing convex function of a norm: "
           f"{'strictly convex' if strict else 'convex (not strictly)'}", ("hj-equation",))
     i = bound_index(DIM)
     qnorm = sp.sqrt(index_sum(q[i] ** 2, i))
@@ -428,25 +430,26 @@ def _radial_legendre(d, phi, hess):
         d.results["lagrangian_ball"] = a
         d.add("legendre", "Legendre transform of a norm", (eq(sp.Function("L")(q), Tex(
             rf"{sp.latex(-const)} \text{{ if }} |q| \le {sp.latex(a)}, \; +\infty \text{{ otherwise}}")),),
-            f"L(q) = sup_p (p.q - {sp.sstr(a)}|p|{' - ' + sp.sstr(const) if const != 0 else ''}) is finite only on the ball "
-            f"|q| <= {sp.sstr(a)} (the dual norm's unit ball, scaled): an indicator, not a formula to substitute", ("convexity",))
+            rf"$L(q) = \sup_p (p \cdot q - {d.latex(a)} |p|{' - ' + d.latex(const) if const != 0 else ''})$ is finite only on the "
+            rf"ball $|q| \le {d.latex(a)}$ (the dual norm's unit ball, scaled): an indicator, not a formula to substitute", ("convexity",))
         yv = sp.IndexedBase("y")
-        d.add("hopf-lax", "Hopf-Lax formula (inviscid solution): a minimum over a ball",
+        d.add("hopf-lax", "Hopf–Lax formula (inviscid solution): a minimum over a ball",
               eq(Tex("u_{0}"), InfOver(sp.Function("g")(yv) + (-const) * d.t, Tex(rf"|x - y| \le {sp.latex(a * d.t)}"))),
-              f"u0(x, t) = inf_y g(y) + t L((x - y)/t) with L the indicator: the minimum of g over the ball of radius {sp.sstr(a)} t "
-              "(finite speed of propagation)", ("legendre",))
+              rf"$u_0(x, t) = \inf_y g(y) + t L((x - y)/t)$ with $L$ the indicator: the minimum of $g$ over the ball of radius "
+              f"${d.latex(a)} t$ (finite speed of propagation)", ("legendre",))
         return
     sols = [sol for sol in sp.solve(sp.Eq(d1, s), r) if sol.is_positive is not False and not sol.has(r)]
     if len(sols) != 1:
         d.add("legendre", "Legendre transform", eq(sp.Symbol(r"\phi'(r)"), s),
-              f"phi'(r) = s could not be solved for a unique r > 0 (solutions {sols})", ("convexity",), "failed")
+              rf"$\phi'(r) = s$ could not be solved for a unique $r > 0$ (solutions: {', '.join(d.math(x) for x in sols) or 'none'})",
+              ("convexity",), "failed")
         return
     rstar = sols[0]
     psi = sp.simplify(rstar * s - phi.subs(r, rstar))
     L = canonical(psi.subs(s, qnorm))
     d.results["lagrangian"] = L
     d.L_q = q
-    d.add("legendre", "Legendre transform L = H* (radial)",
+    d.add("legendre", "Legendre transform $L = H^*$ (radial)",
           (eq(sp.Symbol(r"\phi'(r^{*})"), s), eq(sp.Symbol("r^{*}"), rstar), eq(sp.Function("L")(q), L)),
-          f"for H = phi(|p|) the supremum of p.q - H(p) is attained at p parallel to q with |p| = r*, phi'(r*) = |q| = s, "
-          f"solved by SymPy: r* = {sp.sstr(rstar)}; L(q) = r* s - phi(r*) at s = |q|", ("convexity",))
+          rf"for $H = \phi(|p|)$ the supremum of $p \cdot q - H(p)$ is attained at $p$ parallel to $q$ with $|p| = r^*$, "
+          rf"$\phi'(r^*) = |q| = s$, solved by SymPy: $r^* = {d.latex(rstar)}$; $L(q) = r^* s - \phi(r^*)$ at $s = |q|$", ("convexity",))

@@ -76,9 +76,9 @@ def parameter_map(d):
     d.fn("atoms_g", g_of, "initial values g read out of the network weights", out=(m,))
     d.add(
         "parameter-map",
-        "Parameter map (weights <-> initial data)",
+        r"Parameter map (weights $\leftrightarrow$ initial data)",
         (eq(Wb[m, k], W_of), eq(bb[m], b_of), eq(Y[m, k], y_of), eq(G[m], g_of)),
-        "the two log-sum-exps agree when their logits agree as affine functions of x: match the x-coefficients and the constants",
+        "the two log-sum-exps agree when their logits agree as affine functions of $x$: match the $x$-coefficients and the constants",
         ("network", "unnormalised-solution"),
     )
     f_mapped = substitute_indexed(substitute_indexed(d.results["f"], Wb, W_of, (m, k)), bb, b_of, (m,))
@@ -90,7 +90,7 @@ def parameter_map(d):
         "identity",
         "The network is the Hopf-Cole solution",
         (eq(Tex(r"f_{\varepsilon}") + Tex(r"u_{\varepsilon}"), rhs), eq(Tex(r"\mathrm{difference}"), diff)),
-        "substitute the parameter map into f and add u: the log-sum-exps cancel exactly",
+        "substitute the parameter map into $f$ and add $u$: the log-sum-exps cancel exactly",
         ("parameter-map",),
         "verified" if diff == 0 else "failed",
     )
@@ -129,7 +129,7 @@ def hessian(d):
             "hessian-bound",
             "Curvature (robustness) bound",
             le(Tex(r"\|\nabla^2 f\|_2"), bound),
-            "Cov_pi(a) <= E_pi[a a^T] and ||E_pi[a a^T]||_2 <= E_pi|a|^2 <= max_j |a_j|^2, with a_j = grad of the j-th logit",
+            r"$\mathrm{Cov}_\pi(a) \preceq \mathbb{E}_\pi[a a^\top]$ and $\|\mathbb{E}_\pi[a a^\top]\|_2 \le \mathbb{E}_\pi|a|^2 \le \max_j |a_j|^2$, with $a_j$ the gradient of the $j$-th logit",
             ("hessian",),
             "stated",
         )
@@ -148,9 +148,9 @@ def attribution(d):
         d.fn("attribution", att, f"attribution pi_m = df/d{name}_m of each neuron", out=(m,))
         d.add(
             "attribution",
-            f"Attribution: df/d{name}",
+            rf"Attribution: $\partial f/\partial {name}$",
             eq(Partial(sp.Symbol("f"), b[m]), att),
-            f"only the m-th logit contains {name}_m, so the derivative is the m-th Gibbs weight (closed form, O(N))",
+            f"only the $m$-th logit contains ${name}_m$, so the derivative is the $m$-th Gibbs weight (closed form, $O(N)$)",
             ("network",),
         )
         return
@@ -182,9 +182,9 @@ def tropical(d):
             status = "verified" if diff == 0 else "failed"
     d.add(
         "tropical-limit",
-        "Tropical limit eps -> 0",
+        r"Tropical limit $\varepsilon \to 0$",
         tuple(eqs),
-        "eps log sum_j exp(a_j/eps) -> max_j a_j (Laplace's principle); the viscous solution tends to the Hopf-Lax one",
+        r"$\varepsilon \log \sum_j e^{a_j/\varepsilon} \to \max_j a_j$ (Laplace's principle); the viscous solution tends to the Hopf-Lax one",
         tuple(uses),
         status,
     )
@@ -205,7 +205,7 @@ def tropical(d):
         (eq(Tex(r"f_{\varepsilon} - f_{0}"), gap),
          le(Tex(r"0 \le f_{\varepsilon} - f_{0}"), bound),
          le(Tex(r"f_{\varepsilon} - f_{0}"), sharp_display)),
-        "sum_j exp((a_j - max a)/eps) has one term equal to 1 and N - 1 terms each <= exp(-Delta/eps), Delta the top-two gap",
+        r"$\sum_j e^{(a_j - \max a)/\varepsilon}$ has one term equal to 1 and $N - 1$ terms each $\le e^{-\Delta/\varepsilon}$, $\Delta$ the top-two gap",
         ("tropical-limit",),
         "stated",
     )
@@ -234,7 +234,7 @@ def relu_construction(d):
         "relu",
         "Hopf-Lax recovers ReLU",
         (eq(Tex("u_{0}"), sp.Min(*vals)), eq(xs**2 / (4 * t) - Tex("u_{0}"), f0)),
-        "in d = 1 with atoms {0, 2t} and values {0, -t}: |x|^2/(4t) - min_j(...) = max(0, x) = ReLU(x)",
+        r"in $d = 1$ with atoms $\{0, 2t\}$ and values $\{0, -t\}$: $|x|^2/(4t) - \min_j(\cdot) = \max(0, x) = \mathrm{ReLU}(x)$",
         ("hopf-lax-atomic",) if d.has("hopf-lax-atomic") else ("legendre",),
         "verified",
     )

@@ -351,6 +351,20 @@ class ControlPass:
         self.kolmogorov_linear()
         self.functions()
 
+    def at_times(self, relation, left_now: bool = False):
+        """Display with time indices: every costate on the right is ``p^{(k+1)}`` (on the left ``p^{(k)}`` for the
+        costate step), the component index is ``l`` so that ``k`` is the step. The derived relation is kept in the results."""
+        comp = free_index(DIM, 1)
+        nxt, now = {}, {}
+        for st in self.states:
+            name = self.P[st].label.name
+            sup = "" if len(self.states) == 1 else f"{st},"
+            nxt[self.P[st]] = sp.IndexedBase(self.tex(f"{name}_next", f"p^{{{sup}(k+1)}}"))
+            now[self.P[st]] = sp.IndexedBase(self.tex(f"{name}_now", f"p^{{{sup}(k)}}"))
+        lhs = relation.lhs.xreplace(now if left_now else nxt).xreplace({self.k: comp})
+        rhs = relation.rhs.xreplace(nxt).xreplace({self.k: comp})
+        return eq(lhs, rhs)
+
     # ------------------------------------------------------------------ the step map
     def state_display(self, state, next_=False, idx=None):
         label = f"{state}_next" if next_ else state
@@ -370,7 +384,7 @@ class ControlPass:
         self.d.results["field"] = self.fields[self.states[0]]
         self.d.results["definitions"] = {D.name: D.expr for D in self.defs}
         n_auto = sum(D.auto for D in self.defs)
-        why = "the spec's dynamics: one explicit step of size h of the field F (s' = s + h F)"
+        why = "the spec's dynamics: one explicit step of size $h$ of the field $F$ ($s^+ = s + h F$)"
         if self.defs:
             why += f"; intermediates first ({len(self.defs) - n_auto} named in the spec"
             why += f", {n_auto} pre-activations and inner gates extracted as chain-rule nodes)" if n_auto else ")"
@@ -394,17 +408,18 @@ class ControlPass:
         kinds = {type(n) for n, _ in kinks}
         eqs = []
         if Relu in kinds:
-            eqs += [eq(sp.Symbol(r"\frac{d}{dz}\operatorname{relu}(z)"), sp.Symbol("H(z)")),
-                    eq(sp.Symbol("H(0)"), sp.S.Zero)]
+            eqs += [eq(sp.Symbol(r"\operatorname{relu}'(z)"), sp.Symbol(r"\mathbf{1}[z > 0]")),
+                    eq(sp.Symbol(r"\operatorname{relu}'(0)"), sp.S.Zero)]
         if AbsGate in kinds:
             eqs += [eq(sp.Symbol(r"\frac{d}{dz}|z|"), sp.sign(z)), eq(sp.Symbol(r"\operatorname{sign}(0)"), sp.S.Zero)]
-        args = ", ".join(sp.sstr(a) for _, a in kinks)
+        args = ", ".join(self.d.math(a) for _, a in kinks)
         self.d.results["kinks"] = [a for _, a in kinks]
         self.add("piecewise", "Piecewise-linear step: derivatives almost everywhere", tuple(eqs),
-                 "max(a, b) = b + relu(a - b) and min(a, b) = a - relu(a - b); every derivative below holds off the kink set where "
-                 f"an argument of relu or abs vanishes ({args}), a set of measure zero; on it the convention H(0) = 0, sign(0) = 0 "
-                 "(torch's relu and abs) picks one subgradient (torch.maximum takes 1/2, clamp 1). The checks measure the distance of "
-                 "every such argument to its kink along the trajectory (generated function kinks)", ("step-map",), "stated")
+                 r"$\max(a, b) = b + \operatorname{relu}(a - b)$ and $\min(a, b) = a - \operatorname{relu}(a - b)$; every derivative "
+                 f"below holds off the kink set where an argument of relu or abs vanishes ({args}), a set of measure zero; on it the "
+                 r"convention $\operatorname{relu}'(0) = 0$, $\operatorname{sign}(0) = 0$ (torch's relu and abs) picks one subgradient "
+                 "(torch.maximum takes 1/2, clamp 1). The checks measure the distance of every such argument to its kink along the "
+                 "trajectory (generated function kinks)", ("step-map",), "stated")
 
     def hamiltonian(self):
         i = self.i
@@ -417,7 +432,7 @@ class ControlPass:
         Hsym = sp.Symbol("Hc")
         self.d.results["control_hamiltonian"] = self.H
         self.add("control-hamiltonian", "Control Hamiltonian", eq(Hsym, self.H),
-                 "H(s, p, theta) = p . F: the costate paired with the field (no running cost)", ("step-map",))
+                 r"$\mathcal{H}(s, p, \theta) = p \cdot F$: the costate paired with the field (no running cost)", ("step-map",))
         k = self.k
         eqs = []
         ok = True
@@ -432,7 +447,8 @@ class ControlPass:
             self.tex(f"{pname}dot", rf"\dot{{p}}^{{{state}}}" if len(self.states) > 1 else r"\dot{p}")
             eqs.append(eq(sp.IndexedBase(f"{pname}dot")[k], -Partial(Hsym, self.S[state][k])))
         self.add("hamilton-equations", "Hamilton's equations", eqs,
-                 "s' = dH/dp reproduces the field (verified: the difference is 0); p' = -dH/ds is the costate equation",
+                 r"$\dot{s} = \partial\mathcal{H}/\partial p$ reproduces the field (" + ("verified: the difference is 0" if ok else "it does not: "
+                 "the difference is not 0") + r"); $\dot{p} = -\partial\mathcal{H}/\partial s$ is the costate equation",
                  ("control-hamiltonian",), "verified" if ok else "failed")
 
     # ------------------------------------------------------------------ costate and gradients
@@ -442,11 +458,11 @@ class ControlPass:
         eqs = []
         for D in reversed(self.defs):
             comp, idx, expr = self.chain.adjoints[D.name]
-            eqs.append(eq(comp, expr))
+            eqs.append(self.at_times(eq(comp, expr)))
         if eqs:
             self.add("adjoints", "Adjoints of the intermediates (the chain rule, backprop's order)", eqs,
-                     "gbar = dH/dg for every intermediate g, latest first: the explicit partial plus the adjoints of the "
-                     "intermediates that use g times their local derivatives (SymPy derivatives; gate derivatives reuse the gate value)",
+                     r"$\bar{g} = \partial\mathcal{H}/\partial g$ for every intermediate $g$, latest first: the explicit partial plus the "
+                     "adjoints of the intermediates that use $g$ times their local derivatives (SymPy derivatives; gate derivatives reuse the gate value)",
                      ("control-hamiltonian",))
         self.costate_exprs = {}
         eqs = []
@@ -454,12 +470,12 @@ class ControlPass:
             comp, idx = _leaf_component(self.S[state], ("dim",))
             g = self.chain.grad(comp)
             self.costate_exprs[state] = canonical(self.P[state][idx[0]] + self.h * g)
-            eqs.append(eq(self.P[state][idx[0]], self.costate_exprs[state]))
+            eqs.append(self.at_times(eq(self.P[state][idx[0]], self.costate_exprs[state]), left_now=True))
         uses = ("adjoints",) if self.defs else ("control-hamiltonian",)
         self.d.results["costate"] = dict(self.costate_exprs)
         self.add("discrete-costate", "Discrete costate recursion", eqs,
-                 "p_K = grad Phi(s_K), p_k = p_{k+1} + d_s(h H)(s_k, p_{k+1}, theta_k): on the right every p is p_{k+1} and "
-                 "every s is s_k", uses)
+                 r"$p_K = \nabla\Phi(s_K)$, $p_k = p_{k+1} + \partial_s (h\mathcal{H})(s_k, p_{k+1}, \theta_k)$: on the right every $p$ is $p_{k+1}$ and "
+                 r"every $s$ is $s_k$", uses)
         self.param_exprs = {}
         eqs = []
         for name in self.controls:
@@ -475,10 +491,10 @@ class ControlPass:
             eqs.append(eq(Partial(sp.Symbol("Phi"), comp), g))
         self.d.results["parameter_gradient"] = {n: g for n, (g, _) in self.param_exprs.items()}
         self.d.results["input_gradient"] = {n: g for n, (g, _) in self.input_exprs.items()}
-        reason = ("dPhi/dtheta_k = d_theta(h H)(s_k, p_{k+1}, theta_k) (= h d_theta H when theta is not h); "
-                  "weights shared across steps add up over k, and over the batch")
+        reason = (r"$\partial\Phi/\partial\theta_k = \partial_\theta (h\mathcal{H})(s_k, p_{k+1}, \theta_k)$ ($= h\, \partial_\theta \mathcal{H}$ when $\theta$ is not $h$); "
+                  r"weights shared across steps add up over $k$, and over the batch")
         if self.inputs:
-            reason += "; dPhi/dx_k = d_x(h H) is what a lower layer receives as its running seed"
+            reason += r"; $\partial\Phi/\partial x_k = \partial_x (h\mathcal{H})$ is what a lower layer receives as its running seed"
         self.add("parameter-gradient", "Parameter (and input) gradients", eqs, reason, uses)
 
     def tex_bars(self):
@@ -505,8 +521,8 @@ class ControlPass:
             ok = ok and diff == 0
             eqs.append(eq(Tex(rf"\sum_i p_i \partial s^{{+}}_i / \partial {state}_{{{k}}} - p_{{{k}}}"), diff))
         self.add("backprop", "The costate recursion is backprop", eqs,
-                 "dPhi/ds_k = (ds_{k+1}/ds_k)^T dPhi/ds_{k+1}: the vector-Jacobian product of the step map equals the costate "
-                 "step (difference computed by SymPy)", ("discrete-costate",), "verified" if ok else "failed")
+                 r"$\partial\Phi/\partial s_k = (\partial s_{k+1}/\partial s_k)^\top\, \partial\Phi/\partial s_{k+1}$: the vector-Jacobian product of the step map equals the costate "
+                 r"step (difference computed by SymPy)", ("discrete-costate",), "verified" if ok else "failed")
 
     def expand_bars(self, expr, chain: ChainRule, canon: bool = True):
         """``expr`` with the adjoints substituted (latest definition's first) and then the definitions."""
@@ -541,7 +557,7 @@ class ControlPass:
             checked += 1
         self.add("chain-rule-check", "Chain rule = derivative of the substituted Hamiltonian",
                  eq(Tex(r"\mathrm{difference}"), sp.S.Zero if ok else sp.nan),
-                 f"substitute every adjoint and intermediate and compare with SymPy's derivative of h H written out in full: "
+                 r"substitute every adjoint and intermediate and compare with SymPy's derivative of $h\mathcal{H}$ written out in full: "
                  f"{checked} gradients (every costate and input gradient, {n_params} of {len(self.param_exprs)} parameter gradients), "
                  "difference " + ("0" if ok else "not shown to be 0"),
                  ("discrete-costate", "parameter-gradient"), "verified" if ok else "failed")
@@ -591,10 +607,10 @@ class ControlPass:
             eqs.append(eq(sp.IndexedBase(f"{pname}dot")[k], -Partial(sp.Symbol("Hcc"), self.S[state][k])))
         self.d.results["continuous_field"] = dict(self.cfields)
         self.d.results["continuous_hamiltonian"] = self.Hc
-        reason = "(s_{k+1} - s_k)/h = F: as h -> 0 with theta_k = theta(kh) the steps follow ds/dt = F_c"
-        reason += (", F_c = lim F computed by SymPy (F depends on the step)" if depends else ", F_c = F (F does not depend on h)")
-        reason += "; (p_k - p_{k+1})/h = d_s H gives the costate ODE dp/dt = -d_s H_c"
-        self.add("continuous-limit", "Continuous limit h -> 0", eqs, reason, ("step-map", "discrete-costate"))
+        reason = r"$(s_{k+1} - s_k)/h = F$: as $h \to 0$ with $\theta_k = \theta(kh)$ the steps follow $ds/dt = F_c$"
+        reason += (r", $F_c = \lim F$ computed by SymPy ($F$ depends on the step)" if depends else r", $F_c = F$ ($F$ does not depend on $h$)")
+        reason += r"; $(p_k - p_{k+1})/h = \partial_s \mathcal{H}$ gives the costate ODE $dp/dt = -\partial_s \mathcal{H}_c$"
+        self.add("continuous-limit", r"Continuous limit $h \to 0$", eqs, reason, ("step-map", "discrete-costate"))
 
     # ------------------------------------------------------------------ value function
     def value_function(self):
@@ -626,20 +642,22 @@ class ControlPass:
         eqs.append(eq(nu, nu_val))
         hjb = eq(Dtau(V) + MinOver(Hc_grad, theta), -nu * lap)
         kolm = eq(Dtau(V) + Hc_grad + nu * lap, sp.S.Zero)
-        eqs += [hjb, kolm]
+        # shown: the minimum is over the controls theta of H_c(s, grad V, theta), which depends on theta through the gates
+        h_of_theta = Tex(r"\mathcal{H}_{c}(s, \nabla_{s} V, \theta)")
+        eqs += [eq(Dtau(V) + MinOver(h_of_theta, theta), -nu * lap), eq(h_of_theta, Hc_grad), kolm]
         self.d.results["hjb"] = hjb
         self.d.results["kolmogorov"] = kolm
-        why = ("noise sigma sqrt(h) xi per step (E xi = 0, E xi xi^T = I): a second-order Taylor expansion of V gives the generator "
-               "F.grad V + (sigma^2/2) Lap V, so nu = sigma^2/2 (nu = 0 without noise); the value function (cost-to-go of a terminal "
+        why = (r"noise $\sigma \sqrt{h}\, \xi$ per step ($\mathbb{E}\xi = 0$, $\mathbb{E}\xi\xi^\top = I$): a second-order Taylor expansion of $V$ gives the generator "
+               r"$F\cdot\nabla V + (\sigma^2/2) \Delta V$, so $\nu = \sigma^2/2$ ($\nu = 0$ without noise); the value function (cost-to-go of a terminal "
                "loss) solves the HJB equation, and for fixed weights the backward Kolmogorov equation")
         if self.sigma is None:
-            why += "; this spec injects no noise (nu = 0), sigma is shown for the noisy variant"
+            why += r"; this spec injects no noise ($\nu = 0$), $\sigma$ is shown for the noisy variant"
         self.add("value-function", "Value function: HJB and backward Kolmogorov equations", eqs, why, ("continuous-limit",),
                  "derived" if single else "stated")
         self.add("characteristics", "Characteristics: the costate is the gradient of the value",
                  eq(sp.IndexedBase(self.P[st].label.name)[k], Ds(V, k)),
-                 "differentiating V_tau + F.grad V = 0 in s_k and following ds/dtau = F gives d(grad V)/dtau = -d_s H(s, grad V): "
-                 "the costate equation, so p_k = grad V along the trajectory (for nu = 0; discrete: p_k = dPhi/ds_k)",
+                 r"differentiating $V_\tau + F\cdot\nabla V = 0$ in $s$ and following $ds/d\tau = F$ gives $d(\nabla V)/d\tau = -\partial_s \mathcal{H}(s, \nabla V)$: "
+                 r"the costate equation, so $p = \nabla V$ along the trajectory (for $\nu = 0$; discrete: $p_k = \partial\Phi/\partial s_k$)",
                  ("value-function",), "stated")
 
     # ------------------------------------------------------------------ gates as Gibbs weights
@@ -670,7 +688,7 @@ class ControlPass:
             ok = ok and sp.simplify((d_ - sp.tanh(z)).rewrite(sp.exp)) == 0
             eqs.append(eq(Tanh(z), Tex(r"\partial_z \log(e^{z} + e^{-z}) = \pi_1(z, -z) - \pi_2(z, -z)")))
         self.add("gibbs-gates", "Gates are gradient-class Gibbs weights", eqs,
-                 "each gate is the derivative of a two-atom log-sum-exp (the exact family's Hamiltonian at eps = 1): sigmoid a Gibbs "
+                 r"each gate is the derivative of a two-atom log-sum-exp (the exact family's Hamiltonian at $\varepsilon = 1$): sigmoid a Gibbs "
                  "weight, tanh a difference of two, softplus the log-sum-exp itself (SymPy: difference 0)",
                  ("step-map",), "verified" if ok else "failed")
 
@@ -707,7 +725,7 @@ class ControlPass:
             exact = res == 0
             self.add("exact-flow", "The step is the exact flow of the continuous field", (
                 eq(Tex(r"\varphi_{k}(\tau)"), _show(phi)), eq(Tex(r"\partial_\tau \varphi - F_c(\varphi)"), res)),
-                "phi(tau) = s + tau F(s; tau) starts at s and solves ds/dtau = F_c (inputs and weights frozen over the step): "
+                r"$\varphi(\tau) = s + \tau F(s; \tau)$ starts at $s$ and solves $ds/d\tau = F_c$ (inputs and weights frozen over the step): "
                 "the residual reduces to " + ("0" if exact else "a nonzero term"), ("continuous-limit",), "verified" if exact else "failed")
         Fb = sp.IndexedBase("F")
         sb = self.S[self.states[0]] if len(self.states) == 1 else sp.IndexedBase("s")
@@ -721,13 +739,15 @@ class ControlPass:
         else:
             gap = gap_display
             kind = "structural"
-            statement = ("an explicit Euler step of ds/dt = F: the costate recursion is exactly backprop (verified), while the step "
-                         f"departs from the exact flow of F by the local gap -({h}^2/2)(dF/ds)F + O({h}^3) (global O({h}))")
+            hl = self.d.latex(h)
+            statement = (r"an explicit Euler step of $ds/dt = F$: the costate recursion is exactly backprop (verified), while the step "
+                         rf"departs from the exact flow of $F$ by the local gap $-({hl}^2/2)(\partial F/\partial s)F + O({hl}^3)$ (global $O({hl})$)")
             extra = self.dyn_structure_statement()
             if extra:
                 statement += "; " + extra
         self.add("euler-gap", "Gap to the continuous flow", eq(Tex(r"s^{+} - \varphi_h(s)"), gap if exact else gap_display),
-                 f"Taylor expansion of the exact flow phi_{h}(s) = s + {h} F + ({h}^2/2)(dF/ds)F + O({h}^3) against the step s + {h} F"
+                 rf"Taylor expansion of the exact flow $\varphi_{{{self.d.latex(h)}}}(s) = s + {self.d.latex(h)} F + ({self.d.latex(h)}^2/2)(\partial F/\partial s)F + O({self.d.latex(h)}^3)$ "
+                 rf"against the step $s + {self.d.latex(h)} F$"
                  + (": zero, the step is the flow" if exact else ""), ("continuous-limit",), "verified" if exact else "derived")
         self.d.classification = Classification(kind, statement, gap)
         self.d.results["euler_gap"] = gap
@@ -786,8 +806,8 @@ class ControlPass:
         self.add("lqr-hjb", "LQR: the HJB equation with a quadratic cost", (
             eq(Dtau(Vs) + MinOver(Tex(r"\left\{s^{T} Q s + r |u|^{2} + \nabla V \cdot F_c(s, u)\right\}"), sp.Symbol("u")), sp.S.Zero),
             eq(Vs, V), eq(Ds(Vs, k), gradV), eq(u[beta], ustar)),
-            "the input x is the control u; running cost s^T Q s + r|u|^2 (Q symmetric, r > 0); quadratic ansatz V = s^T P(tau) s "
-            "with P symmetric; the minimising u solves d/du = 0 (SymPy solve)", ("value-function",))
+            r"the input $x$ is the control $u$; running cost $s^\top Q s + r|u|^2$ ($Q$ symmetric, $r > 0$); quadratic ansatz $V = s^\top P(\tau) s$ "
+            r"with $P$ symmetric; the minimising $u$ solves $\partial/\partial u = 0$ (SymPy solve)", ("value-function",))
         self.add("riccati", "LQR: the Riccati equation", (
             eq(Pdot[m, n], rhs), eq(Tex(r"\mathcal{R}(s) - s^{T}\,\mathrm{Ric}\,s"), residual)),
             "substitute u* into the HJB equation: the residual is a quadratic form in s whose coefficient matrix (half its "
@@ -841,8 +861,8 @@ class ControlPass:
         self.add("kolmogorov-linear", "Viscous network, linear-Gaussian case: backward Kolmogorov by a quadratic ansatz", (
             eq(sp.IndexedBase("F_lin")[k], _show(Flin)), eq(sp.Symbol("V"), V), eq(Pd[k, l], dP), eq(qd[k], dq), eq(c0d, dc),
             eq(Tex(r"\mathcal{R}(s) - \mathrm{(quadratic + linear + constant\ parts)}"), check)),
-            "gates replaced by the identity make F affine; V_tau + F.grad V + nu Lap V = 0 with V = s^T P s + q.s + c0 splits "
-            "into its quadratic, linear and constant parts (second and first derivatives in s at s = 0, SymPy), each an ODE "
+            r"gates replaced by the identity make $F$ affine; $V_\tau + F\cdot\nabla V + \nu \Delta V = 0$ with $V = s^\top P s + q\cdot s + c_0$ splits "
+            r"into its quadratic, linear and constant parts (second and first derivatives in $s$ at $s = 0$, SymPy), each an ODE "
             "integrated backwards from the terminal loss; the closed form is the Gaussian law of the final state",
             ("value-function",), "verified" if check == 0 else "failed")
 

@@ -43,10 +43,10 @@ def semigroup(d):
         (eq(Tex(r"(K_s * K_t)(v)"), sp.Integral(K1(v - zeta, s) * K1(zeta, t), (zeta, -sp.oo, sp.oo))),
          eq(Tex(r"\log (K_s * K_t)(v) - \log K_{t+s}(v)"), residual),
          eq(ut(xs, t + s), -d.nu * sp.log(sp.Integral(sp.Function("K")(xs - zs, s) * sp.exp(-ut(zs, t) / d.nu), zs)))),
-        "the convolution of two 1-D kernels is a Gaussian integral in zeta (complete the square), and it equals the kernel "
-        "of time t + s: K_s * K_t = K_{t+s} (the d-dimensional kernel is a product of 1-D ones); w = exp(-u/eps) evolves by "
-        "convolution, so one step of time "
-        "t + s is a step of s after a step of t (for the normalised solution u_exact)",
+        r"the convolution of two 1-D kernels is a Gaussian integral in $\zeta$ (complete the square), and it equals the kernel "
+        r"of time $t + s$: $K_s * K_t = K_{t+s}$ (the $d$-dimensional kernel is a product of 1-D ones); $w = e^{-u/\varepsilon}$ evolves by "
+        r"convolution, so one step of time "
+        r"$t + s$ is a step of $s$ after a step of $t$ (for the normalised solution $u_{\mathrm{exact}}$)",
         uses_present(d, "heat-kernel", "atomic-solution"),
         "verified" if residual == 0 else "failed",
     )

@@ -78,7 +78,7 @@ def run_experiment(name: str, *, quick: bool = False, out=DEFAULT_OUT, mapper: M
         t0, c0 = time.perf_counter(), mapper.cpu_seconds()
         result = mod.run(ctx)
         result["timings"] = {**result.get("timings", {}), "total_s": time.perf_counter() - t0, "cpu_s": mapper.cpu_seconds() - c0}
-        result.update(name=mod.NAME, title=mod.TITLE, claim=mod.CLAIM, claim_tex=getattr(mod, "CLAIM_TEX", ""), quick=quick,
+        result.update(name=mod.NAME, title=mod.TITLE, claim=mod.CLAIM, claim_tex=getattr(mod, "CLAIM_TEX", ""), quick=quick, mode="quick" if quick else "full",
                       seeds=seeds, backend=mapper.backend,
                       command=command or f"hjsym experiment {mod.NAME}{' --quick' if quick else ''}")
         write_page(mod, result, Path(out))

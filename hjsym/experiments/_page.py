@@ -160,7 +160,11 @@ def _fmt(value) -> str:
 def _rows(result) -> list[dict]:
     out = []
     for r in result["rows"]:
-        ci = "" if r.get("lo") is None else f"[{_fmt(r['lo'])}, {_fmt(r['hi'])}]"
+        n = r.get("n")
+        if isinstance(n, int) and n < 2:  # one seed: no interval (a t-interval from one value is (-inf, inf))
+            ci = f"n/a ({n} seed)"
+        else:
+            ci = "" if r.get("lo") is None else f"[{_fmt(r['lo'])}, {_fmt(r['hi'])}]"
         kind = r.get("kind", "evidence")
         out.append({**r, "kind": kind, "kind_label": ROW_KINDS[kind], "measured_text": _fmt(r.get("measured")), "ci_text": ci,
                     "slug": r["verdict"].replace(" ", "-")})
@@ -226,6 +230,7 @@ def write_page(mod, result: dict, out: Path) -> list[Path]:
         "name": result["name"], "title": result["title"], "kind": "experiment", "family": "experiment",
         "classification": result["verdict"], "statement": result["measurement"], "claim": result["claim"], "quick": result["quick"],
         "falsifiable": result["falsifiable"],
+        "mode": "quick" if result["quick"] else "full", "claim_tex": result.get("claim_tex", ""), "seeds": list(result.get("seeds", [])),
         "checks_passed": None, "checks_total": None, "worst_error_over_tolerance": None, "negative_controls_fail": None,
     }
     files = {

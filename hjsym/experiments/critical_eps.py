@@ -33,8 +33,8 @@ from ._stats import combine, geometric_ci, log_grid_extremum, mean_ci, slopes, v
 from ._stats import combine, mean_ci, slopes, verdict
 
 NAME = "critical-eps"
-TITLE = "Critical viscosity eps* = N^{-1/d}"
-CLAIM = "The best temperature of an LSE network with N atoms is the critical viscosity eps* = N^{-1/d}."
+TITLE = r"Critical viscosity $\varepsilon^* = N^{-1/d}$"
+CLAIM = r"The best temperature of an LSE network with $N$ atoms is the critical viscosity $\varepsilon^* = N^{-1/d}$."
 CLAIM_TEX = r"\varepsilon^* = N^{-1/d}"
 SEEDS = (0, 1, 2, 3, 4)
 SEEDS_QUICK = (0, 1)

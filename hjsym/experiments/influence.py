@@ -39,8 +39,8 @@ from ._page import evidence_verdicts, falsifiable, row
 from ._stats import combine, mean_ci, spearman, verdict
 
 NAME = "influence"
-TITLE = "Closed-form O(N) influence of a neuron"
-CLAIM = "The influence of neuron j on the output is the softmax attribution weight pi_j(x) = df/db_j: a closed form costing O(N) per query."
+TITLE = "Closed-form $O(N)$ influence of a neuron"
+CLAIM = r"The influence of neuron $j$ on the output is the softmax attribution weight $\pi_j(x) = \partial f/\partial b_j$: a closed form costing $O(N)$ per query."
 CLAIM_TEX = r"\partial f/\partial b_j = \pi_j(x)"
 SEEDS = (0, 1, 2, 3, 4)
 SEEDS_QUICK = (0, 1)

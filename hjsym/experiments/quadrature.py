@@ -134,13 +134,13 @@ def run(ctx) -> dict:
         "fits": fits, "config": {"dims": DIMS, "grids": grids, "eps": EPS, "t": T, "kinks": KINKS, "query_points": M,
                                  "domain": "[-2, 2]^d", "margin_fraction": MARGIN, "reference": "same rule, 3x finer grid per axis"},
         "notes": [
-            ("What does not hold: at a fixed viscosity the width rate is not N^{-1/d}. " if v_visc == "does not hold" else "")
-            + "Measured viscous slopes against the reference rates -1/d, -2/d and -(d+1)/d: "
+            ("What does not hold: at a fixed viscosity the width rate is not $N^{-1/d}$. " if v_visc == "does not hold" else "")
+            + "Measured viscous slopes against the reference rates $-1/d$, $-2/d$ and $-(d+1)/d$: "
             + "; ".join(_rate_text(fits[f"d{d}-viscous"], d) for d in DIMS) + ".",
-            "A reading of these rates, not a measurement: the integrand exp(-(g(y) + |x-y|^2/(4t))/eps) is smooth except at the kinks of g. The "
+            r"A reading of these rates, not a measurement: the integrand $e^{-(g(y) + |x-y|^2/(4t))/\varepsilon}$ is smooth except at the kinks of $g$. The "
             "midpoint rule's error on the smooth part is a boundary term (Euler-Maclaurin), small here because the integrand decays toward the "
-            "edge of [-2, 2]^d, while the cell holding a kink contributes an error of order h times its volume h^d, i.e. h^{d+1} = N^{-(d+1)/d}. "
-            "-2/d (the generic h^2 of the midpoint rule) is an upper bound for d >= 2, not the rate.",
+            "edge of $[-2, 2]^d$, while the cell holding a kink contributes an error of order $h$ times its volume $h^d$, i.e. $h^{d+1} = N^{-(d+1)/d}$. "
+            "$-2/d$ (the generic $h^2$ of the midpoint rule) is an upper bound for $d \\ge 2$, not the rate.",
             "Where -1/d is the rate: as eps -> 0 the network becomes the max-plus (Hopf-Lax) quadrature, whose error at a kink of g is "
             "L times the distance to the nearest atom, i.e. of order h = 4 N^{-1/d}.",
             "The endpoint-grid slip (nodes at linspace(-2, 2, n) weighted as if they were n cells) adds a normalisation error "

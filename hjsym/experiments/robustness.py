@@ -36,7 +36,7 @@ from ._stats import bound_verdict, combine, mean_ci
 from ._stats import bound_verdict, combine, mean_ci, proportion_ci
 
 NAME = "robustness"
-TITLE = "Adversarial robustness controlled by eps"
+TITLE = r"Adversarial robustness controlled by $\varepsilon$"
 CLAIM = ("The curvature of an LSE network is the Gibbs covariance Cov_pi(W)/eps and is bounded by max_j |W_j|^2/eps "
          "(times the readout scale |w2|), so eps controls how much an input perturbation of size r can change the output.")
 CLAIM_TEX = r"\nabla^2 f = \mathrm{Cov}_\pi(W)/\varepsilon,\quad \|\nabla^2 F\|_2 \le |w_2| \max_j |W_j|^2/\varepsilon"

@@ -42,8 +42,11 @@ from ..networks.training import validate_seed
 from ..spec.registry import all_architectures, get
 from .equations import MAX_EM, break_tex
 from .figures import derivation_graph_figure, figures_for
+from .main_result import main_result
 from .references import REFERENCES, bibtex, step_citations
 from .texbuild import compile_many, compile_pdf, label_pages, overfull_boxes, require_tex_engine
+from ..symbolic.prose import to_text
+from .prose import prose_bookmark, prose_html, prose_tex
 from .texescape import tex_breakable, tex_escape
 
 __all__ = ["report", "latex_fragment", "markdown_fragment", "display_tex", "compile_pdf", "overfull_boxes", "FORMATS",
@@ -82,6 +85,10 @@ def _envs():
     )
     tex.filters["e"] = tex_escape
     tex.filters["ident"] = tex_breakable
+    tex.filters["prose"] = prose_tex
+    tex.filters["bookmark"] = prose_bookmark
+    html.filters["prose"] = prose_html
+    html.filters["plain"] = to_text
     tex.filters["comment"] = lambda text: " ".join(str(text).split())  # inside a % comment: one line, verbatim
     for env in (html, tex):
         env.filters["sci"] = _sci
@@ -134,7 +141,7 @@ def _steps(derivation) -> list[dict]:
     out = []
     for n, s in enumerate(derivation.steps, 1):
         eqs = []
-        for k, e in enumerate(s.equations, 1):
+        for k, e in enumerate(s.display(), 1):
             label = f"eq:{derivation.name}:{s.id}:{k}"
             eqs.append({"tex": display_tex(derivation, e), "tag": f"{n}.{k}", "label": label, "anchor": _anchor(label)})
         out.append({
@@ -207,26 +214,48 @@ def _versions() -> dict:
 
 
 def _spec_rows(derivation) -> dict:
+    """The spec as written beside what hjsym parsed it to (every field), and the symbols with shapes and meanings."""
     spec = derivation.spec
     res = derivation.results
+    tex = derivation.latex_of
     fields = []
     if spec.hamiltonian is not None:
-        fields.append(("Hamiltonian H(x, p)", spec.hamiltonian, derivation.latex_of(res["hamiltonian"]) if "hamiltonian" in res else ""))
-    fields.append(("viscosity", spec.viscosity, derivation.latex_of(res["viscosity"]) if "viscosity" in res else ""))
+        fields.append(("Hamiltonian $H(x, p)$", spec.hamiltonian, "H(p) = " + tex(res["hamiltonian"]) if "hamiltonian" in res else ""))
+    fields.append((r"viscosity $\nu$", spec.viscosity, r"\nu = " + tex(res["viscosity"]) if "viscosity" in res else ""))
     if spec.diffusion:
-        fields.append(("diffusion matrix", spec.diffusion, ""))
+        fields.append(("diffusion matrix", spec.diffusion, rf"{spec.diffusion} = {spec.diffusion}^\top \succ 0 \in \mathbb{{R}}^{{d \times d}}"))
+    if spec.input_map:
+        fields.append(("input map", spec.input_map, rf"x \mapsto {spec.input_map}\, x"))
     if spec.network is not None:
-        fields.append(("network", spec.network.output, derivation.latex_of(res["f"]) if "f" in res else ""))
+        fields.append(("network", spec.network.output, r"f_{\varepsilon} = " + tex(res["f"]) if "f" in res else ""))
+    if spec.values:
+        fields.append(("values", spec.values, rf"\mathbb{{E}}_{{\pi}}[{spec.values}]"))
     if spec.initial_data is not None:
-        fields.append(("initial data", f"atoms {spec.initial_data.points}, values {spec.initial_data.values}", ""))
+        y, g = spec.initial_data.points, spec.initial_data.values
+        fields.append(("initial data", f"atoms {y}, values {g}", rf"g(y) = g_j \text{{ at the atoms }} y = {y}_j,\ j = 1, \ldots, N;\ +\infty \text{{ elsewhere}}"))
     if spec.dynamics is not None:
-        fields.append(("dynamics F", spec.dynamics.field, ""))
-    symbols = [(spec.state, "(*batch, d)", "query point / state"), (spec.costate, "(d,)", "costate"), (spec.time, "scalar > 0", "PDE time")]
-    for s in spec.symbols:
-        axes = getattr(s, "axes", None)
-        shape = "scalar" + (" > 0" if getattr(s, "positive", False) else "") if axes is None else "(" + ", ".join(
+        dyn = spec.dynamics
+        written = dict(dyn.field) if isinstance(dyn.field, tuple) else {spec.state: dyn.field}
+        parsed = res.get("fields") or {}
+        for state, code in written.items():
+            shown = parsed.get(state)
+            label = "dynamics $F$" if len(written) == 1 else f"dynamics $F^{{{state}}}$"
+            fields.append((label, code, ("F = " if len(written) == 1 else f"F^{{{state}}} = ") + tex(shown) if shown is not None else ""))
+        for gate, code, *shown_as in dyn.definitions:
+            value = (res.get("definitions") or {}).get(gate)
+            name = shown_as[0] if shown_as else gate
+            fields.append((f"gate ${name}$", code, f"{name} = " + tex(value) if value is not None else ""))
+    control = spec.family == "control"
+    symbols = [
+        (spec.state, "(*batch, d)", "hidden state $s_k$ after $k$ steps" if control else "query point (the PDE's space variable)"),
+        (spec.costate, "(d,)", r"costate $p_k = \partial\Phi/\partial s_k$ (backprop's gradient)" if control else "momentum (the argument of $H$)"),
+        (spec.time, "scalar > 0", "continuous time of the limit $h \\to 0$ (depth or sequence position)" if control else "PDE time"),
+    ]
+    for sy in spec.symbols:
+        axes = getattr(sy, "axes", None)
+        shape = "scalar" + (" > 0" if getattr(sy, "positive", False) else "") if axes is None else "(" + ", ".join(
             {"atom": "N", "dim": "d"}.get(a, a) for a in axes) + ("," if len(axes) == 1 else "") + ")"
-        symbols.append((s.name, shape, s.doc))
+        symbols.append((sy.name, shape, sy.doc))
     return {"fields": fields, "symbols": symbols}
 
 
@@ -236,25 +265,28 @@ def _check_step_map(arch) -> dict:
     return {} if suite is None else {c.name: c.step for c in suite.checks if c.step}
 
 
-def _check_step(name: str, mapping: dict, steps: list[dict]):
-    """The step (and equation) a check tests: the suite's ``CHECK_STEPS``, else the step whose id matches its name."""
+def resolve_step(target, steps: list[dict]):
+    """The step and equation a declaration ``"step-id:k"`` names (``k`` from 1, or from the end when negative), or None.
+
+    ``"step-id"`` alone names the step's first equation.
+    """
+    if not target:
+        return None
     by_id = {s["id"]: s for s in steps}
-    target = mapping.get(name)
-    if target is None:
-        key = name.replace("_", "-")
-        found = [s for s in steps if s["id"] == key] or sorted(
-            (s for s in steps if s["id"] in key or key in s["id"]), key=lambda s: -len(s["id"]))
-        if not found:
-            return None
-        target = found[0]["id"]
     sid, _, k = str(target).partition(":")
     step = by_id.get(sid)
     if step is None:
         return None
     eqs = step["equations"]
-    chosen = eqs[int(k) - 1] if k.isdigit() and 0 < int(k) <= len(eqs) else (eqs[0] if eqs else None)
+    try:
+        n = int(k) if k else 1
+    except ValueError:
+        return None
+    index = n - 1 if n > 0 else len(eqs) + n
+    if not 0 <= index < len(eqs):
+        return None
     return {"id": step["id"], "number": step["number"], "title": step["title"], "anchor": step["anchor"], "label": step["label"],
-            "equation": chosen}
+            "equation": eqs[index], "k": index + 1}
 
 
 def _check_rows(arch, check_report, steps, seed) -> list[dict]:
@@ -288,7 +320,8 @@ def _check_rows(arch, check_report, steps, seed) -> list[dict]:
             "formula_margin_text": _margin_text(formula.get("margin")) if formula else "",
             "tightness": tight if tight and "ratio_min" in tight else None,
             "tightness_margin_text": _margin_text(tight.get("margin")) if tight else "",
-            "step": _check_step(c.name, mapping, steps),
+            "step": resolve_step(c.step or mapping.get(c.name), steps),
+            "step_declared": c.step or mapping.get(c.name) or "",
             "command": f"hjsym check {arch.ref} --only {c.name} --seed {seed} --negative-controls --formula-controls --json",
         })
     return rows
@@ -351,6 +384,16 @@ def _checks_page(arch, check_report, steps, seed) -> dict | None:
     }
 
 
+def _hamiltonian_tex(derivation) -> str:
+    """``H(p) = ...`` of an exact-family spec, the control Hamiltonian ``p.F`` of a control-family one (as derived)."""
+    res = derivation.results
+    if "hamiltonian" in res:
+        return "H(p) = " + derivation.latex_of(res["hamiltonian"])
+    if "control_hamiltonian" in res:
+        return r"\mathcal{H} = " + derivation.latex_of(res["control_hamiltonian"])
+    return ""
+
+
 def _graph_links(graph: dict, steps: list[dict]) -> dict:
     """Attach to every node of a drawn derivation graph the anchor and label of its step's first equation."""
     by_id = {s["id"]: s for s in steps}
@@ -367,6 +410,7 @@ def _page(arch, derivation, check_report, figures, graph, seed) -> dict:
     refs = _references(steps, derivation.spec.references)
     name, ref = arch.name, arch.ref  # ref: what the commands name (a spec file's path for a user's architecture)
     figures = [dict(f, number=n, anchor=f"fig-{f['stem']}", label=f"fig:{name}:{f['stem']}") for n, f in enumerate(figures, 1)]
+    checks_page = _checks_page(arch, check_report, steps, seed)
     return {
         "kind": "architecture",
         "name": name,
@@ -374,6 +418,8 @@ def _page(arch, derivation, check_report, figures, graph, seed) -> dict:
         "summary": derivation.spec.summary,
         "family": derivation.spec.family,
         "classification": {"kind": c.kind, "statement": c.statement, "gap_tex": derivation.latex_of(c.gap)},
+        "hamiltonian_tex": _hamiltonian_tex(derivation),
+        "viscosity_tex": derivation.latex_of(derivation.results["viscosity"]) if "viscosity" in derivation.results else "",
         "spec": _spec_rows(derivation),
         "steps": steps,
         "graph": _graph_links(graph, steps),
@@ -382,7 +428,8 @@ def _page(arch, derivation, check_report, figures, graph, seed) -> dict:
              "doc": f.doc, "tex": f.latex, "source": f.source}
             for f in sorted(derivation.functions.values(), key=lambda f: f.name)
         ],
-        "checks": _checks_page(arch, check_report, steps, seed),
+        "checks": checks_page,
+        "main": main_result(arch, derivation, steps, checks_page, resolve_step),
         "figures": figures,
         "seed": seed,
         "commands": {
@@ -599,10 +646,24 @@ def _summary(page) -> dict:
         "negative_controls_fail": None if checks is None else checks["negatives_fail"],
         "formula_controls_fail": None if checks is None or not checks.get("formulas_run") else checks["formulas_fail"],
         "seed": page["seed"],
+        "summary": page["summary"],
+        "hamiltonian_tex": page["hamiltonian_tex"],
+        "viscosity_tex": page["viscosity_tex"],
+        "gap_tex": page["classification"]["gap_tex"],
+        "main_result": _main_summary(page["main"]),
         "figures": [{k: f[k] for k in ("stem", "caption", "png", "pdf")} for f in page["figures"]],
         "graph": {k: page["graph"][k] for k in ("png", "pdf", "aspect", "caption", "nodes", "width_px", "height_px")},
         "commands": page["commands"],
     }
+
+
+def _main_summary(main: dict) -> dict:
+    """The main result as the index and the comparison page show it (equation, its anchor and label, the check's numbers)."""
+    target, row = main.get("target"), main.get("row")
+    eq = (target or {}).get("equation") or {}
+    return {"tex": eq.get("tex", ""), "tag": eq.get("tag", ""), "anchor": eq.get("anchor", ""), "label": eq.get("label", ""),
+            "title": (target or {}).get("title", ""), "check": (row or {}).get("name"), "passed": (row or {}).get("passed"),
+            "error": (row or {}).get("error"), "tolerance": (row or {}).get("tolerance"), "margin_text": (row or {}).get("margin_text", "")}
 
 
 # ----------------------------------------------------------------------------- the index
@@ -645,11 +706,13 @@ def index_rows(out) -> dict:
         for key, default in (("title", name), ("family", "-"), ("classification", "-"), ("statement", ""), ("figures", []),
                              ("graph", None), ("checks_passed", None), ("checks_total", None), ("worst_check", None),
                              ("worst_error", None), ("worst_tolerance", None), ("worst_error_over_tolerance", None),
-                             ("negative_controls_fail", None), ("claim", "")):
+                             ("negative_controls_fail", None), ("claim", ""), ("main_result", None), ("hamiltonian_tex", ""),
+                             ("viscosity_tex", ""), ("gap_tex", ""), ("summary", ""), ("quick", False), ("claim_tex", "")):
             data.setdefault(key, default)  # a page may omit any field
         if data.get("kind") == "experiment":
             data["verdict"] = data.get("classification") or data.get("verdict") or "-"
             data["verdict_class"] = _verdict_class(data["verdict"])
+            data["mode"] = data.get("mode") or ("quick" if data.get("quick") else "full")
             experiments.append(data)
         else:
             data.setdefault("kind", "architecture")
@@ -684,13 +747,14 @@ def _index_context(out: Path) -> dict:
             "experiments": len(rows["experiments"]),
             "checks_passed": sum(r.get("checks_passed") or 0 for r in checked),
             "checks_total": sum(r.get("checks_total") or 0 for r in checked),
+            "quick": sum(1 for r in rows["experiments"] if r.get("mode") == "quick"),
         },
         "has_combined_pdf": (out / "hjsym.pdf").exists(),
     }
 
 
 def write_index(out, formats=("html",)) -> list[Path]:
-    """Write ``out/index.html`` (and with ``pdf`` the combined ``out/hjsym.tex`` and ``hjsym.pdf``) from the pages under ``out``."""
+    """Write ``out/index.html`` and ``out/comparison.html`` (and with ``pdf`` the combined ``out/hjsym.tex`` and ``hjsym.pdf``) from the pages under ``out``."""
     out = Path(out)
     html_env, tex_env = _envs()
     written = []
@@ -698,9 +762,14 @@ def write_index(out, formats=("html",)) -> list[Path]:
         written += _write_combined(out, tex_env)
     if "html" in formats:
         _copy_static(out)
+        context = _index_context(out)
         index = out / "index.html"
-        _write_text(index, html_env.get_template("index.html.j2").render(static="_static", index=_index_context(out)))
+        _write_text(index, html_env.get_template("index.html.j2").render(static="_static", index=context))
         written.append(index)
+        if context["architectures"]:
+            comparison = out / "comparison.html"
+            _write_text(comparison, html_env.get_template("comparison.html.j2").render(static="_static", index=context))
+            written.append(comparison)
     return written
 
 

@@ -117,6 +117,7 @@ class LatexProblems:
     undefined_references: list = field(default_factory=list)
     multiply_defined: list = field(default_factory=list)
     warnings: int = 0
+    warning_texts: list = field(default_factory=list)  # each warning in full (its continuation lines joined)
 
     @property
     def failures(self) -> list[str]:
@@ -149,8 +150,24 @@ def latex_problems(log_text: str, min_overfull_pt: float = 1.0) -> LatexProblems
         (p.overfull_display if "detected at line" in box else p.overfull_other).append(box)
     p.undefined_references = re.findall(r"LaTeX Warning: (?:Reference|Citation) `([^']+)' on page \S+ undefined", log_text)
     p.multiply_defined = re.findall(r"LaTeX Warning: Label `([^']+)' multiply defined", log_text)
-    p.warnings = len(re.findall(r"(?:LaTeX|Package \w+) Warning", log_text))
+    p.warning_texts = _warning_texts(log_text)
+    p.warnings = len(p.warning_texts)
     return p
+
+
+def _warning_texts(log_text: str) -> list[str]:
+    """Every ``LaTeX Warning`` / ``Package X Warning`` of a log, with the lines that continue it (``(pkg)`` prefixes dropped)."""
+    out, current = [], None
+    for line in log_text.splitlines():
+        m = re.match(r"^((?:LaTeX|Package \w+|Class \w+) Warning: .*)", line)
+        if m:
+            current = m.group(1).strip()
+            out.append(current)
+        elif current is not None and re.match(r"^\(\w+\)\s+", line):
+            out[-1] += " " + re.sub(r"^\(\w+\)\s+", "", line).strip()
+        else:
+            current = None
+    return [re.sub(r"\s+", " ", w) for w in out]
 
 
 def label_pages(aux_text: str) -> dict[str, int]:

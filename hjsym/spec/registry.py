@@ -32,12 +32,27 @@ from pathlib import Path
 from .._errors import InputError, SpecError, UnknownArchitectureError
 from .spec import Spec
 
-__all__ = ["Architecture", "get", "names", "all_architectures", "load_spec_file", "is_spec_path", "PLUGINS", "ENTRY_POINTS"]
+__all__ = ["Architecture", "KeyResult", "get", "names", "all_architectures", "load_spec_file", "is_spec_path", "PLUGINS",
+           "ENTRY_POINTS"]
 
 #: The package whose modules define the shipped architectures.
 PLUGINS = "hjsym.architectures"
 #: The entry-point group third-party packages register architectures in.
 ENTRY_POINTS = "hjsym.architectures"
+
+
+@dataclass(frozen=True)
+class KeyResult:
+    """The result an architecture's page leads with: an equation and the check that verifies it.
+
+    ``step`` names the equation as checks do (``"identity:1"``; ``k`` counts from the end when
+    negative, ``"step-map:-1"`` is the step's last equation); ``check`` is the name of the check that
+    tests it numerically (``None``: the equation's symbolic verification is the evidence). Without a
+    declaration the page uses :func:`hjsym.reports.main_result.default_key_result`.
+    """
+
+    step: str
+    check: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,15 +62,18 @@ class Architecture:
     ``networks(seed, dtype) -> {label: nn.Module}`` builds (trains, seeded) the reference
     networks; ``None`` means the checks need a module passed to them. ``checks`` are declared
     checks of the architecture's own science, run after its suite's (``hjsym.checks.engine.Check``).
-    ``position`` orders listings and reports. ``source`` is where a user's architecture came from
-    (the path of its spec file, or ``"entry point NAME (DIST)"``): commands that reproduce its
-    numbers name it instead of the name; ``source_key`` changes with the file's contents.
+    ``position`` orders listings and reports; ``key_result`` the equation and check its page leads
+    with (:class:`KeyResult`; default: the network's identity, or for the control family the
+    costate recursion). ``source`` is where a user's architecture came from (the path of its spec
+    file, or ``"entry point NAME (DIST)"``): commands that reproduce its numbers name it instead of
+    the name; ``source_key`` changes with the file's contents.
     """
 
     spec: Spec
     networks: Callable | None = None
     position: int = 100
     checks: tuple = ()
+    key_result: KeyResult | None = None
     source: str | None = None
     source_key: str = ""
 

@@ -135,9 +135,16 @@ class Relu(_Gate):
 
 
 class Step(_Gate):
-    """``H(z)``: 1 for ``z > 0``, 0 for ``z <= 0`` (the derivative of relu almost everywhere; its own derivative is 0 a.e.)."""
+    """``H(z)``: 1 for ``z > 0``, 0 for ``z <= 0`` (the derivative of relu almost everywhere; its own derivative is 0 a.e.).
 
-    _tex = "H"
+    Printed as the indicator ``1[z > 0]``: ``H`` is the Hamiltonian on every page.
+    """
+
+    _tex = r"\mathbf{1}"
+
+    def _latex(self, printer, exp=None):
+        out = rf"\mathbf{{1}}\left[{printer._print(self.args[0])} > 0\right]"
+        return rf"{out}^{{{exp}}}" if exp else out
 
     def fdiff(self, argindex=1):
         return sp.S.Zero

@@ -31,6 +31,9 @@ __all__ = ["Chromium", "PageInspection", "find_chromium", "LOCAL_SCHEMES", "CHRO
 #: Schemes a page may load from without leaving the machine.
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:", "chrome-error:")
 
+#: At or below this viewport width (a phone) a display formula may scroll inside its own box; the page itself must not.
+NARROW = 600
+
 #: Flags for a quiet, isolated headless browser that does not phone home.
 CHROMIUM_FLAGS = (
     "--headless",
@@ -66,6 +69,9 @@ _AUDIT_JS = r"""
   const ids = new Set(Array.from(document.querySelectorAll('[id]')).map(e => e.id));
   out.dangling_anchors = Array.from(document.querySelectorAll('a[href^="#"]')).map(a => a.getAttribute('href').slice(1))
                       .filter(h => h && !ids.has(decodeURIComponent(h)));
+  out.pill_overflow = Array.from(document.querySelectorAll('.badge, .quick-marker')).filter(e => e.scrollWidth > e.clientWidth + 1)
+                      .map(e => e.textContent.slice(0, 60) + ': ' + e.scrollWidth + 'px in ' + e.clientWidth + 'px');
+  out.viewport = window.innerWidth;
   out.fonts = document.fonts ? document.fonts.status : 'unknown';
   out.katex_fonts_loaded = document.fonts ? Array.from(document.fonts).filter(f => f.family.indexOf('KaTeX') >= 0 && f.status === 'loaded').length : -1;
   out.title = document.title;
@@ -105,6 +111,8 @@ class PageInspection:
     broken_images: list = field(default_factory=list)
     overflowing: list = field(default_factory=list)
     dangling_anchors: list = field(default_factory=list)
+    pill_overflow: list = field(default_factory=list)
+    viewport: int = 0
     katex_fonts_loaded: int = 0
     screenshot: str | None = None
     size: tuple = (0, 0)
@@ -120,16 +128,33 @@ class PageInspection:
             ("formula left unrendered", self.unrendered),
             ("formula error", self.math_errors),
             ("broken image", self.broken_images),
-            ("display formula wider than its column", self.overflowing),
+            ("display formula wider than its column", self.overflowing if self.viewport > NARROW else []),
             ("link to a missing anchor", self.dangling_anchors),
+            ("pill text wider than its pill", self.pill_overflow),
         ):
             out += [f"{label}: {item}" for item in items]
+        if self.viewport and self.size[0] > self.viewport + 1:
+            out.append(f"page scrolls sideways: {self.size[0]} px of content in a {self.viewport} px viewport")
         return out
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["problems"] = self.problems
         return d
+
+
+def _stack_png(parts: list[bytes]) -> bytes:
+    """PNG tiles of one width stacked top to bottom into one PNG (matplotlib reads and writes them)."""
+    import io
+
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    images = [mpimg.imread(io.BytesIO(p), format="png") for p in parts]
+    channels = min(im.shape[2] for im in images)
+    out = io.BytesIO()
+    mpimg.imsave(out, np.concatenate([im[:, :, :channels] for im in images], axis=0), format="png")
+    return out.getvalue()
 
 
 class ChromiumError(RuntimeError):
@@ -333,12 +358,29 @@ class Chromium:
         return res.get("result", {}).get("value")
 
     def _screenshot(self, session: str, path: Path, audit: dict) -> None:
-        height = max(self.height, min(int(audit.get("height") or self.height), 16000))
-        self.send("Emulation.setDeviceMetricsOverride", {"width": self.width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-                  session=session)
-        shot = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": False}, session=session, timeout=60)
+        """A screenshot of the whole page, to its end: captured in tiles of at most 8,000 px (a browser's texture limit is
+        about 16,000 px) and stacked into one PNG."""
+        height = max(self.height, int(audit.get("height") or self.height))
+        tile = 8000
+        self.send("Emulation.setDeviceMetricsOverride", {"width": self.width, "height": min(height, tile), "deviceScaleFactor": 1,
+                                                           "mobile": False}, session=session)
+        parts = []
+        for top in range(0, height, tile):
+            clip = {"x": 0, "y": top, "width": self.width, "height": min(tile, height - top), "scale": 1}
+            shot = self.send("Page.captureScreenshot", {"format": "png", "clip": clip, "captureBeyondViewport": True}, session=session,
+                             timeout=60)
+            parts.append(base64.b64decode(shot["data"]))
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(base64.b64decode(shot["data"]))
+        path.write_bytes(parts[0] if len(parts) == 1 else _stack_png(parts))
+
+    def inspect_width(self, url: str, width: int, screenshot: Path | None = None, *, timeout: float = 60) -> PageInspection:
+        """:meth:`inspect` at another viewport width (a phone's 420 px, say); the page must not scroll sideways there."""
+        before = self.width
+        self.width = width
+        try:
+            return self.inspect(url, screenshot, timeout=timeout)
+        finally:
+            self.width = before
 
     @staticmethod
     def _collect(url: str, events: list, audit: dict) -> PageInspection:
@@ -360,7 +402,8 @@ class Chromium:
                     r.external_requests.append(req_url)
             elif method == "Network.loadingFailed" and not p.get("canceled"):
                 r.failed_requests.append(f"{p.get('errorText')} ({p.get('type')})")
-        for key in ("unrendered", "math_errors", "broken_images", "overflowing", "dangling_anchors"):
+        r.viewport = audit.get("viewport", 0)
+        for key in ("unrendered", "math_errors", "broken_images", "overflowing", "dangling_anchors", "pill_overflow"):
             setattr(r, key, audit.get(key, []))
         r.katex_fonts_loaded = audit.get("katex_fonts_loaded", 0)
         r.size = (audit.get("width", 0), audit.get("height", 0))

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .._errors import InputError
 
-__all__ = ["verify_reports", "VerifyResult", "check_links", "FRAGMENT_WRAPPER"]
+__all__ = ["verify_reports", "VerifyResult", "check_links", "FRAGMENT_WRAPPER", "WIDTHS"]
 
 #: A fragment (no \\documentclass) is compiled inside this document (``{path}``: the fragment).
 FRAGMENT_WRAPPER = (
@@ -71,7 +71,7 @@ class VerifyResult:
             "latex_warnings": sum(i.get("warnings", 0) for i in self.tex.values()),
             "overfull_other": sum(len(i.get("overfull_other", [])) for i in self.tex.values()),
             "pdf_pages": sum(i.get("pdf_pages", 0) for i in self.tex.values()),
-            "html_pages": len(self.pages),
+            "html_pages": len({k.split("@")[0] for k in self.pages}),
             "formulas": sum(i.get("formulas", 0) for i in self.pages.values()),
             "requests": sum(i.get("requests", 0) for i in self.pages.values()),
             "external_requests": sum(len(i.get("external_requests", [])) for i in self.pages.values()),
@@ -83,6 +83,9 @@ class VerifyResult:
         lines = [f"hjsym verify {self.out}: {s['tex_files']} LaTeX files ({s['pdf_pages']} PDF pages, {s['latex_warnings']} warnings, "
                  f"{s['overfull_other']} overfull boxes outside equations), {s['html_pages']} HTML pages ({s['formulas']} formulas, "
                  f"{s['requests']} requests, {s['external_requests']} leaving the machine, {s['screenshots']} screenshots)"]
+        lines += [f"warning: {name}: {w}" for name, info in sorted(self.tex.items()) for w in info.get("warning_texts", [])]
+        lines += [f"overfull box outside an equation: {name}: {o}" for name, info in sorted(self.tex.items())
+                  for o in info.get("overfull_other", [])]
         lines += [f"skipped: {why}" for why, _ in self.skipped]
         fails = self.failures
         lines += [f"FAIL {f}" for f in fails] if fails else ["no problems"]
@@ -113,7 +116,7 @@ def _verify_tex(path: Path, root: Path, scratch: Path) -> dict:
     log = pdf.with_suffix(".log").read_text(errors="replace")
     p = latex_problems(log)
     pages = re.search(r"Output written on .*?\((\d+) pages?", log)
-    return {"failures": p.failures, "warnings": p.warnings, "overfull_other": p.overfull_other,
+    return {"failures": p.failures, "warnings": p.warnings, "warning_texts": p.warning_texts, "overfull_other": p.overfull_other,
             "pdf_pages": int(pages.group(1)) if pages else 0, "pdf": str(pdf)}
 
 
@@ -142,9 +145,13 @@ def check_links(root: Path) -> list[str]:
     return problems
 
 
+#: Viewport widths every page is opened at: a desktop and a phone (the phone's findings are keyed ``PAGE@420px``).
+WIDTHS = (1200, 420)
+
+
 def verify_reports(out="reports", artifacts=None, *, tex: bool = True, browser: bool = True, jobs: int | None = None,
-                   progress: bool = False) -> VerifyResult:
-    """Compile every ``.tex`` and open every ``.html`` under ``out`` (see the module docstring)."""
+                   progress: bool = False, widths=WIDTHS) -> VerifyResult:
+    """Compile every ``.tex`` and open every ``.html`` under ``out`` at each of ``widths`` (see the module docstring)."""
     from tqdm.auto import tqdm
 
     from ..reports.texbuild import tex_engine
@@ -175,14 +182,18 @@ def verify_reports(out="reports", artifacts=None, *, tex: bool = True, browser: 
                 result.skipped.append(("browser: Chromium is not installed", "HJSYM_REQUIRE_BROWSER"))
             else:
                 pages = sorted(p for p in root.rglob("*.html") if "_static" not in p.parts)
-                with Chromium(exe) as chrome:
+                with Chromium(exe, width=widths[0]) as chrome:
                     for page in tqdm(pages, desc="pages", disable=not progress):
                         rel = page.relative_to(root).as_posix()
-                        shot = (scratch / "screenshots" / (rel.replace("/", "__").removesuffix(".html") + ".png")) if art else None
-                        r = chrome.inspect(page.resolve().as_uri(), screenshot=shot)
-                        info = r.to_dict()
-                        info["requests"] = len(r.requests)
-                        result.pages[rel] = info
+                        for n, width in enumerate(widths):
+                            key = rel if n == 0 else f"{rel}@{width}px"
+                            stem = rel.replace("/", "__").removesuffix(".html") + ("" if n == 0 else f"@{width}px")
+                            shot = (scratch / "screenshots" / f"{stem}.png") if art else None
+                            r = chrome.inspect_width(page.resolve().as_uri(), width, screenshot=shot)
+                            info = r.to_dict()
+                            info["requests"] = len(r.requests)
+                            info["width"] = width
+                            result.pages[key] = info
         if art is not None:
             what = "all" if tex and browser else ("latex" if tex else "browser")
             (art / f"verify-{what}.json").write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")

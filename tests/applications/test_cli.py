@@ -89,6 +89,41 @@ def test_console_script_and_debug_traceback(tmp_path):
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 
+def test_derive_prints_unicode_mathematics_within_100_columns(capsys):
+    code, out, _ = run(capsys, "derive", "gru")
+    assert code == 0 and "Eq(" not in out and "\\dot" not in out and "\\mathrm" not in out
+    assert "𝓗" in out and "(1 - zᵢ)(nᵢ - sᵢ)" in out  # readable, as a person writes it
+    assert max(len(line) for line in out.splitlines()) <= 100
+
+
+def test_quiet_verbose_and_examples(capsys):
+    code, out, _ = run(capsys, "--quiet", "derive", "lse")
+    assert code == 0 and out.strip() == "lse: 24 steps, exact"
+    code, out, _ = run(capsys, "check", "lse", "--only", "identity", "--negative-controls")
+    assert code == 0 and "negative control" in out and "fails" in out
+    code, out, _ = run(capsys, "check", "lse", "--only", "identity", "-q")
+    assert out.strip() == "lse: 1/1 checks pass"
+    for command in ("list", "derive", "check", "report", "verify", "bench", "experiment"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "examples:" in capsys.readouterr().out
+
+
+def test_report_prints_a_summary_and_where_to_open(capsys, tmp_path):
+    code, out, _ = run(capsys, "report", "lse", "--out", str(tmp_path), "--format", "html")
+    assert code == 0 and f"open {tmp_path / 'index.html'}" in out and len(out.splitlines()) <= 3
+    code, out, _ = run(capsys, "report", "lse", "--out", str(tmp_path), "--format", "html", "--verbose")
+    assert str(tmp_path / "lse" / "index.html") in out
+
+
+def test_a_closed_pipe_ends_quietly():
+    proc = subprocess.Popen([sys.executable, "-m", "hjsym", "derive", "lse"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=300)
+    assert b"Traceback" not in err and b"BrokenPipe" not in err
+
+
 SPEC_FILES = Path(__file__).resolve().parents[2] / "derivations" / "spec_files"
 
 

@@ -87,7 +87,7 @@ def test_hopf_cole_constant_for_other_quadratic_hamiltonians(hamiltonian, viscos
 def test_quartic_hamiltonian_does_not_linearise():
     der = hjsym.derive(spec_with("norm2(p)**2"), cache=False)
     step = der.step("hopf-cole-solve")
-    assert step.status == "failed" and "no constant c" in step.reason
+    assert step.status == "failed" and "no constant $c$" in step.reason
     leftover = der.results["hopf_cole_leftover"]
     assert leftover != 0 and leftover.has(sp.Symbol("w", positive=True))
     assert der.classification.kind == "open" and der.classification.gap == leftover

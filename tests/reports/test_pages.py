@@ -72,9 +72,11 @@ def test_index_lists_everything_the_library_can_derive_and_check(report_dir):
         if suite_of(arch) is not None:
             assert f"{summary['checks_passed']}/{summary['checks_total']}" in row.group(1)
             assert summary["worst_check"] in row.group(1)
-        assert f'id="graph-{arch.name}"' in html  # its derivation graph, every node a link into the page
-        for node in summary["graph"]["nodes"]:
-            assert f'href="{arch.name}/index.html#{node["anchor"]}"' in html
+        assert f'id="graph-{arch.name}"' in html and f'href="{arch.name}/index.html#fig-graph"' in html  # a link to its graph
+        if summary["main_result"]["tex"]:
+            assert f'href="{arch.name}/index.html#{summary["main_result"]["anchor"]}"' in row.group(1)  # its main result
+    comparison = (report_dir / "comparison.html").read_text()
+    assert all(f'id="compare-{a.name}"' in comparison for a in all_architectures())
 
 
 def test_index_is_generic_over_experiments_and_the_diagram(tmp_path):
@@ -211,7 +213,13 @@ def test_every_page_renders_in_headless_chromium_offline(report_dir):
 
     result = verify_reports(report_dir, ARTIFACTS / "reports", tex=False)
     assert result.ok, result.text()
-    assert set(result.pages) == {"index.html"} | {f"{a.name}/index.html" for a in all_architectures()}
+    pages = {"index.html", "comparison.html"} | {f"{a.name}/index.html" for a in all_architectures()}
+    assert set(result.pages) == pages | {f"{p}@420px" for p in pages}  # every page at desktop width and on a phone
+    for rel in pages:  # at 420 px nothing makes the page scroll sideways (tables and formulas scroll in their boxes)
+        narrow = result.pages[f"{rel}@420px"]
+        assert narrow["viewport"] == 420 and narrow["size"][0] <= 421, (rel, narrow["size"])
+        desktop = Path(result.pages[rel]["screenshot"])
+        assert desktop.stat().st_size > 0  # to the end of the page: tiles of 8,000 px stacked
     for rel, info in result.pages.items():
         assert info["requests"] > 0 and not info["external_requests"]
         assert Path(info["screenshot"]).is_file(), rel

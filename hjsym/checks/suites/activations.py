@@ -43,6 +43,9 @@ N_POINTS = 48
 LINEAR_KINDS = ("softplus", "relu", "silu", "gelu")
 
 
+_U0, _UEPS = "u_0", r"u_{\varepsilon}"
+
+
 def points(ctx, d: int, n: int = N_POINTS) -> torch.Tensor:
     return torch.randn(n, d, generator=ctx.gen(10_000 + d), dtype=ctx.dtype)
 
@@ -263,18 +266,18 @@ def _act(kind: str) -> str:
 
 def _hj_check(kind):
     tropical = kind == "relu"
-    what = "Hopf-Lax step u_0 (max-plus)" if tropical else "Hopf-Cole step u_eps"
-    return Check(f"{kind}_layers", f"every {kind} unit sigma(w.x + c) = |x|^2/(4t) - {'u_0' if tropical else 'u_eps'}(x, t), atoms of (w, c)",
+    what = "Hopf-Lax step $u_0$ (max-plus)" if tropical else r"Hopf-Cole step $u_\varepsilon$"
+    return Check(f"{kind}_layers", f"every {kind} unit $\\sigma(w\\cdot x + c) = |x|^2/(4t) - {_U0 if tropical else _UEPS}(x, t)$, atoms of $(w, c)$",
                  f"unit-{kind}:1" if kind == "softplus" else f"activation-{kind}:1", f"the real nn.{_act(kind)} layers' outputs (forward hooks), on the inputs they received",
-                 f"generated |x|^2/(4t) minus the {what} of the unit's two atoms (generated parameter map of (alpha w, alpha c), "
-                 "(beta w, beta c))", evaluate=hj_layer_values(kind), negative=Negative("activations"), applies_to=_has(kind),
+                 f"generated $|x|^2/(4t)$ minus the {what} of the unit's two atoms (generated parameter map of $(\\alpha w, \\alpha c)$, "
+                 r"$(\beta w, \beta c)$)", evaluate=hj_layer_values(kind), negative=Negative("activations"), applies_to=_has(kind),
                  requires=(f"act0_{kind}", "atoms_y", "atoms_g", "identity_rhs", "hopf_lax" if tropical else "u"))
 
 
 def _nabla_check(kind):
-    return Check(f"{kind}_layers", f"every {kind} unit sigma(z) = d/dz eps LSE(alpha z, beta z) (the nabla-class)", f"activation-{kind}:3",
+    return Check(f"{kind}_layers", f"every {kind} unit $\\sigma(z) = \\partial_z\\, \\varepsilon\\, \\mathrm{{LSE}}(\\alpha z, \\beta z)$ (the $\\nabla$-class)", f"activation-{kind}:3",
                  f"the real nn.{_act(kind)} layers' outputs (forward hooks)",
-                 "torch.autograd derivative in z of the generated log-sum-exp f with the two atoms (alpha, beta) and eps = 1",
+                 r"torch.autograd derivative in $z$ of the generated log-sum-exp $f$ with the two atoms $(\alpha, \beta)$ and $\varepsilon = 1$",
                  evaluate=nabla_layer_values(kind), rounding="autograd", negative=Negative("activations"), applies_to=_has(kind),
                  requires=(f"act0_{kind}", "f"))
 
@@ -282,7 +285,7 @@ def _nabla_check(kind):
 def _gap_check(kind):
     return Check(f"{kind}_gap", f"{kind} (open class) minus its nearest exact form (one HJ step) = the derived symbolic gap",
                  f"activation-{kind}:3", f"the real nn.{_act(kind)} layers' outputs minus the generated HJ step of the unit's two atoms",
-                 f"generated gap_{kind}(z): sigma(z) - eps log(e^(z/eps) + 1)", evaluate=gap_values(kind), negative=Negative("activations"),
+                 f"generated gap_{kind}: $\\sigma(z) - \\varepsilon \\log(e^{{z/\\varepsilon}} + 1)$", evaluate=gap_values(kind), negative=Negative("activations"),
                  applies_to=_has(kind), requires=(f"act0_{kind}", f"gap_{kind}", "atoms_y", "atoms_g", "identity_rhs", "u"),
                  formula=f"gap_{kind}",
                  details=lambda ctx, nets, values: {"note": "the gap is of order one: this class is not an HJ step"})
@@ -290,15 +293,15 @@ def _gap_check(kind):
 
 CHECKS = (
     _hj_check("softplus"), _hj_check("relu"), _nabla_check("sigmoid"), _nabla_check("tanh"), _gap_check("silu"), _gap_check("gelu"),
-    Check("semigroup", "u(., t + s) = S_s u(., t): one HJ step of time t + s equals two steps of t and s", "semigroup:2",
-          "the trained LSE layer re-parametrised to time t + s (|x|^2/(4(t+s)) - f_{t+s}(x) + the derived normalisation)",
-          "-eps log sum_n h^d K_s(x - z_n) exp(-u_exact(z_n, t)/eps): trapezoid quadrature with the generated log-kernel of "
+    Check("semigroup", r"$u(\cdot, t + s) = S_s u(\cdot, t)$: one HJ step of time $t + s$ equals two steps of $t$ and $s$", "semigroup:2",
+          r"the trained LSE layer re-parametrised to time $t + s$ ($|x|^2/(4(t+s)) - f_{t+s}(x)$ + the derived normalisation)",
+          r"$-\varepsilon \log \sum_n h^d K_s(x - z_n)\, e^{-u_{\mathrm{exact}}(z_n, t)/\varepsilon}$: trapezoid quadrature with the generated log-kernel of "
           "the generated solution at time t", evaluate=semigroup_check_values, negative=Negative("temperature"),
           applies_to=lambda net: isinstance(net.readout, LSEReadout), requires=("log_kernel", "u_exact", "weights_W", "weights_b"),
           formula="log_kernel"),
-    Check("tropical_depth", "|f_eps - f_0| <= eps log 2 * sum_l 1^T |W_out| |W_L| ... |W_{l+1}| 1 (softplus net -> ReLU net)",
-          "depth:1", "the real softplus MLP at each eps (beta = 1/eps) minus its ReLU twin (same weights, nn.ReLU)",
-          "derived bound: generated eps log N with N = 2 atoms per unit, propagated through |W| (1-Lipschitz activations)",
+    Check("tropical_depth", r"$|f_\varepsilon - f_0| \le \varepsilon \log 2 \sum_\ell \mathbf{1}^\top |W^{\mathrm{out}}| |W^L| \cdots |W^{\ell+1}| \mathbf{1}$ (softplus net vs ReLU net)",
+          "depth:1", r"the real softplus MLP at each $\varepsilon$ (beta $= 1/\varepsilon$) minus its ReLU twin (same weights, nn.ReLU)",
+          r"derived bound: generated $\varepsilon \log N$ with $N = 2$ atoms per unit, propagated through $|W|$ (1-Lipschitz activations)",
           evaluate=depth_values, kind="bound", negative=Negative("offset", "bound"), applies_to=_has("softplus"),
           requires=("tropical_bound",), details=lambda ctx, nets, values: {"eps_grid": list(EPS_GRID), "curve": [v.info for v in values],
                                                                          "cases": None}, witness=depth_witness),

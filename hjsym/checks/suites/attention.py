@@ -303,38 +303,40 @@ def _l2(net) -> bool:
 
 _BUMP = Negative("output-sin")
 CHECKS = (
-    Check("mha", "multi-head attention = out_proj(grad_z LSE_eps(z)|_{z = Q K^T} V) per head, eps = 1/scaling", "attention:1",
+    Check("mha", r"multi-head attention $= W^O\, \nabla_z \mathrm{LSE}_{\varepsilon}(z)|_{z = QK^\top} V$ per head, $\varepsilon = 1/\mathrm{scaling}$",
+          "attention:1",
           "the real attention module's forward (nn.MultiheadAttention, GPT2Attention, BertSelfAttention, LlamaAttention, timm "
           "Attention, or a module whose forward is one of them): self-, causal self- and cross-attention, as the module has them",
           "read-out in-projections, then per head torch.autograd of the generated LSE f in its offsets (= softmax weights) "
           "times V, then the read-out out-projection", evaluate=mha_values, rounding="autograd", negative=_BUMP,
           applies_to=lambda net: isinstance(net.readout, AttentionReadout), requires=("f",)),
-    Check("transformer_layer", "transformer layer = its attention(s) from the derivation, recomposed with its feed-forward and "
-          "layer norms (structural)", "attention:1", "the whole nn.TransformerEncoderLayer / DecoderLayer forward (eval mode)",
+    Check("transformer_layer", r"transformer layer: its attention(s) $= \nabla_z \mathrm{LSE}_{\varepsilon}(z) V$ from the derivation, "
+          "recomposed with its feed-forward and layer norms (structural)", "attention:1",
+          "the whole nn.TransformerEncoderLayer / DecoderLayer forward (eval mode)",
           "route B attention (generated LSE weights) in the layer's own order (norm_first or post-norm), the feed-forward and layer "
           "norms evaluated from their read-out weights", evaluate=layer_values, rounding="autograd", negative=_BUMP,
           applies_to=lambda net: isinstance(net.readout, TransformerLayerReadout), requires=("f",)),
-    Check("sdpa", "F.scaled_dot_product_attention = grad_z LSE_sqrt(d_k)(z)|_{z = Q K^T + mask} V", "attention:1",
+    Check("sdpa", r"F.scaled_dot_product_attention $= \nabla_z \mathrm{LSE}_{\sqrt{d_k}}(z)|_{z = QK^\top + M} V$", "attention:1",
           "the real torch.nn.functional.scaled_dot_product_attention",
           "torch.autograd of the generated LSE f in its offsets (the mask enters as the offsets) times V", evaluate=sdpa_values,
           rounding="autograd", negative=_BUMP, applies_to=_sdpa, requires=("f",)),
-    Check("attention_jacobian", "d attention / d query = Cov_pi(V, K) / sqrt(d_k) (second derivative of the LSE)", "attention:3",
+    Check("attention_jacobian", r"$\partial\,\mathrm{attention}/\partial q = \mathrm{Cov}_\pi(V, K)/\sqrt{d_k}$ (second derivative of the LSE)", "attention:3",
           "torch.autograd through the real scaled_dot_product_attention (first order)",
-          "generated attention_jacobian: E_pi[K_k V_c]/eps - E_pi[K_k] E_pi[V_c]/eps", evaluate=jacobian_values, rounding="autograd",
+          r"generated attention_jacobian: $\mathbb{E}_\pi[K_k V_c]/\varepsilon - \mathbb{E}_\pi[K_k]\, \mathbb{E}_\pi[V_c]/\varepsilon$", evaluate=jacobian_values, rounding="autograd",
           negative=_BUMP, applies_to=_sdpa, requires=("attention_jacobian",)),
-    Check("l2_attention", "softmax(-|q - k_j|^2/(4t)) K = q - 2t grad_q u (one characteristic step)", "characteristic-step:2",
-          "a real L2-attention module (scores -|q - k|^2/(4t eps), values = keys)",
-          "q - 2t grad_q u with torch.autograd of the generated Hopf-Cole solution u (atoms y = keys, g = 0)", evaluate=l2_values,
+    Check("l2_attention", r"$\mathrm{softmax}(-|q - k_j|^2/(4t))\, K = q - 2t \nabla_q u$ (one characteristic step)", "characteristic-step:2",
+          r"a real $L^2$-attention module (scores $-|q - k|^2/(4t\varepsilon)$, values = keys)",
+          r"$q - 2t \nabla_q u$ with torch.autograd of the generated Hopf-Cole solution $u$ (atoms $y$ = keys, $g = 0$)", evaluate=l2_values,
           rounding="autograd", negative=_BUMP, applies_to=_l2, requires=("u", "grad_u"), formula="u"),
-    Check("transformer_block", "pre-LN block: attention = grad LSE . V, LSE feed-forward = |z|^2/(4t) - u_eps(z) from (y, g), "
+    Check("transformer_block", r"pre-LN block: attention $= \nabla \mathrm{LSE} \cdot V$, LSE feed-forward $= |z|^2/(4t) - u_\varepsilon(z)$ from $(y, g)$, "
           "block recomposed", "attention:1", "the trained block's attention, feed-forward and block outputs (forward hooks)",
           "route B attention from the read-out projections; each feed-forward channel as the Hopf-Cole solution of its atoms "
-          "(generated parameter map and u); the block output x + attn + FFN(LN2(.)) recomposed from route B's parts",
+          r"(generated parameter map and $u$); the block output $x + \mathrm{attn} + \mathrm{FFN}(\mathrm{LN}_2(\cdot))$ recomposed from route B's parts",
           evaluate=block_values, rounding="autograd", negative=Negative("output-sin", target="block.ffn"), applies_to=_transformer,
           requires=("f", "atoms_y", "atoms_g", "identity_rhs", "u")),
-    Check("entropy", "H(pi) = -sum pi log pi = LSE(z) - E_pi[z] for every head and query of a trained transformer", "entropy:3",
-          "-sum pi log pi of the weights returned by the trained nn.MultiheadAttention (need_weights=True, per head)",
-          "generated entropy LSE(z) - E_pi[z] from the read-out query and key projections (visible keys only)", evaluate=entropy_values,
+    Check("entropy", r"$H(\pi) = -\sum_j \pi_j \log \pi_j = \mathrm{LSE}(z) - \mathbb{E}_\pi[z]$ for every head and query of a trained transformer", "entropy:3",
+          r"$-\sum_j \pi_j \log \pi_j$ of the weights returned by the trained nn.MultiheadAttention (need_weights=True, per head)",
+          r"generated entropy $\mathrm{LSE}(z) - \mathbb{E}_\pi[z]$ from the read-out query and key projections (visible keys only)", evaluate=entropy_values,
           negative=Negative("attention-weights"), applies_to=_transformer, requires=("entropy",),
           details=lambda ctx, nets, values: {**values[0].info, "cases": None} if len(values) == 1 else {}),
 )

@@ -439,7 +439,7 @@ def kink_set(ctx, nets) -> dict | None:
                     at_kink += int((t == 0).sum())
                     smallest = min(smallest, float(t.min())) if t.numel() else smallest
     return {"values": values, "at_kink": at_kink, "min_distance": smallest,
-            "convention": "H(0) = 0, sign(0) = 0 (torch's relu and abs); derivatives hold almost everywhere"}
+            "convention": "relu'(0) = 0, sign(0) = 0 (torch's relu and abs); derivatives hold almost everywhere"}
 
 
 def _details(ctx, nets, values):
@@ -461,26 +461,26 @@ COSTATE_PROGRAMS = ("costate_step_saved_inputs", "costate_step_saved", "adjoint_
 _PARAMETERS = ("parameter_gradient_saved", "adjoint_step_inputs", "adjoint_step")
 _ROUTE_B = "generated forward_step applied step after step (layer after layer) to the read-out weights"
 CHECKS = (
-    Check("forward", "generated step rolled out = the module's forward outputs and final states", "step-map:1",
+    Check("forward", "generated step rolled out = the module's forward outputs and final states", "step-map:-1",
           "the module's forward pass (outputs and final hidden states)", _ROUTE_B, evaluate=_forward, negative=_WEIGHTS,
           requires=("forward_step",), details=_details),
-    Check("hidden_states", "every hidden state s_k (every layer, step and part) = the generated one", "step-map:1",
+    Check("hidden_states", "every hidden state $s_k$ (every layer, step and part) = the generated one", "step-map:-1",
           "the module run one step at a time (each layer a one-layer copy of the same class)", "generated forward_step",
           evaluate=_hidden_states, negative=_WEIGHTS, requires=("forward_step",), details=_details),
-    Check("costates", "costate p_k = dPhi/ds_k for every hidden state (discrete costate recursion = backprop)", "discrete-costate:1",
-          "torch.autograd gradient of Phi with respect to each hidden state of the stepwise run",
-          "generated costate recursion (adjoint_step) seeded with grad Phi of the loss on the outputs", evaluate=_costates,
+    Check("costates", r"costate $p_k = \partial\Phi/\partial s_k$ for every hidden state (discrete costate recursion = backprop)", "discrete-costate:1",
+          r"torch.autograd gradient of $\Phi$ with respect to each hidden state of the stepwise run",
+          r"generated costate recursion (adjoint_step) seeded with $\nabla\Phi$ of the loss on the outputs", evaluate=_costates,
           rounding="autograd", negative=_WEIGHTS, requires=("forward_step",), details=_details, formula=COSTATE_PROGRAMS),
-    Check("initial_state_gradient", "p_0 = dPhi/ds_0 (gradient with respect to the initial state)", "discrete-costate:1",
-          "torch.autograd through the module's forward pass, with respect to s_0 (h_0, c_0)", "generated costate recursion at k = 0",
+    Check("initial_state_gradient", r"$p_0 = \partial\Phi/\partial s_0$ (gradient with respect to the initial state)", "discrete-costate:1",
+          "torch.autograd through the module's forward pass, with respect to $s_0$ ($h_0$, $c_0$)", "generated costate recursion at $k = 0$",
           evaluate=_initial_state, rounding="autograd", negative=_WEIGHTS, requires=("forward_step",), details=_details,
           applies_to=lambda net: net.readout.initial_state, formula=COSTATE_PROGRAMS),
-    Check("parameter_gradients", "dPhi/dtheta for every parameter tensor of the module = sum_k d_theta(h H)", "parameter-gradient:1",
+    Check("parameter_gradients", r"$\partial\Phi/\partial\theta = \sum_k \partial_\theta(h\mathcal{H})$ for every parameter tensor of the module", "parameter-gradient:1",
           "torch.autograd through the module's forward pass, every parameter tensor",
           "generated parameter gradients summed over steps, mapped to the module's tensors (chunks, sums of biases)",
           evaluate=_parameters, rounding="autograd", negative=_WEIGHTS, requires=("forward_step",), details=_details,
           formula=_PARAMETERS),
-    Check("input_gradient", "dPhi/dx_k = d_x(h H) for every input step", "parameter-gradient:1",
+    Check("input_gradient", r"$\partial\Phi/\partial x_k = \partial_x(h\mathcal{H})$ for every input step", "parameter-gradient:-1",
           "torch.autograd through the module's forward pass, with respect to the input sequence",
           "generated input gradients of the bottom layer", evaluate=_inputs_grad, rounding="autograd", negative=_WEIGHTS,
           requires=("forward_step",), when=_has_inputs, details=_details,

@@ -526,8 +526,8 @@ def _kolmogorov_mc_mutated(ctx, nets):
 _RICCATI_TERM = Mutate(mutation=Mutation("scale", STATISTIC_DELTA, term=0))
 
 #: The exact pieces, as declared checks; an architecture lists those that apply to it (``Architecture.checks``).
-CONTINUOUS_DEPTH = Check("continuous_depth", "discrete costate of a residual MLP -> continuous costate ODE (order 1 in h)",
-                         "continuous-limit:1", "torch.autograd costates of real residual MLPs at K = 8 ... 256 blocks",
+CONTINUOUS_DEPTH = Check("continuous_depth", r"discrete costate of a residual MLP $\to$ continuous costate ODE (order 1 in $h$)",
+                         "continuous-limit:1", r"torch.autograd costates of real residual MLPs at $K = 8, \ldots, 256$ blocks",
                          "generated continuous_costate_rhs integrated by RK4", standalone=check_continuous_depth,
                          requires=("continuous_costate_rhs",), kind="statistic")
 KOLMOGOROV_CLOSED_FORM = Check("kolmogorov_closed_form", "backward Kolmogorov coefficient ODEs = the linear-Gaussian closed form",
@@ -547,7 +547,7 @@ LQR_INFINITE = Check("lqr_infinite_horizon", "steady state of the derived Riccat
                      "riccati:1", "scipy.linalg.solve_continuous_are on the real module's matrices", "generated riccati_rhs to its steady state",
                      standalone=check_lqr_infinite, requires=("riccati_rhs",),
                      kind="statistic", formula=_RICCATI_TERM)
-LQR_DARE = Check("lqr_dare", "discrete Riccati solution of the real zero-order-hold system -> the steady state (order 1)",
+LQR_DARE = Check("lqr_dare", r"discrete Riccati solution of the real zero-order-hold system $\to$ the steady state (order 1)",
                  "riccati:1", "scipy.linalg.solve_discrete_are on the matrices measured by running the real module",
                  "generated riccati_rhs steady state", standalone=check_lqr_dare, requires=("riccati_rhs",),
                  kind="statistic", formula=_RICCATI_TERM)

@@ -332,17 +332,17 @@ def _convex_mutated(ctx, nets):
 
 _DIAGRAM = ("f0", "u", "hopf_lax", "u_exact", "log_kernel", "atoms_y", "atoms_g", "tropical_bound")
 CHECKS = (
-    Check("edges", "every edge of the diagram: identities to rounding, eps -> 0 limits within eps log N, quadratures within their bounds",
-          "diagram:1", "each node by its own route (module forward; generated f_0, u_eps, u_0; Newton on the simplex; quadrature of "
-          "the generated solution at t0), moved across the edge by its map",
+    Check("edges", r"every edge of the diagram: identities to rounding, $\varepsilon \to 0$ limits within $\varepsilon \log N$, quadratures within their bounds",
+          "diagram:1", r"each node by its own route (module forward; generated $f_0$, $u_\varepsilon$, $u_0$; Newton on the simplex; quadrature of "
+          r"the generated solution at $t_0$), moved across the edge by its map",
           "the derived bound of the edge (identities: 0)", evaluate=edge_values, kind="bound", requires=_DIAGRAM,
           details=_edge_details, witness=tropical_edge_witness),
     Check("paths", "every path between two nodes (and every pair of such paths) agrees within the sum of its edges' bounds", "diagram:1",
-          "a node's values transported along the path (q - v across an identity, v across a limit)",
+          "a node's values transported along the path ($q - v$ across an identity, $v$ across a limit)",
           "sum of the derived bounds of the path's edges (for a pair of paths, of both)", evaluate=path_values, kind="bound",
           requires=_DIAGRAM, details=_path_details, witness=tropical_edge_witness),
-    Check("convex_duality", "f_eps(x) = max_{pi in simplex} <pi, W x + b> + eps Ent(pi) (the convex view)", "convex-view:4",
-          "the real module's forward at each eps",
+    Check("convex_duality", r"$f_\varepsilon(x) = \max_{\pi \in \Delta} \langle \pi, Wx + b\rangle + \varepsilon\, \mathrm{Ent}(\pi)$ (the convex view)", "convex-view:4",
+          r"the real module's forward at each $\varepsilon$",
           "the entropy-regularised problem solved by damped Newton on the simplex (no softmax formula)", evaluate=convex_values,
           requires=("f",), formula=Custom("the entropic weight of the convex problem eps -> (1 + delta) eps, delta the resolution "
                                           "(1e-6 in float64)", _convex_mutated)),

@@ -103,7 +103,7 @@ def eps_cases(ctx, net):
 class Forward(Operator):
     """The module's forward pass; its terms are those of the spec's network ``f`` on the read-out weights."""
 
-    description = "module forward f_eps(x)"
+    description = r"module forward $f_\varepsilon(x)$"
 
     def __call__(self, ctx, net, case):
         with torch.no_grad():
@@ -142,8 +142,8 @@ def autograd_residual(ctx, net, x: torch.Tensor, t: float) -> torch.Tensor:
 class Residual(Operator):
     """Autograd ``u_t + H(grad u) - nu tr(D Hess u)`` of the module re-parametrised in t; its terms are the residual's."""
 
-    description = ("torch.autograd through the module re-parametrised in t (u = |x|^2/(4t) - f_t; with a map L: |L x|^2, "
-                   "A = (L^T L)^-1)")
+    description = (r"torch.autograd through the module re-parametrised in $t$ ($u = |x|^2/(4t) - f_t$; with a map $L$: $|Lx|^2$, "
+                   r"$A = (L^\top L)^{-1}$)")
 
     def __call__(self, ctx, net, case):
         return autograd_residual(ctx, net, case["x"], case["t"])
@@ -211,7 +211,7 @@ def tropical_gap(net, x: torch.Tensor, eps: float, params: dict | None = None) -
 class TropicalGap(Operator):
     """The module at temperature eps minus the max of its own logits (its ``nn.Linear``'s output, hooked)."""
 
-    description = "module forward at each eps minus max_j of the logits its nn.Linear computed (forward hook)"
+    description = r"module forward at each $\varepsilon$ minus $\max_j$ of the logits its nn.Linear computed (forward hook)"
 
     def __call__(self, ctx, net, case):
         return tropical_gap(net, case["x"], case[_names(ctx)[2]])
@@ -240,7 +240,7 @@ def vanishing_forward(ctx, net, x: torch.Tensor, W: torch.Tensor, b: torch.Tenso
 class VanishingTemperature(Operator):
     """``|x|^2/(4t)`` minus the module re-parametrised to t at a temperature where the sharp tropical bound is negligible."""
 
-    description = "|x|^2/(4t) minus the module's forward at eps -> 0 (eps chosen so the derived sharp bound is < tol/1000)"
+    description = r"$|x|^2/(4t)$ minus the module's forward at $\varepsilon \to 0$ ($\varepsilon$ chosen so the derived sharp bound is below tolerance/1000)"
 
     def __call__(self, ctx, net, case):
         x, t = case["x"], case["t"]
@@ -298,8 +298,8 @@ def _relu(ctx, negative_controls: bool):
     public construction is recorded beside it (it does not recover ReLU)."""
     relu = torch.nn.ReLU()
     a, b, s = _relu_routes(ctx, relu)
-    title = "|x|^2/(4t) - Hopf-Lax(atoms {0, 2t}, values {0, -t}) = ReLU(x)"
-    desc = dict(dtype=ctx.dtype, route_a="torch.nn.ReLU on x in [-3, 3]",
+    title = r"$|x|^2/(4t) - u_0(x, t) = \mathrm{ReLU}(x)$ for atoms $\{0, 2t\}$, values $\{0, -t\}$"
+    desc = dict(dtype=ctx.dtype, route_a="torch.nn.ReLU on $x \\in [-3, 3]$",
                 route_b="generated |x|^2/(4t) minus the Hopf-Lax formula, d = 1, atoms {0, 2t}, values {0, -t}", step="relu:2")
     ra, rb, rs = _relu_routes(ctx, relu, "reference-repo")
     repo = compare("relu", title, ra, rb, rs + ra.abs() + rb.abs(), **desc)
@@ -381,37 +381,37 @@ def _isotropic(ctx) -> bool:
 
 
 CHECKS = (
-    Check("identity", "f_eps(x) + u_eps(x, t) = |x|^2/(4t)", "identity:1", Forward(),
-          Generated("identity_rhs", "-u", description="generated |x|^2/(4t) - u_eps(x, t) from (y, g) = parameter map of the module's "
+    Check("identity", r"$f_\varepsilon(x) + u_\varepsilon(x, t) = |x|^2/(4t)$", "identity:1", Forward(),
+          Generated("identity_rhs", "-u", description=r"generated $|x|^2/(4t) - u_\varepsilon(x, t)$ from $(y, g)$ = parameter map of the module's "
                                                       "weights"),
           cases=fixed_data_cases, requires=("atoms_y", "atoms_g")),
-    Check("pde_residual", "u_t + H(grad u) - eps tr(D Hess u) = -eps d / (2t)", "residual:1", Residual(),
-          Generated("residual", description="derived constant residual -eps d/(2t)"),
+    Check("pde_residual", r"$u_t + H(\nabla u) - \varepsilon\, \mathrm{tr}(D \nabla^2 u) = -\varepsilon d/(2t)$", "residual:1", Residual(),
+          Generated("residual", description=r"derived constant residual $-\varepsilon d/(2t)$"),
           cases=moving_time_cases, rounding="autograd", requires=("atoms_y", "atoms_g", "weights_W", "weights_b")),
-    Check("tropical_limit", "lim_{eps -> 0} f_eps = f_0 = max_j (W_j x + b_j) (the max-plus network)", "tropical-limit:2",
-          ZeroTemperature(), Generated("f0", description="generated max-plus network f_0 on the module's weights"), cases=points_case,
+    Check("tropical_limit", r"$\lim_{\varepsilon \to 0} f_\varepsilon = f_0 = \max_j (W_j x + b_j)$ (the max-plus network)", "tropical-limit:2",
+          ZeroTemperature(), Generated("f0", description=r"generated max-plus network $f_0$ on the module's weights"), cases=points_case,
           requires=("tropical_bound_sharp",)),
-    Check("tropical_bound", "0 <= f_eps - f_0 <= eps log N", "tropical-bounds:2", TropicalGap(),
-          Generated("tropical_bound", description="derived bound eps log N"),
+    Check("tropical_bound", r"$0 \le f_\varepsilon - f_0 \le \varepsilon \log N$", "tropical-bounds:2", TropicalGap(),
+          Generated("tropical_bound", description=r"derived bound $\varepsilon \log N$"),
           cases=eps_cases, kind="bound", lower=0.0, negative=Negative("offset", -1e-6), witness=_tropical_witness(False)),
-    Check("tropical_bound_sharp", "0 <= f_eps - f_0 <= eps log(1 + (N-1) exp(-Delta/eps))", "tropical-bounds:3", TropicalGap(),
-          Generated("tropical_bound_sharp", description="derived bound eps log(1 + (N-1) exp(-Delta/eps)), Delta the top-two logit gap"),
+    Check("tropical_bound_sharp", r"$0 \le f_\varepsilon - f_0 \le \varepsilon \log(1 + (N-1) e^{-\Delta/\varepsilon})$", "tropical-bounds:3", TropicalGap(),
+          Generated("tropical_bound_sharp", description=r"derived bound $\varepsilon \log(1 + (N-1) e^{-\Delta/\varepsilon})$, $\Delta$ the top-two logit gap"),
           cases=eps_cases, kind="bound", lower=0.0, negative=Negative("offset", -1e-6), witness=_tropical_witness(True)),
-    Check("hopf_lax", "u_0(x, t) = min_j g_j + |x - y_j|^2/(4t) (Hopf-Lax) = |x|^2/(4t) - max-plus network", "hopf-lax-atomic:1",
+    Check("hopf_lax", r"$u_0(x, t) = \min_j g_j + |x - y_j|^2/(4t)$ (Hopf-Lax) $= |x|^2/(4t) - f_0(x)$ (the max-plus network)", "hopf-lax-atomic:1",
           VanishingTemperature(), Generated("hopf_lax", description="generated Hopf-Lax formula from the initial data read out of the module"),
           cases=moving_time_cases, requires=("weights_W", "weights_b", "tropical_bound_sharp", "identity_rhs")),
-    Check("relu", "|x|^2/(4t) - Hopf-Lax(atoms {0, 2t}, values {0, -t}) = ReLU(x)", "relu:2", "torch.nn.ReLU on x in [-3, 3]",
-          "generated |x|^2/(4t) minus the Hopf-Lax formula of the construction, d = 1", standalone=_relu,
+    Check("relu", r"$|x|^2/(4t) - u_0(x, t) = \mathrm{ReLU}(x)$ for atoms $\{0, 2t\}$, values $\{0, -t\}$", "relu:2", "torch.nn.ReLU on $x \\in [-3, 3]$",
+          "generated $|x|^2/(4t)$ minus the Hopf-Lax formula of the construction, $d = 1$", standalone=_relu,
           requires=("hopf_lax", "identity_rhs"), when=_isotropic, formula="hopf_lax"),
-    Check("hessian", "Hessian of f = Cov_pi(W) / eps", "hessian:1", Hessian(),
-          Generated("hessian_f", description="generated Gibbs covariance (E_pi[W_k W_l] - E_pi[W_k] E_pi[W_l]) / eps"),
+    Check("hessian", r"$\nabla^2 f = \mathrm{Cov}_\pi(W)/\varepsilon$", "hessian:1", Hessian(),
+          Generated("hessian_f", description=r"generated Gibbs covariance $(\mathbb{E}_\pi[W_k W_l] - \mathbb{E}_\pi[W_k]\, \mathbb{E}_\pi[W_l])/\varepsilon$"),
           cases=points_case, rounding="autograd"),
-    Check("hessian_bound", "||Hessian f||_2 <= max_j |W_j|^2 / eps", "hessian-bound:1", HessianNorm(),
-          Generated("hessian_bound", description="derived bound max_j |W_j|^2 / eps"),
+    Check("hessian_bound", r"$\|\nabla^2 f\|_2 \le \max_j |W_j|^2/\varepsilon$", "hessian-bound:1", HessianNorm(),
+          Generated("hessian_bound", description=r"derived bound $\max_j |W_j|^2/\varepsilon$"),
           cases=points_case, kind="bound", lower=0.0, rounding="autograd", negative=Negative("quadratic", "bound"),
           witness=hessian_witness),
-    Check("attribution", "df/db_j = pi_j(x) (closed-form attribution)", "attribution:1", BiasGradient(),
-          Generated("attribution", description="generated Gibbs weights pi_j(x) = softmax_j((W x + b)/eps)"),
+    Check("attribution", r"$\partial f/\partial b_j = \pi_j(x)$ (closed-form attribution)", "attribution:1", BiasGradient(),
+          Generated("attribution", description=r"generated Gibbs weights $\pi_j(x) = \mathrm{softmax}_j((Wx + b)/\varepsilon)$"),
           cases=points_case, rounding="autograd", negative=Negative("temperature")),
 )
 

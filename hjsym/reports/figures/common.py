@@ -29,6 +29,7 @@ from ...derivation.activations import activation_table, limit_text, structure_fo
 from ...derivation.diagram import diagram_graph
 from ...networks.attention import train_tiny_transformer
 from ...networks.lse import scalar_output, set_eps
+from ...symbolic.prose import to_text
 from ..tables import table_latex, table_markdown
 
 __all__ = ["PALETTE", "STATUS_COLOURS", "figure", "save", "check_labelled", "derivation_graph_figure", "lse_figures",
@@ -204,7 +205,7 @@ def derivation_graph_figure(graph, out_dir: Path, stem: str, *, title: str = "")
         colour = STATUS_COLOURS.get(data.get("status"), "#BBBBBB")
         ax.add_patch(FancyBboxPatch((x - box_w / 2, y - box_h / 2), box_w, box_h, boxstyle="round,pad=0,rounding_size=0.06",
                                     facecolor=colour + "40", edgecolor=colour, lw=0.9))
-        wrapped = textwrap.wrap(f"({data.get('number', '?')}) {data.get('title', n)}", 24)
+        wrapped = textwrap.wrap(f"({data.get('number', '?')}) {to_text(data.get('title', n))}", 24)  # Unicode: no mathtext to split
         lines = wrapped[:3]
         if len(wrapped) > 3:
             lines[-1] = lines[-1][:21] + "..."
