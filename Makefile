@@ -13,7 +13,7 @@ experiments: setup
 	.venv/bin/hjsym experiment all --out reports
 
 test: setup
-	.venv/bin/python -m pytest
+	.venv/bin/python -m pytest -n auto --dist loadfile
 
 bench: setup
 	.venv/bin/hjsym bench

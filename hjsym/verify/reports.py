@@ -150,8 +150,12 @@ WIDTHS = (1200, 420)
 
 
 def verify_reports(out="reports", artifacts=None, *, tex: bool = True, browser: bool = True, jobs: int | None = None,
-                   progress: bool = False, widths=WIDTHS) -> VerifyResult:
-    """Compile every ``.tex`` and open every ``.html`` under ``out`` at each of ``widths`` (see the module docstring)."""
+                   progress: bool = False, widths=WIDTHS, pages=None) -> VerifyResult:
+    """Compile every ``.tex`` and open every ``.html`` under ``out`` at each of ``widths`` (see the module docstring).
+
+    ``pages`` (paths relative to ``out``, e.g. ``["index.html", "lse/index.html"]``) opens only those in the
+    browser; the links of every page are checked either way.
+    """
     from tqdm.auto import tqdm
 
     from ..reports.texbuild import tex_engine
@@ -181,9 +185,15 @@ def verify_reports(out="reports", artifacts=None, *, tex: bool = True, browser: 
             if exe is None:
                 result.skipped.append(("browser: Chromium is not installed", "HJSYM_REQUIRE_BROWSER"))
             else:
-                pages = sorted(p for p in root.rglob("*.html") if "_static" not in p.parts)
+                found = sorted(p for p in root.rglob("*.html") if "_static" not in p.parts)
+                if pages is not None:
+                    wanted = set(pages)
+                    missing = wanted - {p.relative_to(root).as_posix() for p in found}
+                    if missing:
+                        raise InputError(f"no page {', '.join(sorted(missing))} under {root}", "name pages relative to the report folder")
+                    found = [p for p in found if p.relative_to(root).as_posix() in wanted]
                 with Chromium(exe, width=widths[0]) as chrome:
-                    for page in tqdm(pages, desc="pages", disable=not progress):
+                    for page in tqdm(found, desc="pages", disable=not progress):
                         rel = page.relative_to(root).as_posix()
                         for n, width in enumerate(widths):
                             key = rel if n == 0 else f"{rel}@{width}px"

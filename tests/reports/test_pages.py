@@ -206,14 +206,20 @@ def test_every_latex_file_compiles_without_errors_or_cut_off_equations(report_di
     assert result.summary()["overfull_other"] == 0, result.text()
 
 
-@pytest.mark.browser
-def test_every_page_renders_in_headless_chromium_offline(report_dir):
-    require("chromium", "HJSYM_REQUIRE_BROWSER")
+# One architecture of each family (and the attention page, which has the most formulas): the
+# default run opens these; the slow run and `hjsym verify` in CI open every page.
+SAMPLE = ("lse", "attention", "gru", "mean-field")
+
+
+def _open_pages(report_dir, names):
+    """Open the index, the comparison and the pages of ``names`` in headless Chromium; assert what a reader needs."""
     from hjsym.verify.reports import verify_reports
 
-    result = verify_reports(report_dir, ARTIFACTS / "reports", tex=False)
+    every = names is None
+    names = [a.name for a in all_architectures()] if every else names
+    pages = {"index.html", "comparison.html"} | {f"{n}/index.html" for n in names}
+    result = verify_reports(report_dir, ARTIFACTS / "reports", tex=False, pages=None if every else sorted(pages))
     assert result.ok, result.text()
-    pages = {"index.html", "comparison.html"} | {f"{a.name}/index.html" for a in all_architectures()}
     assert set(result.pages) == pages | {f"{p}@420px" for p in pages}  # every page at desktop width and on a phone
     for rel in pages:  # at 420 px nothing makes the page scroll sideways (tables and formulas scroll in their boxes)
         narrow = result.pages[f"{rel}@420px"]
@@ -224,6 +230,19 @@ def test_every_page_renders_in_headless_chromium_offline(report_dir):
         assert info["requests"] > 0 and not info["external_requests"]
         assert Path(info["screenshot"]).is_file(), rel
     assert result.pages["lse/index.html"]["formulas"] > 50 and result.pages["lse/index.html"]["katex_fonts_loaded"] > 0
+
+
+@pytest.mark.browser
+def test_sampled_pages_render_in_headless_chromium_offline(report_dir):
+    require("chromium", "HJSYM_REQUIRE_BROWSER")
+    _open_pages(report_dir, SAMPLE)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_every_page_renders_in_headless_chromium_offline(report_dir):
+    require("chromium", "HJSYM_REQUIRE_BROWSER")
+    _open_pages(report_dir, None)
 
 
 @pytest.mark.browser
@@ -346,3 +365,13 @@ def test_a_document_that_includes_its_own_pdf_name_is_refused(tmp_path):
                                        "\\includegraphics[width=3cm]{page.pdf}\\end{document}\n")
     with pytest.raises(hjsym.InputError, match="its own compiled PDF"):
         compile_pdf(tmp_path / "page.tex")
+
+
+@pytest.mark.browser
+def test_verify_refuses_a_page_that_is_not_there(report_dir):
+    require("chromium", "HJSYM_REQUIRE_BROWSER")
+    from hjsym._errors import InputError
+    from hjsym.verify.reports import verify_reports
+
+    with pytest.raises(InputError, match="no page nowhere/index.html"):
+        verify_reports(report_dir, tex=False, pages=["index.html", "nowhere/index.html"])

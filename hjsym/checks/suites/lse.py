@@ -258,7 +258,7 @@ class VanishingTemperature(Operator):
 class ZeroTemperature(Operator):
     """The module's forward pass at a temperature where the derived sharp tropical bound is negligible (its eps -> 0 limit)."""
 
-    description = "the module's forward at eps -> 0 (eps chosen so the derived sharp bound is < tol/1000)"
+    description = r"the module's forward at $\varepsilon \to 0$ ($\varepsilon$ chosen so the derived sharp bound is below a thousandth of the tolerance)"
 
     def __call__(self, ctx, net, case):
         x, r = case["x"], net.readout
