@@ -133,14 +133,18 @@ def _curvature(m: DiagonalNetwork, X, g) -> torch.Tensor:
     return torch.maximum(torch.linalg.eigvalsh(kernel)[:, -1], g.abs().amax(-1))
 
 
+def _loss_gradients(m: DiagonalNetwork, X, y) -> tuple[torch.Tensor, torch.Tensor]:
+    """``dL/du, dL/dv`` of the squared loss ``L = |m(X) - y|^2 / (2n)`` by torch.autograd (both training routes' step)."""
+    loss = 0.5 / X.shape[1] * ((m(X) - y) ** 2).sum()
+    return torch.autograd.grad(loss, [m.u, m.v])
+
+
 def train_flow(alpha: float, X, y, steps: int) -> tuple[torch.Tensor, DiagonalNetwork]:
     """Route A: the gradient flow of the real network by its exponential Euler scheme (see the module docstring)."""
     m = DiagonalNetwork(alpha, X.shape[0], X.shape[2])
-    n = X.shape[1]
     lam = None
     for it in range(steps):
-        loss = 0.5 / n * ((m(X) - y) ** 2).sum()
-        gu, gv = torch.autograd.grad(loss, [m.u, m.v])
+        gu, gv = _loss_gradients(m, X, y)
         with torch.no_grad():
             g = gu / m.u  # dL/dw (dL/du = u dL/dw, dL/dv = -v dL/dw)
             if it % EIG_EVERY == 0:
@@ -154,11 +158,9 @@ def train_flow(alpha: float, X, y, steps: int) -> tuple[torch.Tensor, DiagonalNe
 def train_gd(alpha: float, X, y, fraction: float, steps: int) -> torch.Tensor:
     """Plain gradient descent on ``u, v`` (step ``fraction * 2 / lambda_max`` of the loss's curvature): a different limit."""
     m = DiagonalNetwork(alpha, X.shape[0], X.shape[2])
-    n = X.shape[1]
     opt_lr = None
     for it in range(steps):
-        loss = 0.5 / n * ((m(X) - y) ** 2).sum()
-        gu, gv = torch.autograd.grad(loss, [m.u, m.v])
+        gu, gv = _loss_gradients(m, X, y)
         with torch.no_grad():
             if it % EIG_EVERY == 0:
                 opt_lr = fraction * 2 / _curvature(m, X, gu / m.u)
